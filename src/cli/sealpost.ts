@@ -18,12 +18,20 @@ type Loader = () => Promise<{ main: CommandMain }>;
 export const COMMANDS: Readonly<Record<string, { summary: string; load: Loader }>> = {
   postconf: { summary: 'print or edit main.cf/master.cf parameters (postconf(1))', load: () => import('./postconf.ts') },
   postmap: { summary: 'build, query and dump lookup tables (postmap(1))', load: () => import('./postmap.ts') },
+  mailq: { summary: 'list the mail queue (same as postqueue -p)', load: () => import('./postqueue.ts') },
+  postqueue: { summary: 'list (-p, -j) or flush (-f, -i, -s) the mail queue (postqueue(1))', load: () => import('./postqueue.ts') },
+  postsuper: { summary: 'delete, hold, release, requeue or expire queued mail (postsuper(1))', load: () => import('./postsuper.ts') },
+  postcat: { summary: 'show a queue file (postcat(1))', load: () => import('./postcat.ts') },
 };
 
 /** Program names that select a command by themselves (argv[0] dispatch). */
 const ALIASES: Readonly<Record<string, string>> = {
   postconf: 'postconf',
   postmap: 'postmap',
+  mailq: 'mailq',
+  postqueue: 'postqueue',
+  postsuper: 'postsuper',
+  postcat: 'postcat',
 };
 
 function usage(): string {
