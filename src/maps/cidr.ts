@@ -1,0 +1,231 @@
+/**
+ * cidr.ts — the `cidr:` table type (cidr_table(5)): `network/prefix result`
+ * rules over IPv4 and IPv6 addresses, with `!pattern` negation and
+ * `if pattern` ... `endif` (Postfix 3.2), first match wins.
+ *
+ * Contract:
+ * - Patterns: `a.b.c.d`, `a.b.c.d/len`, IPv6 `x:x::x`, `x::/len`, each also
+ *   inside `[...]` (cidr_table(5): "address information may be enclosed inside
+ *   []"). Host bits under the mask must be zero; a bad address, a bad mask, or
+ *   non-zero host bits is a ConfigError naming file and line (Postfix warns and
+ *   skips the rule; we refuse the table).
+ * - Keys: a bare IPv4 or IPv6 address (no brackets), compared in binary, so
+ *   `2001:0db8:0::1` equals `2001:db8::1`. A rule applies only to keys of its
+ *   own address family: an IPv4 key skips IPv6 rules (also `!pattern` and
+ *   `if`), and vice versa (`::ffff:1.2.3.4` is IPv6). A key that is not an
+ *   address is simply not found (no rule, not even a `!pattern`, applies).
+ * - IPv4 octets are strict decimal: a leading zero (`010.1.2.3`) is not an
+ *   address, as with Postfix (which rejects octal notation).
+ *
+ * Not here: the line grammar and if/endif evaluation (pattern-table.ts).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigError } from '../lib/errors.ts';
+import { found, NOT_FOUND } from './types.ts';
+import type { LookupTable, OpenOptions, TableType } from './types.ts';
+import { evaluate, inlineRules, logicalLines, parseRules, placeError } from './pattern-table.ts';
+import type { ParsedPattern, Place, Rule } from './pattern-table.ts';
+
+/** Parse a dotted-quad IPv4 address (strict: four decimal octets, no leading zeros). */
+export function parseIPv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!;
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
+    const n = Number(p);
+    if (n > 255) return undefined;
+    out[i] = n;
+  }
+  return out;
+}
+
+/** Parse an IPv6 address (with `::` and an optional trailing dotted quad) into 16 bytes. */
+export function parseIPv6(text: string): Uint8Array | undefined {
+  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return undefined;
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (s: string): number[] | undefined => {
+    if (s === '') return [];
+    const out: number[] = [];
+    const parts = s.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (i === parts.length - 1 && p.includes('.')) {
+        const v4 = parseIPv4(p);
+        if (!v4) return undefined;
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+        continue;
+      }
+      if (!/^[0-9A-Fa-f]{1,4}$/.test(p)) return undefined;
+      out.push(parseInt(p, 16));
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  // A dotted quad is only allowed at the very end.
+  if (halves.length === 2 && halves[0]!.includes('.')) return undefined;
+  const count = head.length + tail.length;
+  if (halves.length === 1 ? count !== 8 : count > 7) return undefined;
+  const all = [...head, ...new Array<number>(8 - count).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}
+
+/** A key or pattern address: IPv4 (4 bytes) or IPv6 (16 bytes). */
+export function parseAddress(text: string): Uint8Array | undefined {
+  return text.includes(':') ? parseIPv6(text) : parseIPv4(text);
+}
+
+export interface Network {
+  readonly bytes: Uint8Array;
+  readonly prefix: number;
+}
+
+/** True when `addr` lies inside `net` (same family, same leading `prefix` bits). */
+export function inNetwork(addr: Uint8Array, net: Network): boolean {
+  if (addr.length !== net.bytes.length) return false;
+  const full = net.prefix >> 3;
+  for (let i = 0; i < full; i++) if (addr[i] !== net.bytes[i]) return false;
+  const bits = net.prefix & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return ((addr[full]! ^ net.bytes[full]!) & mask) === 0;
+}
+
+function formatAddress(bytes: Uint8Array): string {
+  if (bytes.length === 4) return Array.from(bytes).join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  // Compress the longest run of zero groups (RFC 5952), as inet_ntop does.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** Parse one cidr_table(5) pattern: `addr`, `addr/len`, `[addr]`, `[addr]/len`. */
+export function parseNetwork(token: string, place: Place): Network {
+  const m = /^(?:\[([^\]]*)\]|([^/[\]]+))(?:\/(.*))?$/.exec(token);
+  const addrText = m ? (m[1] ?? m[2]!) : token;
+  const bytes = m ? parseAddress(addrText) : undefined;
+  if (!bytes) throw placeError(place, `bad address pattern: "${token}"; use an IPv4 or IPv6 address, optionally with /prefix`);
+  const maxBits = bytes.length * 8;
+  if (m![3] === undefined) return { bytes, prefix: maxBits };
+  if (!/^[0-9]+$/.test(m![3])) throw placeError(place, `bad mask value in "${token}"`);
+  const prefix = Number(m![3]);
+  if (prefix > maxBits) throw placeError(place, `bad mask length in "${token}": at most ${maxBits} for this address family`);
+  const net: Network = { bytes, prefix };
+  const clean = maskAddress(bytes, prefix);
+  if (clean.some((b, i) => b !== bytes[i])) {
+    // cidr_table(5): "the other bits in the network_address part must be zero".
+    throw placeError(place, `non-null host address bits in "${token}", perhaps you should use "${formatAddress(clean)}/${prefix}" instead`);
+  }
+  return net;
+}
+
+function maskAddress(bytes: Uint8Array, prefix: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const bitsHere = Math.max(0, Math.min(8, prefix - i * 8));
+    out[i] = bytes[i]! & ((0xff << (8 - bitsHere)) & 0xff);
+  }
+  return out;
+}
+
+/** The last key parsed: every rule of one lookup tests the same key. */
+let lastKey: string | undefined;
+let lastAddr: Uint8Array | undefined;
+function cachedAddress(key: string): Uint8Array | undefined {
+  if (key !== lastKey) {
+    lastKey = key;
+    lastAddr = parseAddress(key);
+  }
+  return lastAddr;
+}
+
+/** The PatternParser for cidr: one whitespace-free token, then the rest of the line. */
+export function parseCidrPattern(text: string, place: Place): ParsedPattern {
+  const m = /^\S+/.exec(text)!;
+  const net = parseNetwork(m[0], place);
+  const test = (key: string): readonly string[] | null | undefined => {
+    const addr = cachedAddress(key);
+    // Postfix cidr_match: an entry applies only to keys of its own address family.
+    if (!addr || addr.length !== net.bytes.length) return undefined;
+    return inNetwork(addr, net) ? [key] : null;
+  };
+  return { test, groups: 0, rest: text.slice(m[0].length) };
+}
+
+/** Parse a whole cidr table text (no I/O). */
+export function parseCidrTable(text: string, file: string): Rule[] {
+  return parseRules(logicalLines(text, file), file, parseCidrPattern, { substitution: false });
+}
+
+async function openCidr(name: string, spec: string, options: OpenOptions): Promise<LookupTable> {
+  let rules: Rule[];
+  let path: string | undefined;
+  let mtimeMs = 0;
+  if (name.trimStart().startsWith('{')) {
+    const lines = inlineRules(name, spec).map((text, n) => ({ text, line: n + 1 }));
+    rules = parseRules(lines, spec, parseCidrPattern, { substitution: false });
+  } else {
+    path = isAbsolute(name) || !options.baseDir ? name : resolve(options.baseDir, name);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+      mtimeMs = (await stat(path)).mtimeMs;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError(`open cidr table ${path}: ${code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
+    }
+    rules = parseCidrTable(text, path);
+  }
+  const file = path;
+  return {
+    type: 'cidr',
+    name,
+    spec,
+    keyKind: 'pattern',
+    // cidr_table(5): "Patterns are applied in the order as specified in the table".
+    lookup: async (key) => {
+      // A key that is not an address matches nothing, not even a !pattern.
+      if (cachedAddress(key) === undefined) return NOT_FOUND;
+      const value = evaluate(rules, key);
+      return value === undefined ? NOT_FOUND : found(value);
+    },
+    isStale: () => {
+      if (file === undefined) return false;
+      try {
+        return statSync(file).mtimeMs !== mtimeMs;
+      } catch {
+        return true;
+      }
+    },
+    close: async () => {},
+  };
+}
+
+export const cidrType: TableType = { type: 'cidr', keyKind: 'pattern', listed: true, open: openCidr };

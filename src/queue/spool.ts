@@ -1,0 +1,490 @@
+/**
+ * spool.ts — the durable file spool under `queue_directory`: message queues,
+ * queue-file creation with fsync, moves, in-place recipient updates, delay
+ * reasons, listing and the restart scan.
+ *
+ * Layout (flat; Postfix's hashed subdirectories, hash_queue_names, are not used):
+ *
+ *     queue_directory/
+ *       maildrop/ incoming/ active/ deferred/ hold/   message queues, one file per message
+ *       corrupt/                                      files that failed to parse (never deleted)
+ *       defer/                                        per-message delay-reason logs (defer-log.ts)
+ *       public/flush/                                 flush requests to the daemon (postqueue -f/-i/-s)
+ *
+ * Contract:
+ * - `createSpool(dir)` makes every directory (mode 0700); `openSpool(dir)` only
+ *   checks that the message queues exist (the tools never create a spool).
+ * - `writeMessage()` encodes the file, writes it to a temporary name
+ *   (`tmp.PID.N`) in the target queue, fsyncs it, derives the queue ID from the
+ *   file's inode (queue-id.ts; mail_queue_enter() in Postfix), renames it to the
+ *   ID, fsyncs the directory, and only then returns the ID: a 250 reply after
+ *   this cannot lose the message. Any failure gives a QueueWriteError (the
+ *   listener answers `452 4.3.1 Insufficient system storage`) and leaves no
+ *   file behind.
+ * - Recipient status and forced expiry are flipped in place (one byte, pwrite +
+ *   fsync). Moves between queues are one rename(2); a move lost in a crash
+ *   leaves the message in its old queue, which is safe.
+ * - `scan()` walks the queues in showq(8) order (maildrop, active, incoming,
+ *   deferred, hold), IDs sorted within a queue; a file that does not parse is
+ *   moved to `corrupt/` and reported through `onCorrupt`, never thrown. A file
+ *   that vanishes while scanning (delivered, moved) is skipped silently.
+ * - Temporary files are left alone by scan() (a writer may be busy with one);
+ *   `recover()` removes them and is run by the daemon before it accepts mail.
+ *
+ * Not here: the file format (queue-file.ts), the scheduling policy (which queue
+ * a message goes to next), delivery, DSNs.
+ */
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { appendFile, chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isValidQueueId, makeQueueId, nowMicros } from './queue-id.ts';
+import {
+  decodeEnvelope,
+  decodeQueueFile,
+  encodeQueueFile,
+  envelopePrefixLength,
+  EXPIRE_NO,
+  EXPIRE_YES,
+  FORCED_EXPIRE_OFFSET,
+  HEADER_LENGTH,
+  QueueFileFormatError,
+  STATUS_DONE,
+  STATUS_PENDING,
+  statusOffset,
+} from './queue-file.ts';
+import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
+import { encodeDelayRecord, parseDelayLog } from './defer-log.ts';
+import type { DelayReason } from './defer-log.ts';
+
+/** Queues that hold message files, in showq(8) listing order. */
+export const MESSAGE_QUEUES = ['maildrop', 'active', 'incoming', 'deferred', 'hold'] as const;
+export type MessageQueue = (typeof MESSAGE_QUEUES)[number];
+export type QueueName = MessageQueue | 'corrupt';
+export const ALL_QUEUES: readonly QueueName[] = [...MESSAGE_QUEUES, 'corrupt'];
+const SIDE_DIRS = ['defer', 'public', 'public/flush'] as const;
+
+export function isQueueName(name: string): name is QueueName {
+  return (ALL_QUEUES as readonly string[]).includes(name);
+}
+
+/** The queue file could not be written (disk full, read-only, permissions ...). */
+export class QueueWriteError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'QueueWriteError';
+    this.code = code;
+  }
+}
+
+/** Low-level writes, replaceable in tests to simulate a full disk. */
+export interface SpoolIo {
+  writeAll(fh: FileHandle, data: Uint8Array): Promise<void>;
+}
+
+export interface SpoolOptions {
+  /** enable_long_queue_ids */
+  readonly longQueueIds?: boolean;
+  /** fsync files and directories (default true; tests of formatting may turn it off). */
+  readonly fsync?: boolean;
+  /** Clock in microseconds (default: wall clock). */
+  readonly nowMicros?: () => bigint;
+  readonly io?: Partial<SpoolIo>;
+}
+
+export interface ScanEntry {
+  readonly queue: MessageQueue;
+  readonly id: string;
+  readonly envelope: QueueEnvelope;
+}
+
+export interface CorruptFile {
+  readonly queue: MessageQueue;
+  readonly id: string;
+  readonly error: string;
+}
+
+export interface ScanOptions {
+  readonly queues?: readonly MessageQueue[];
+  /** Move unparsable files to corrupt/ (default true; read-only tools such as mailq pass false). */
+  readonly quarantine?: boolean;
+  onMessage?(entry: ScanEntry): void;
+  onCorrupt?(file: CorruptFile): void;
+}
+
+export interface ScanSummary {
+  readonly messages: number;
+  readonly corrupt: number;
+}
+
+const TEMP_PREFIX = 'tmp.';
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+function isNotFound(err: unknown): boolean {
+  return errnoCode(err) === 'ENOENT';
+}
+
+const defaultIo: SpoolIo = {
+  async writeAll(fh, data) {
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await fh.write(data, off, data.length - off, off);
+      off += bytesWritten;
+    }
+  },
+};
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+const readBuffer = Buffer.allocUnsafe(4096);
+
+/** Read a queue file's envelope (not its content) with synchronous I/O. */
+function readEnvelopeSync(path: string): QueueEnvelope {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    // One shared read buffer: the decoded envelope holds no reference to it.
+    let buf = readBuffer;
+    let got = readSync(fd, buf, 0, Math.min(size, buf.length), 0);
+    if (got < HEADER_LENGTH) throw new QueueFileFormatError(`truncated header (${got} of ${HEADER_LENGTH} bytes)`);
+    const need = envelopePrefixLength(buf.subarray(0, got));
+    if (need > got) {
+      if (need > size) throw new QueueFileFormatError(`truncated envelope (${size} of ${need} bytes)`);
+      const more = Buffer.allocUnsafe(need);
+      buf.copy(more, 0, 0, got);
+      got += readSync(fd, more, got, need - got, got);
+      buf = more;
+    }
+    return decodeEnvelope(buf.subarray(0, got), size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class Spool {
+  readonly dir: string;
+  private readonly longIds: boolean;
+  private readonly doFsync: boolean;
+  private readonly now: () => bigint;
+  private readonly io: SpoolIo;
+  private seq = 0;
+
+  constructor(dir: string, opts: SpoolOptions = {}) {
+    this.dir = dir;
+    this.longIds = opts.longQueueIds ?? false;
+    this.doFsync = opts.fsync ?? true;
+    this.now = opts.nowMicros ?? nowMicros;
+    this.io = { ...defaultIo, ...opts.io };
+  }
+
+  path(queue: QueueName, id: string): string {
+    return join(this.dir, queue, id);
+  }
+
+  private deferPath(id: string): string {
+    return join(this.dir, 'defer', id);
+  }
+
+  /**
+   * Write a new message durably into `queue` (incoming, or maildrop for local
+   * submission) and return its queue ID. See the header for the steps.
+   */
+  async writeMessage(envelope: EnvelopeInput, content: Uint8Array, queue: 'incoming' | 'maildrop' = 'incoming'): Promise<string> {
+    const bytes = encodeQueueFile(envelope, content);
+    const dir = join(this.dir, queue);
+    const tmp = join(dir, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
+    let fh: FileHandle | undefined;
+    let final: string | undefined;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+      const { ino } = await fh.stat({ bigint: true });
+      await this.io.writeAll(fh, bytes);
+      if (this.doFsync) await fh.sync();
+      await fh.close();
+      fh = undefined;
+      const id = await this.uniqueId(dir, ino);
+      await rename(tmp, join(dir, id));
+      final = join(dir, id);
+      if (this.doFsync) await fsyncDirectory(dir);
+      return id;
+    } catch (err) {
+      if (fh) await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      if (final) await unlink(final).catch(() => undefined);
+      const code = errnoCode(err);
+      throw new QueueWriteError(`queue file write error: ${queue}: ${err instanceof Error ? err.message : String(err)}`, code, { cause: err });
+    }
+  }
+
+  /**
+   * The ID from the creation time and inode. The inode makes it unique among
+   * existing files; the existence check only guards against a clock that
+   * jumped back onto a reused inode's old name.
+   */
+  private async uniqueId(dir: string, ino: bigint): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const id = makeQueueId(this.longIds, this.now() + BigInt(attempt), ino);
+      if (!existsSync(join(dir, id)) || attempt > 1000) return id;
+    }
+  }
+
+  /** Move a message between queues (one rename). False when it is not in `from`. */
+  async move(id: string, from: QueueName, to: QueueName): Promise<boolean> {
+    try {
+      await rename(this.path(from, id), this.path(to, id));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The first message queue (showq order) that holds `id`, if any. */
+  locate(id: string, queues: readonly QueueName[] = MESSAGE_QUEUES): QueueName | undefined {
+    if (!isValidQueueId(id)) return undefined;
+    for (const q of queues) if (existsSync(this.path(q, id))) return q;
+    return undefined;
+  }
+
+  private async flipByte(queue: QueueName, id: string, offset: (env: Buffer) => number, allowed: readonly number[], value: number): Promise<boolean> {
+    const fh = await open(this.path(queue, id), 'r+');
+    try {
+      const head = Buffer.alloc(HEADER_LENGTH);
+      await fh.read(head, 0, HEADER_LENGTH, 0);
+      const where = offset(head);
+      const cur = Buffer.alloc(1);
+      await fh.read(cur, 0, 1, where);
+      if (!allowed.includes(cur[0]!)) throw new QueueFileFormatError(`${queue}/${id}: bad state byte at offset ${where}`);
+      if (cur[0] === value) return false;
+      await fh.write(Buffer.from([value]), 0, 1, where);
+      if (this.doFsync) await fh.sync();
+      return true;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Mark recipient `index` delivered (or bounced): durable, one byte. False if it already was. */
+  async markDone(queue: QueueName, id: string, index: number): Promise<boolean> {
+    return this.flipByte(
+      queue,
+      id,
+      (head) => {
+        const count = head.readUInt32BE(12);
+        if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`${queue}/${id}: no recipient ${index}`);
+        return statusOffset(index);
+      },
+      [STATUS_PENDING, STATUS_DONE],
+      STATUS_DONE,
+    );
+  }
+
+  /** postsuper -e/-f: request forced expiration. False if it already was. */
+  async setForcedExpire(queue: QueueName, id: string, on = true): Promise<boolean> {
+    return this.flipByte(queue, id, () => FORCED_EXPIRE_OFFSET, [EXPIRE_NO, EXPIRE_YES], on ? EXPIRE_YES : EXPIRE_NO);
+  }
+
+  /** Append a delay reason for one recipient to `defer/ID` (the latest per recipient wins). */
+  async setDelayReason(id: string, reason: DelayReason): Promise<void> {
+    await appendFile(this.deferPath(id), encodeDelayRecord(reason), { mode: 0o600 });
+  }
+
+  /** Forget the delay reasons (before a new delivery attempt, as qmgr does). */
+  async clearDelayReasons(id: string): Promise<void> {
+    await unlink(this.deferPath(id)).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  readDelayReasons(id: string): Map<number, DelayReason> {
+    let text: string;
+    try {
+      text = readFileSync(this.deferPath(id), 'utf8');
+    } catch (err) {
+      if (isNotFound(err)) return new Map();
+      throw err;
+    }
+    return parseDelayLog(text);
+  }
+
+  /** IDs that have a delay log (one directory read; cheaper than probing per message). */
+  delayLogIds(): Set<string> {
+    try {
+      return new Set(readdirSync(join(this.dir, 'defer')));
+    } catch (err) {
+      if (isNotFound(err)) return new Set();
+      throw err;
+    }
+  }
+
+  /** Delete a message and its delay log. False when it was not in `queue`. */
+  async remove(queue: QueueName, id: string): Promise<boolean> {
+    try {
+      await this.clearDelayReasons(id);
+      await unlink(this.path(queue, id));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Queue IDs in one queue, sorted; temporary and foreign names are skipped. */
+  list(queue: QueueName): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(join(this.dir, queue));
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+    return names.filter(isValidQueueId).sort();
+  }
+
+  /** The envelope (no content) of one queue file; QueueFileFormatError when corrupt. */
+  readEnvelope(queue: QueueName, id: string): QueueEnvelope {
+    return readEnvelopeSync(this.path(queue, id));
+  }
+
+  /** The envelope and the content, both checksums verified. */
+  async readMessage(queue: QueueName, id: string): Promise<{ envelope: QueueEnvelope; content: Buffer }> {
+    return decodeQueueFile(await readFile(this.path(queue, id)));
+  }
+
+  async readContent(queue: QueueName, id: string): Promise<Buffer> {
+    return (await this.readMessage(queue, id)).content;
+  }
+
+  /** Move a broken file aside to `corrupt/` (as Postfix's qmgr does); never throws for a vanished file. */
+  async quarantine(queue: QueueName, id: string): Promise<void> {
+    await this.move(id, queue, 'corrupt');
+    await chmod(this.path('corrupt', id), 0o400).catch(() => undefined);
+  }
+
+  /** Walk the message queues; see the header. */
+  async scan(opts: ScanOptions = {}): Promise<ScanSummary> {
+    let messages = 0;
+    let corrupt = 0;
+    for (const queue of opts.queues ?? MESSAGE_QUEUES) {
+      for (const id of this.list(queue)) {
+        let envelope: QueueEnvelope;
+        try {
+          envelope = this.readEnvelope(queue, id);
+        } catch (err) {
+          if (isNotFound(err)) continue;
+          const error = err instanceof Error ? err.message : String(err);
+          if (opts.quarantine ?? true) {
+            try {
+              await this.quarantine(queue, id);
+            } catch {
+              // Reported below; the file stays where it is and will be retried.
+            }
+          }
+          corrupt++;
+          opts.onCorrupt?.({ queue, id, error });
+          continue;
+        }
+        messages++;
+        opts.onMessage?.({ queue, id, envelope });
+      }
+    }
+    return { messages, corrupt };
+  }
+
+  /**
+   * Remove temporary files left by a crash (older than `minAgeMs`; 0 = all).
+   * Run before accepting mail. Returns how many were removed.
+   */
+  async recover(minAgeMs = 0): Promise<number> {
+    let removed = 0;
+    const cutoff = Date.now() - minAgeMs;
+    for (const queue of MESSAGE_QUEUES) {
+      let names: string[];
+      try {
+        names = readdirSync(join(this.dir, queue));
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      for (const name of names) {
+        if (!name.startsWith(TEMP_PREFIX)) continue;
+        const p = join(this.dir, queue, name);
+        try {
+          if (minAgeMs > 0 && (await stat(p)).mtimeMs > cutoff) continue;
+          await unlink(p);
+          removed++;
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * postsuper -r: copy the message into `incoming` under a new queue ID with
+   * only its pending recipients (arrival time kept), then delete the old file
+   * and its delay log. Returns the new ID, or undefined when it is gone.
+   */
+  async requeue(queue: QueueName, id: string): Promise<string | undefined> {
+    let msg;
+    try {
+      msg = await this.readMessage(queue, id);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const e = msg.envelope;
+    const input: EnvelopeInput = {
+      arrivalTime: e.arrivalTime,
+      sender: e.sender,
+      recipients: e.recipients.filter((r) => r.status === 'pending'),
+      ...(e.envid !== undefined ? { envid: e.envid } : {}),
+      ...(e.ret !== undefined ? { ret: e.ret } : {}),
+      smtputf8: e.smtputf8,
+      eightBitMime: e.eightBitMime,
+      requireTls: e.requireTls,
+      tlsRequiredNo: e.tlsRequiredNo,
+      ...(e.client !== undefined ? { client: e.client } : {}),
+    };
+    const newId = await this.writeMessage(input, msg.content, 'incoming');
+    await this.remove(queue, id);
+    return newId;
+  }
+}
+
+/** Create (if needed) every spool directory with mode 0700 and return the spool. */
+export async function createSpool(dir: string, opts: SpoolOptions = {}): Promise<Spool> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const d of [...ALL_QUEUES, ...SIDE_DIRS]) await mkdir(join(dir, d), { recursive: true, mode: 0o700 });
+  return new Spool(dir, opts);
+}
+
+/** Synchronous variant of createSpool for tools and tests. */
+export function createSpoolSync(dir: string, opts: SpoolOptions = {}): Spool {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const d of [...ALL_QUEUES, ...SIDE_DIRS]) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
+  return new Spool(dir, opts);
+}
+
+/** Open an existing spool; throws an Error naming the directory when it is not one. */
+export function openSpool(dir: string, opts: SpoolOptions = {}): Spool {
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory`);
+  } catch (err) {
+    if (isNotFound(err)) throw new Error(`open queue directory ${dir}: No such file or directory`, { cause: err });
+    throw err;
+  }
+  return new Spool(dir, opts);
+}

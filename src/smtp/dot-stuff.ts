@@ -1,0 +1,308 @@
+/**
+ * dot-stuff.ts — DATA transparency (RFC 5321 §4.5.2) in both directions, streaming over
+ * Buffers with state kept across chunk boundaries.
+ *
+ * Sending (`DotStuffer`, the client): every line that starts with `.` gets a second `.`; a
+ * bare LF becomes CRLF; `end()` adds CRLF when the content did not end with a line end and
+ * then `.` CRLF. A bare CR (not followed by LF) is kept, replaced by a space, or turned into
+ * CRLF as the caller chooses — the default keeps it, because Postfix's cleanup already
+ * replaces stray CR/LF in content (cleanup_replace_stray_cr_lf = yes).
+ *
+ * Receiving (`DataReader`, the listener): removes the stuffed dot and finds the end of DATA,
+ * safe against SMTP smuggling. Only `<CR><LF>.<CR><LF>` ends DATA (the DATA command's own
+ * CRLF counts as the first CRLF): `<LF>.<LF>`, `<LF>.<CR><LF>`, `<CR><LF>.<LF>`,
+ * `<CR>.<CR>` and every other variant are content, in every mode, wherever the chunks split.
+ * A line that is only a dot but does not end DATA is content, its dot removed (as Postfix).
+ * Bare LF is converted to CRLF in the content (Postfix "process as if the client sent
+ * <CR><LF>"); bare CR is kept. What smtpd_forbid_bare_newline (postconf(5)) says to do about
+ * bare LF is reported by `verdict()`: `no`, `normalize` and its alias `yes` accept; `reject`
+ * rejects with `550 5.5.2 <myhostname> Error: bare <LF> received`
+ * (smtpd_forbid_bare_newline_reject_code, default 550).
+ * Deliberate difference: Postfix with `no` also ends DATA at `<LF>.<LF>`; sealpost never does.
+ *
+ * Not here: message size limits, header processing, BDAT, smtpd_forbid_bare_newline_exclusions
+ * (the listener picks the mode per client).
+ */
+import { DEFAULT_BARE_NEWLINE_MODE, DEFAULT_BARE_NEWLINE_REJECT_CODE, bareLfReply } from './bare-newline.ts';
+import type { BareNewlineMode } from './bare-newline.ts';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+const SP = 0x20;
+
+export type BareCrPolicy = 'keep' | 'space' | 'crlf';
+
+export interface DotStufferOptions {
+  /** What to send for a CR that is not followed by LF (default keep). */
+  readonly bareCr?: BareCrPolicy;
+}
+
+/** Client side: dot-stuff message content for DATA. */
+export class DotStuffer {
+  private readonly bareCr: BareCrPolicy;
+  private lineStart = true;
+  private pendingCr = false;
+  private ended = false;
+
+  constructor(opts: DotStufferOptions = {}) {
+    this.bareCr = opts.bareCr ?? 'keep';
+  }
+
+  /** Stuff one chunk of content. */
+  push(chunk: Buffer): Buffer {
+    if (this.ended) throw new Error('DotStuffer: push() after end()');
+    // Worst case every byte doubles (each "\n" → "\r\n", each leading "." → "..").
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    let n = 0;
+    for (const b of chunk) {
+      if (this.pendingCr) {
+        this.pendingCr = false;
+        if (b === LF) {
+          out[n++] = CR;
+          out[n++] = LF;
+          this.lineStart = true;
+          continue;
+        }
+        n = this.writeBareCr(out, n);
+      }
+      if (b === CR) {
+        this.pendingCr = true;
+        continue;
+      }
+      if (b === LF) {
+        // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is sent as CRLF.
+        out[n++] = CR;
+        out[n++] = LF;
+        this.lineStart = true;
+        continue;
+      }
+      // RFC 5321 §4.5.2: a line that starts with "." gets one more ".".
+      if (this.lineStart && b === DOT) out[n++] = DOT;
+      out[n++] = b;
+      this.lineStart = false;
+    }
+    return Buffer.from(out.subarray(0, n));
+  }
+
+  private writeBareCr(out: Buffer, n: number): number {
+    if (this.bareCr === 'keep') {
+      out[n++] = CR;
+      this.lineStart = false;
+    } else if (this.bareCr === 'space') {
+      out[n++] = SP;
+      this.lineStart = false;
+    } else {
+      out[n++] = CR;
+      out[n++] = LF;
+      this.lineStart = true;
+    }
+    return n;
+  }
+
+  /** Finish: flush a pending CR, close the last line, and add the end-of-data `.` CRLF. */
+  end(): Buffer {
+    if (this.ended) throw new Error('DotStuffer: end() called twice');
+    this.ended = true;
+    const out = Buffer.allocUnsafe(8);
+    let n = 0;
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      n = this.writeBareCr(out, n);
+    }
+    if (!this.lineStart) {
+      out[n++] = CR;
+      out[n++] = LF;
+    }
+    out[n++] = DOT;
+    out[n++] = CR;
+    out[n++] = LF;
+    return Buffer.from(out.subarray(0, n));
+  }
+}
+
+/** Dot-stuff a whole message at once (content → bytes to send after the 354 reply). */
+export function dotStuff(content: Buffer, opts: DotStufferOptions = {}): Buffer {
+  const s = new DotStuffer(opts);
+  return Buffer.concat([s.push(content), s.end()]);
+}
+
+// ---------------------------------------------------------------- receiving side
+
+/** What the reader saw that a strict RFC 5321 peer would not send. */
+export interface DataFindings {
+  /** LF not preceded by CR (each converted to CRLF in the content). */
+  readonly bareLf: number;
+  /** CR not followed by LF (kept in the content). */
+  readonly bareCr: number;
+  /** Lines that were only a dot but did not end DATA: the smuggling shapes. */
+  readonly strayDots: number;
+  /** Octet offset (in the received stream) of the first bare LF, if any. */
+  readonly firstBareLfAt: number | undefined;
+}
+
+export interface DataVerdict {
+  readonly action: 'accept' | 'reject';
+  /** With reject: the reply line Postfix sends (no CRLF). */
+  readonly reply?: string;
+  /** With reject: Postfix's log reason. */
+  readonly reason?: string;
+}
+
+export interface DataReaderOptions {
+  /** smtpd_forbid_bare_newline (default normalize, Postfix ≥ 3.9). */
+  readonly mode?: BareNewlineMode;
+  /**
+   * The DATA command line itself ended in a bare LF: then a "." right at the start is not the
+   * standard end of data either (it follows no CRLF).
+   */
+  readonly commandEndedWithBareLf?: boolean;
+  /** For the reject reply text (default localhost). */
+  readonly myhostname?: string;
+  /** smtpd_forbid_bare_newline_reject_code (default 550). */
+  readonly rejectCode?: number;
+}
+
+export interface DataChunkResult {
+  /** Un-stuffed content, lines ending in CRLF. */
+  readonly data: Buffer;
+  /** True once `<CR><LF>.<CR><LF>` was seen. */
+  readonly done: boolean;
+  /** Bytes after the end of data (pipelined commands), empty until done. */
+  readonly rest: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// Parser states: at line start; after a leading "."; after a leading ".\r"; inside a line;
+// inside a line after a CR; at line start after a CR.
+const S = { Start: 0, Dot: 1, DotCr: 2, Mid: 3, MidCr: 4, StartCr: 5 } as const;
+type S = (typeof S)[keyof typeof S];
+
+/** Server side: un-stuff DATA content and find the end of data. */
+export class DataReader {
+  private readonly mode: BareNewlineMode;
+  private readonly myhostname: string;
+  private readonly rejectCode: number;
+  private state: S = S.Start;
+  /** The previous line ended in CRLF (the DATA command line counts). */
+  private prevCrLf: boolean;
+  private finished = false;
+  private offset = 0;
+  private bareLf = 0;
+  private bareCr = 0;
+  private strayDots = 0;
+  private firstBareLfAt: number | undefined;
+
+  constructor(opts: DataReaderOptions = {}) {
+    this.mode = opts.mode ?? DEFAULT_BARE_NEWLINE_MODE;
+    this.myhostname = opts.myhostname ?? 'localhost';
+    this.rejectCode = opts.rejectCode ?? DEFAULT_BARE_NEWLINE_REJECT_CODE;
+    this.prevCrLf = !(opts.commandEndedWithBareLf ?? false);
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  push(chunk: Buffer): DataChunkResult {
+    if (this.finished) return { data: EMPTY, done: true, rest: chunk };
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    let n = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i] as number;
+      const at = this.offset + i;
+      switch (this.state) {
+        case S.Start:
+          if (b === DOT) this.state = S.Dot;
+          else if (b === CR) this.state = S.StartCr;
+          else if (b === LF) n = this.lineEnd(out, n, false, at);
+          else {
+            out[n++] = b;
+            this.state = S.Mid;
+          }
+          break;
+        case S.StartCr:
+        case S.MidCr:
+          if (b === LF) n = this.lineEnd(out, n, true, at);
+          else {
+            n = this.keepBareCr(out, n);
+            if (b === CR) this.state = S.MidCr;
+            else {
+              out[n++] = b;
+              this.state = S.Mid;
+            }
+          }
+          break;
+        case S.Dot:
+          // RFC 5321 §4.5.2: the first "." of a line is removed.
+          if (b === CR) this.state = S.DotCr;
+          else if (b === LF) {
+            this.strayDots++; // "<LF>.<LF>" / "<CR><LF>.<LF>": not end of data
+            n = this.lineEnd(out, n, false, at);
+          } else {
+            out[n++] = b;
+            this.state = S.Mid;
+          }
+          break;
+        case S.DotCr:
+          if (b === LF) {
+            // RFC 5321 §4.1.1.4: end of data is exactly <CRLF>.<CRLF>.
+            if (this.prevCrLf) {
+              this.finished = true;
+              this.offset += i + 1;
+              return { data: Buffer.from(out.subarray(0, n)), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
+            }
+            this.strayDots++; // "<LF>.<CR><LF>": the smuggling shape
+            n = this.lineEnd(out, n, true, at);
+          } else {
+            n = this.keepBareCr(out, n);
+            if (b === CR) this.state = S.MidCr;
+            else {
+              out[n++] = b;
+              this.state = S.Mid;
+            }
+          }
+          break;
+        case S.Mid:
+          if (b === CR) this.state = S.MidCr;
+          else if (b === LF) n = this.lineEnd(out, n, false, at);
+          else out[n++] = b;
+          break;
+      }
+    }
+    this.offset += chunk.length;
+    return { data: Buffer.from(out.subarray(0, n)), done: false, rest: EMPTY };
+  }
+
+  private lineEnd(out: Buffer, n: number, crlf: boolean, at: number): number {
+    if (!crlf) {
+      this.bareLf++;
+      this.firstBareLfAt ??= at;
+    }
+    // Bare LF is stored as CRLF ("process as if the client sent <CR><LF>").
+    out[n++] = CR;
+    out[n++] = LF;
+    this.prevCrLf = crlf;
+    this.state = S.Start;
+    return n;
+  }
+
+  private keepBareCr(out: Buffer, n: number): number {
+    this.bareCr++;
+    out[n++] = CR;
+    return n;
+  }
+
+  findings(): DataFindings {
+    return { bareLf: this.bareLf, bareCr: this.bareCr, strayDots: this.strayDots, firstBareLfAt: this.firstBareLfAt };
+  }
+
+  /** What smtpd_forbid_bare_newline says about this message (ask after done). */
+  verdict(): DataVerdict {
+    if (this.mode === 'reject' && this.bareLf > 0) {
+      return { action: 'reject', reply: bareLfReply(this.myhostname, this.rejectCode), reason: 'bare <LF> received' };
+    }
+    return { action: 'accept' };
+  }
+}

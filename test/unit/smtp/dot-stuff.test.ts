@@ -1,0 +1,254 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DataReader, DotStuffer, dotStuff } from '../../../src/smtp/dot-stuff.ts';
+import type { DataReaderOptions } from '../../../src/smtp/dot-stuff.ts';
+import type { BareNewlineMode } from '../../../src/smtp/bare-newline.ts';
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+const s = (x: Buffer) => x.toString('latin1');
+
+// ---------------------------------------------------------------- sending side
+
+test('dot-stuffing: leading dots doubled, bare LF → CRLF, terminator added', () => {
+  const cases: Array<[string, string]> = [
+    ['', '.\r\n'],
+    ['a', 'a\r\n.\r\n'],
+    ['a\r\n', 'a\r\n.\r\n'],
+    ['.', '..\r\n.\r\n'],
+    ['.\r\n', '..\r\n.\r\n'],
+    ['.a\r\n..b\r\nc.d\r\n', '..a\r\n...b\r\nc.d\r\n.\r\n'],
+    ['a\n.b\n', 'a\r\n..b\r\n.\r\n'],
+    ['a\n\n.\n', 'a\r\n\r\n..\r\n.\r\n'],
+    ['\r\n.\r\n', '\r\n..\r\n.\r\n'],
+    ['x\r\n.\r\nMAIL FROM:<evil@x>\r\n', 'x\r\n..\r\nMAIL FROM:<evil@x>\r\n.\r\n'],
+  ];
+  for (const [input, want] of cases) assert.equal(s(dotStuff(b(input))), want, JSON.stringify(input));
+});
+
+test('bare CR policy: keep (default), space, crlf', () => {
+  assert.equal(s(dotStuff(b('a\r'))), 'a\r\r\n.\r\n');
+  assert.equal(s(dotStuff(b('\r.\r'))), '\r.\r\r\n.\r\n');
+  assert.equal(s(dotStuff(b('\r.\r'), { bareCr: 'space' })), ' . \r\n.\r\n');
+  assert.equal(s(dotStuff(b('\r.\r'), { bareCr: 'crlf' })), '\r\n..\r\n.\r\n');
+  assert.equal(s(dotStuff(b('a\r\r\nb'), { bareCr: 'space' })), 'a \r\nb\r\n.\r\n');
+});
+
+test('dot-stuffing gives the same bytes at every chunk split', () => {
+  const input = b('.x\r\n\n.\r\r\n.\r.\n..\rend\r');
+  for (const bareCr of ['keep', 'space', 'crlf'] as const) {
+    const whole = s(dotStuff(input, { bareCr }));
+    for (let i = 0; i <= input.length; i++) {
+      for (let j = i; j <= input.length; j++) {
+        const st = new DotStuffer({ bareCr });
+        const got = [st.push(input.subarray(0, i)), st.push(input.subarray(i, j)), st.push(input.subarray(j)), st.end()];
+        assert.equal(s(Buffer.concat(got)), whole, `${bareCr} split ${i}/${j}`);
+      }
+    }
+  }
+});
+
+test('DotStuffer refuses use after end()', () => {
+  const st = new DotStuffer();
+  st.end();
+  assert.throws(() => st.push(b('x')));
+  assert.throws(() => st.end());
+});
+
+// ---------------------------------------------------------------- receiving side: oracle
+
+/**
+ * Reference un-stuffer, written independently of the streaming state machine: split the
+ * whole input at LF, end only at a "." line that ends in CRLF after a line that ended in CRLF.
+ */
+function reference(input: string): { data: string; done: boolean; rest: string; bareLf: number; bareCr: number; strayDots: number } {
+  let data = '';
+  let prevCrLf = true;
+  let pos = 0;
+  let bareLf = 0;
+  let bareCr = 0;
+  let strayDots = 0;
+  for (;;) {
+    const lf = input.indexOf('\n', pos);
+    if (lf === -1) break;
+    const raw = input.slice(pos, lf);
+    pos = lf + 1;
+    const crlf = raw.endsWith('\r');
+    const body = crlf ? raw.slice(0, -1) : raw;
+    if (!crlf) bareLf++;
+    bareCr += body.split('\r').length - 1;
+    if (body === '.' && crlf && prevCrLf) return { data, done: true, rest: input.slice(pos), bareLf, bareCr, strayDots };
+    if (body === '.') strayDots++;
+    data += (body.startsWith('.') ? body.slice(1) : body) + '\r\n';
+    prevCrLf = crlf;
+  }
+  // An unfinished tail: only what the streaming reader can already emit is compared.
+  return { data, done: false, rest: '', bareLf, bareCr, strayDots };
+}
+
+function runChunks(chunks: Buffer[], opts?: DataReaderOptions) {
+  const r = new DataReader(opts);
+  let data = '';
+  let rest = '';
+  let done = false;
+  for (const c of chunks) {
+    const out = r.push(c);
+    data += s(out.data);
+    rest += s(out.rest);
+    done = out.done;
+  }
+  return { data, rest, done, reader: r };
+}
+
+function checkAllSplits(input: string): void {
+  const want = reference(input);
+  const buf = b(input);
+  for (let i = 0; i <= buf.length; i++) {
+    const got = runChunks([buf.subarray(0, i), buf.subarray(i)]);
+    assert.equal(got.done, want.done, `${JSON.stringify(input)} split ${i}: done`);
+    if (want.done) {
+      assert.equal(got.data, want.data, `${JSON.stringify(input)} split ${i}: data`);
+      assert.equal(got.rest, want.rest, `${JSON.stringify(input)} split ${i}: rest`);
+      const f = got.reader.findings();
+      assert.equal(f.bareLf, want.bareLf, `${JSON.stringify(input)} split ${i}: bareLf`);
+      assert.equal(f.bareCr, want.bareCr, `${JSON.stringify(input)} split ${i}: bareCr`);
+      assert.equal(f.strayDots, want.strayDots, `${JSON.stringify(input)} split ${i}: strayDots`);
+    } else {
+      // Everything up to the last LF has been emitted; the tail may still be held back.
+      assert.ok(got.data.startsWith(want.data), `${JSON.stringify(input)} split ${i}: prefix`);
+    }
+  }
+}
+
+test('plain message, pipelined commands after the end of data are returned as rest', () => {
+  const got = runChunks([b('Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n')]);
+  assert.equal(got.done, true);
+  assert.equal(got.data, 'Subject: x\r\n\r\nbody\r\n');
+  assert.equal(got.rest, 'QUIT\r\n');
+  assert.deepEqual(got.reader.findings(), { bareLf: 0, bareCr: 0, strayDots: 0, firstBareLfAt: undefined });
+  assert.deepEqual(got.reader.verdict(), { action: 'accept' });
+  // After done, further input is handed back untouched.
+  assert.equal(s(got.reader.push(b('NOOP\r\n')).rest), 'NOOP\r\n');
+});
+
+test('empty message: the DATA command line supplies the first CRLF', () => {
+  const got = runChunks([b('.\r\n')]);
+  assert.equal(got.done, true);
+  assert.equal(got.data, '');
+});
+
+test('dot un-stuffing', () => {
+  const got = runChunks([b('..\r\n..x\r\n...\r\n.\r\n')]);
+  assert.equal(got.data, '.\r\n.x\r\n..\r\n');
+});
+
+const SMUGGLING_VARIANTS = [
+  '\n.\n', // <LF>.<LF>
+  '\n.\r\n', // <LF>.<CR><LF> (the Postfix/Sendmail/Exim variant)
+  '\r\n.\n', // <CR><LF>.<LF>
+  '\r.\r', // <CR>.<CR>
+  '\r.\r\n', // <CR>.<CR><LF>
+  '\r\n.\r', // <CR><LF>.<CR>
+  '\r\n.\r\r\n', // <CR><LF>.<CR><CR><LF>
+  '\n.\r\r\n',
+  '\r\n\x00.\r\n', // NUL before the dot
+  '\r\n .\r\n', // space before the dot
+  '\r\n.\x00\r\n',
+];
+
+test('no smuggling variant ends DATA, at any split point, in any mode', () => {
+  for (const v of SMUGGLING_VARIANTS) {
+    const input = `Subject: hi\r\n\r\nbody${v}MAIL FROM:<evil@example>\r\nRCPT TO:<victim@example>\r\nDATA\r\n\r\n.\r\nQUIT\r\n`;
+    checkAllSplits(input);
+    for (const mode of ['no', 'normalize', 'reject'] as BareNewlineMode[]) {
+      const got = runChunks([b(input)], { mode });
+      assert.equal(got.done, true, JSON.stringify(v));
+      assert.ok(got.data.includes('MAIL FROM:<evil@example>\r\n'), `${JSON.stringify(v)} ${mode}: smuggled text stays content`);
+      assert.equal(got.rest, 'QUIT\r\n', `${JSON.stringify(v)} ${mode}`);
+    }
+  }
+});
+
+test('byte-at-a-time feeding of every smuggling variant', () => {
+  for (const v of SMUGGLING_VARIANTS) {
+    const input = `x${v}y\r\n.\r\nNOOP\r\n`;
+    const want = reference(input);
+    const got = runChunks([...b(input)].map((c) => Buffer.from([c])));
+    assert.equal(got.data, want.data, JSON.stringify(v));
+    assert.equal(got.rest, want.rest, JSON.stringify(v));
+  }
+});
+
+test('normalised content: bare LF becomes CRLF, bare CR stays, stray dot lines lose the dot', () => {
+  const got = runChunks([b('a\n.\nb\r.\rc\r\n.\n.\r\n')]);
+  // "a" LF; "." LF (stray) ; "b\r.\rc" CRLF; "." LF (stray); "." CRLF after a bare LF (stray) ... no end yet.
+  assert.equal(got.done, false);
+  assert.equal(got.data, 'a\r\n\r\nb\r.\rc\r\n\r\n\r\n');
+  const f = got.reader.findings();
+  assert.equal(f.bareLf, 3);
+  assert.equal(f.bareCr, 2);
+  assert.equal(f.strayDots, 3);
+  assert.equal(f.firstBareLfAt, 1);
+  assert.equal(s(got.reader.push(b('\r\n.\r\n')).data), '\r\n');
+  assert.equal(got.reader.done, true);
+});
+
+test('smtpd_forbid_bare_newline verdicts', () => {
+  const input = b('a\nb\r\n.\r\n');
+  assert.deepEqual(runChunks([input], { mode: 'normalize' }).reader.verdict(), { action: 'accept' });
+  assert.deepEqual(runChunks([input], { mode: 'no' }).reader.verdict(), { action: 'accept' });
+  assert.deepEqual(runChunks([input], { mode: 'reject', myhostname: 'mx.example.com' }).reader.verdict(), {
+    action: 'reject',
+    reply: '550 5.5.2 mx.example.com Error: bare <LF> received',
+    reason: 'bare <LF> received',
+  });
+  assert.equal(runChunks([input], { mode: 'reject', rejectCode: 521 }).reader.verdict().reply, '521 5.5.2 localhost Error: bare <LF> received');
+  // A bare CR alone is not a bare newline.
+  assert.deepEqual(runChunks([b('a\rb\r\n.\r\n')], { mode: 'reject' }).reader.verdict(), { action: 'accept' });
+});
+
+test('a DATA command that ended in bare LF does not supply the first CRLF', () => {
+  const strict = runChunks([b('.\r\nx\r\n.\r\n')], { commandEndedWithBareLf: true });
+  assert.equal(strict.done, true);
+  assert.equal(strict.data, '\r\nx\r\n');
+  assert.equal(strict.reader.findings().strayDots, 1);
+  assert.equal(runChunks([b('.\r\n')], { commandEndedWithBareLf: true }).done, false);
+});
+
+test('exhaustive: every string over {x . CR LF} up to length 6, every split point, matches the oracle', () => {
+  const alphabet = ['x', '.', '\r', '\n'];
+  let inputs = [''];
+  const all: string[] = [''];
+  for (let len = 1; len <= 6; len++) {
+    inputs = inputs.flatMap((p) => alphabet.map((c) => p + c));
+    all.push(...inputs);
+  }
+  for (const body of all) {
+    checkAllSplits(body); // may or may not contain an end of data by itself
+    checkAllSplits(`${body}\r\n.\r\n`);
+  }
+});
+
+test('round trip: DataReader(DotStuffer(content)) is the content with CRLF line ends', () => {
+  let seed = 42;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed;
+  };
+  const alphabet = ['a', '.', '\r', '\n', '\r\n', '..', ' '];
+  for (let n = 0; n < 500; n++) {
+    let content = '';
+    const len = rnd() % 30;
+    for (let i = 0; i < len; i++) content += alphabet[rnd() % alphabet.length];
+    const wire = dotStuff(b(content), { bareCr: 'crlf' });
+    // Every bare LF and bare CR became CRLF; the last line is closed.
+    let expected = content.replace(/\r\n|\r|\n/g, '\r\n');
+    if (expected !== '' && !expected.endsWith('\r\n')) expected += '\r\n';
+    const cut = rnd() % (wire.length + 1);
+    const got = runChunks([wire.subarray(0, cut), wire.subarray(cut), b('QUIT\r\n')]);
+    assert.equal(got.done, true, JSON.stringify(content));
+    assert.equal(got.data, expected, JSON.stringify(content));
+    assert.equal(got.rest, 'QUIT\r\n');
+    assert.equal(got.reader.findings().bareLf, 0);
+    assert.equal(got.reader.findings().bareCr, 0);
+  }
+});
