@@ -1,0 +1,100 @@
+/**
+ * maillog.ts — the mail log in Postfix's line shape, so existing tools
+ * (pflogsumm, fail2ban rules, log shippers) read it unchanged:
+ *
+ *     Nov 28 12:00:01 mx1 sealpost/smtpd[4711]: 3F2A81C0B4: client=localhost[127.0.0.1]
+ *
+ * i.e. `Mon DD HH:MM:SS host syslog_name/service[pid]: text` (syslog's
+ * timestamp, day padded with a space). With `sealpost_maillog_format = json`
+ * each line is instead one JSON object {time, host, program, pid, text}.
+ *
+ * Contract: `maillog_file` is a path (appended to) or `/dev/stdout` /
+ * `/dev/stderr`; each record is written with one write(2) so concurrent
+ * writers never interleave inside a line. Writing is synchronous: a line is in
+ * the file (page cache) before the event it reports is acted on further.
+ *
+ * Not here: log rotation (postlog's maillog_file_rotate_suffix), syslog(3).
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+
+export interface MailLog {
+  /** Log `text` as `syslog_name/service[pid]`. `service` may already carry a prefix (`postfix/submission/smtpd`). */
+  write(service: string, text: string): void;
+  /** Shorthand for `write(service, 'warning: ' + text)`. */
+  warn(service: string, text: string): void;
+  close(): void;
+}
+
+export interface MailLogOptions {
+  /** `maillog_file`: a path, `/dev/stdout` or `/dev/stderr`. */
+  readonly file: string;
+  /** `syslog_name` (default `sealpost`). */
+  readonly syslogName?: string;
+  /** Host name shown in each line (default: the short host name, as syslog shows it). */
+  readonly hostname?: string;
+  readonly format?: 'postfix' | 'json';
+  readonly pid?: number;
+  /** Injected clock (tests). */
+  readonly now?: () => Date;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** syslog's RFC 3164 timestamp: `Nov  8 04:19:00` (local time). */
+export function syslogTimestamp(d: Date): string {
+  const dd = String(d.getDate()).padStart(2, ' ');
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${MONTHS[d.getMonth()]} ${dd} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+/** Format one Postfix-shaped log line (without the newline). */
+export function formatLogLine(when: Date, host: string, program: string, pid: number, text: string): string {
+  return `${syslogTimestamp(when)} ${host} ${program}[${pid}]: ${text}`;
+}
+
+export function openMailLog(opts: MailLogOptions): MailLog {
+  const syslogName = opts.syslogName ?? 'sealpost';
+  const host = opts.hostname ?? osHostname().split('.')[0] ?? 'localhost';
+  const pid = opts.pid ?? process.pid;
+  const now = opts.now ?? (() => new Date());
+  const format = opts.format ?? 'postfix';
+  let fd: number;
+  let owned = true;
+  if (opts.file === '/dev/stdout') {
+    fd = 1;
+    owned = false;
+  } else if (opts.file === '/dev/stderr') {
+    fd = 2;
+    owned = false;
+  } else {
+    fd = openSync(opts.file, 'a', 0o640);
+  }
+  const programOf = (service: string) => (service.includes('/') ? service : `${syslogName}/${service}`);
+  const write = (service: string, text: string) => {
+    const program = programOf(service);
+    const when = now();
+    const line =
+      format === 'json'
+        ? JSON.stringify({ time: when.toISOString(), host, program, pid, text })
+        : formatLogLine(when, host, program, pid, text);
+    writeSync(fd, line + '\n');
+  };
+  return {
+    write,
+    warn: (service, text) => write(service, `warning: ${text}`),
+    close: () => {
+      if (owned && fd >= 0) closeSync(fd);
+      fd = -1;
+    },
+  };
+}
+
+/** A MailLog that keeps lines in memory (tests, and `reload` dry runs). */
+export function memoryMailLog(syslogName = 'sealpost'): MailLog & { readonly lines: string[] } {
+  const lines: string[] = [];
+  const write = (service: string, text: string) => {
+    lines.push(`${service.includes('/') ? service : `${syslogName}/${service}`}: ${text}`);
+  };
+  return { lines, write, warn: (s, t) => write(s, `warning: ${t}`), close: () => {} };
+}
