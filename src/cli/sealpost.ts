@@ -22,6 +22,16 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: Loader }
   postqueue: { summary: 'list (-p, -j) or flush (-f, -i, -s) the mail queue (postqueue(1))', load: () => import('./postqueue.ts') },
   postsuper: { summary: 'delete, hold, release, requeue or expire queued mail (postsuper(1))', load: () => import('./postsuper.ts') },
   postcat: { summary: 'show a queue file (postcat(1))', load: () => import('./postcat.ts') },
+  sendmail: { summary: 'submit a message from standard input (sendmail(1))', load: () => import('./sendmail.ts') },
+  start: { summary: 'start the mail system in the background', load: () => import('./daemon.ts') },
+  'start-fg': { summary: 'run the mail system in the foreground', load: () => import('./daemon.ts') },
+  stop: { summary: 'stop the mail system gracefully', load: () => import('./daemon.ts') },
+  abort: { summary: 'stop the mail system at once', load: () => import('./daemon.ts') },
+  reload: { summary: 're-read main.cf, master.cf and tables (a broken config is refused)', load: () => import('./daemon.ts') },
+  status: { summary: 'tell whether the mail system runs, and its PID', load: () => import('./daemon.ts') },
+  flush: { summary: 'attempt delivery of all queued mail (postqueue -f)', load: () => import('./daemon.ts') },
+  check: { summary: 'validate the configuration, master.cf, tables and queue directory', load: () => import('./daemon.ts') },
+  saslpasswd: { summary: 'add, delete or list SMTP AUTH users (passwords stored hashed)', load: () => import('./saslpasswd.ts') },
 };
 
 /** Program names that select a command by themselves (argv[0] dispatch). */
@@ -32,6 +42,7 @@ const ALIASES: Readonly<Record<string, string>> = {
   postqueue: 'postqueue',
   postsuper: 'postsuper',
   postcat: 'postcat',
+  sendmail: 'sendmail',
 };
 
 function usage(): string {
