@@ -102,6 +102,27 @@ export const OBSOLETE: Readonly<Record<string, string>> = {
   smtpd_enforce_tls: 'smtpd_tls_security_level = encrypt',
 };
 
+/**
+ * Parameters whose values Postfix does not $name-expand at load time (the
+ * daemon expands them later with its own names: $home, $rbl_code, ...);
+ * `postconf -x` prints them as written. Found with postconf 3.7 -nx.
+ */
+const RAW_PARAMS = new Set([
+  'command_execution_directory',
+  'default_rbl_reply',
+  'forward_path',
+  'luser_relay',
+  'mailbox_command',
+  'postscreen_expansion_filter',
+  'postscreen_reject_footer',
+  'smtpd_expansion_filter',
+  'smtpd_reject_footer',
+]);
+
+export function isRawParam(name: string): boolean {
+  return RAW_PARAMS.has(name);
+}
+
 /** Explicit types for the parameters sealpost reads (the rest are inferred). */
 const DECLARED: Readonly<Record<string, ParamType | readonly [ParamType, TimeUnit]>> = {
   compatibility_level: 'string',

@@ -21,7 +21,8 @@
  * Deliberate difference: Postfix with `no` also ends DATA at `<LF>.<LF>`; sealpost never does.
  *
  * Not here: message size limits, header processing, BDAT, smtpd_forbid_bare_newline_exclusions
- * (the listener picks the mode per client).
+ * (the listener picks the mode per client), breaking long lines at smtp_line_length_limit
+ * (the delivery agent's job, before stuffing).
  */
 import { DEFAULT_BARE_NEWLINE_MODE, DEFAULT_BARE_NEWLINE_REJECT_CODE, bareLfReply } from './bare-newline.ts';
 import type { BareNewlineMode } from './bare-newline.ts';
@@ -55,7 +56,8 @@ export class DotStuffer {
     // Worst case every byte doubles (each "\n" → "\r\n", each leading "." → "..").
     const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
     let n = 0;
-    for (const b of chunk) {
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i] as number;
       if (this.pendingCr) {
         this.pendingCr = false;
         if (b === LF) {

@@ -5,7 +5,8 @@
  * Contract: `push()` buffers bytes; `next()` returns one complete line at a time (without its
  * line end) or undefined. RFC 5321 §2.3.8: lines end in CRLF; a bare LF also ends a line
  * (as in Postfix's smtp_get()) and the line is flagged `bareLf` so the listener can apply
- * smtpd_forbid_bare_newline; a CR not followed by LF stays in the line and is flagged `bareCr`.
+ * smtpd_forbid_bare_newline (bare-newline.ts: bareNewlineAction, bareLfReply); a CR not
+ * followed by LF stays in the line and is flagged `bareCr`.
  * A line longer than `maxLineLength` (line_length_limit, default 2048) is cut to that length,
  * the rest up to its line end is skipped (Postfix smtpd: smtp_get() with SMTP_GET_FLAG_SKIP),
  * and it is flagged `tooLong`; memory stays bounded by the limit, whatever the peer sends.

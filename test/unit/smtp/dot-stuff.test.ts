@@ -252,3 +252,19 @@ test('round trip: DataReader(DotStuffer(content)) is the content with CRLF line 
     assert.equal(got.reader.findings().bareCr, 0);
   }
 });
+
+test("golden: Postfix smtp-source's dot-stuffed DATA stream, both directions", async () => {
+  const { readFileSync } = await import('node:fs');
+  const wire = readFileSync(new URL('../../golden/smtp/smtp-source-data.in', import.meta.url));
+  const content = readFileSync(new URL('../../golden/smtp/smtp-source-data.content', import.meta.url));
+  // Sending: our stuffing of the LF file gives smtp-source's bytes exactly.
+  assert.equal(s(dotStuff(content)), s(wire));
+  // Receiving: the stream un-stuffs to the content with CRLF line ends, at every split point.
+  const expected = s(content).replace(/\n/g, '\r\n');
+  for (let i = 0; i <= wire.length; i++) {
+    const got = runChunks([wire.subarray(0, i), wire.subarray(i)]);
+    assert.equal(got.done, true);
+    assert.equal(got.data, expected, `split ${i}`);
+    assert.equal(got.rest, '');
+  }
+});

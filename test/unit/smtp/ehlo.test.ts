@@ -87,3 +87,19 @@ test('server side: EHLO response format round-trips through the parser', () => {
   assert.deepEqual(c.auth, ['PLAIN', 'LOGIN']);
   assert.equal(c.requireTls, true);
 });
+
+test("golden: smtp-sink's EHLO reply, with its trailing empty keyword line", async () => {
+  const { readFileSync } = await import('node:fs');
+  const wire = readFileSync(new URL('../../golden/smtp/smtp-sink-session.in', import.meta.url), 'latin1');
+  const ehlo = wire.split('\r\n').filter((l) => l.startsWith('250')).slice(0, 9).join('\r\n') + '\r\n';
+  const c = parseWire(ehlo);
+  assert.equal(c.domain, 'smtp-sink');
+  assert.equal(c.pipelining, true);
+  assert.equal(c.eightBitMime, true);
+  assert.equal(c.enhancedStatusCodes, true);
+  assert.equal(c.dsn, true);
+  assert.equal(c.startTls, false);
+  assert.deepEqual(c.auth, ['PLAIN', 'LOGIN']);
+  assert.deepEqual(c.unknown, ['XCLIENT', 'XFORWARD']);
+  assert.deepEqual(c.keywords.get('XFORWARD'), ['NAME', 'ADDR', 'PROTO', 'HELO']);
+});

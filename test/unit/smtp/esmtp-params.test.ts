@@ -212,3 +212,15 @@ test('formatted commands parse back to the same envelope', () => {
   assert.equal(envelopeNeedsSmtpUtf8('a@b', ['c@d']), false);
   assert.equal(envelopeNeedsSmtpUtf8('a@b', ['c@d\u00e9']), true);
 });
+
+test('source routes and quoted local parts through the command parser', () => {
+  const m = ok(mail('MAIL FROM:<@relay.example,@hop.example:user@origin.example>', { strictRfc821Envelopes: true }));
+  assert.equal(m.address.address, 'user@origin.example');
+  assert.equal(m.address.hadSourceRoute, true);
+  assert.deepEqual(m.address.sourceRoute, ['relay.example', 'hop.example']);
+  const r = ok(rcpt('RCPT\tTO:<"user@other"@relay.example>\tNOTIFY=NEVER'));
+  assert.equal(r.address.quotedAt, true);
+  assert.equal(r.address.address, 'user@other@relay.example');
+  assert.deepEqual(r.params.notify, ['NEVER']);
+  assert.equal(reply(mail('MAIL FROM:<@relay.example>')), '501 5.1.7 Bad sender address syntax');
+});

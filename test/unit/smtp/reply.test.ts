@@ -214,3 +214,14 @@ test('format then parse round-trips', () => {
   const built = new SmtpReply(250, ['a', 'b'], { enhanced: '2.0.0' });
   assert.equal(built.text(), '250-2.0.0 a 250 2.0.0 b');
 });
+
+test('golden: a real smtp-sink session parses into the expected replies at every split point', async () => {
+  const { readFileSync } = await import('node:fs');
+  const wire = readFileSync(new URL('../../golden/smtp/smtp-sink-session.in', import.meta.url));
+  const ref = readFileSync(new URL('../../golden/smtp/smtp-sink-session.ref', import.meta.url), 'utf8').split('\n').slice(0, -1);
+  for (let i = 0; i <= wire.length; i += 7) {
+    const p = new ReplyParser();
+    const got = [...p.push(wire.subarray(0, i)), ...p.push(wire.subarray(i)), ...p.finish()];
+    assert.deepEqual(got.map((r) => (r instanceof SmtpReply ? r.text() : r.kind)), ref, `split ${i}`);
+  }
+});
