@@ -108,16 +108,27 @@ function editMain(ctx: CommandContext, configDir: string, mode: 'e' | 'X' | '#',
 
 function showMaster(ctx: CommandContext, configDir: string, o: ParsedOptions): number {
   const path = join(configDir, 'master.cf');
-  const config = loadConfig({ configDir, strictValues: false, warn: () => {} });
+  const config = loadConfig({ configDir, strictValues: false, warn: (m) => warn(ctx, m) });
   const services = parseMasterCf(existsSync(path) ? readFileSync(path, 'utf8') : DEFAULT_MASTER_CF, path);
   const filters = o.rest.map((f) => ({ raw: f, name: f.split('/')[0]!, type: f.split('/')[1], hits: 0 }));
-  const expandFn = o.has('x') ? (v: string) => config.expandText(v) : undefined;
   for (const s of services) {
     if (filters.length > 0 && !filters.some((f) => matches(f, s))) continue;
-    ctx.stdout.write(formatMasterEntry(s, o.has('f'), expandFn));
+    ctx.stdout.write(formatMasterEntry(s, o.has('f'), o.has('x') ? (v) => expandInService(config, s, v) : undefined));
   }
   for (const f of filters) if (f.hits === 0) warn(ctx, `unmatched request: "${f.raw}"`);
   return EX.OK;
+}
+
+/** postconf -Mx: expand `-o` values in the service's name space ($service_name, its own -o values). */
+function expandInService(config: LoadedConfig, s: MasterService, text: string): string {
+  const own = new Map(s.overrides);
+  const lookup = (n: string): string | undefined => (n === 'service_name' ? s.name : (own.get(n) ?? config.raw(n)));
+  try {
+    return expand(text, { lookup });
+  } catch (e) {
+    if (e instanceof ExpandError) throw new ConfigError(`service ${s.name}/${s.type}: ${e.message}`, config.masterCfPath, s.line);
+    throw e;
+  }
 }
 
 function matches(f: { name: string; type: string | undefined; hits: number }, s: MasterService): boolean {

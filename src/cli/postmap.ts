@@ -215,12 +215,7 @@ function fromBase64(value: string): string | undefined {
 // ---------------------------------------------------------------- queries
 
 async function open(env: Env, spec: string): Promise<LookupTable> {
-  return openTable(spec, {
-    defaultType: env.defaultType,
-    fold: env.flags.fold,
-    warn: env.warn,
-    ...(env.flags.nul !== 'auto' ? { nul: env.flags.nul } : {}),
-  } as Parameters<typeof openTable>[1]);
+  return openTable(spec, { defaultType: env.defaultType, fold: env.flags.fold, warn: env.warn, nul: env.flags.nul });
 }
 
 /** Look a key up in one table: the value to print, undefined (not found), or a fatal error. */

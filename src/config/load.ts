@@ -243,6 +243,13 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     if (!config.isKnown(e.name)) warn(`${mainCfPath}, line ${e.line}: unused parameter: ${e.name}=${e.value}`);
   }
 
+  for (const s of services) {
+    for (const [n, v] of s.overrides) {
+      // postconf(1) warns about -o names that no program uses.
+      if (!config.isKnown(n)) warn(`${masterCfPath}, line ${s.line}: unused parameter: ${n}=${v}`);
+    }
+  }
+
   if (opts.strictValues !== false) validateTyped(config, [...entries.keys(), ...overrides.keys()]);
   return Object.freeze(config);
 }

@@ -46,60 +46,82 @@ export function cdbHash(bytes: Uint8Array): number {
 
 export type DupMode = 'warn' | 'replace' | 'ignore';
 
-interface Rec {
-  key: Buffer;
-  value: Buffer;
-  hash: number;
-}
-
 /** Builds a cdb image in memory with tinycdb's put semantics. */
 export class CdbBuilder {
-  private readonly records: Rec[] = [];
-  /** Index of live records per key (as latin1 string of the bytes). */
-  private readonly byKey = new Map<string, number[]>();
-  private removed = 0;
+  /** Record bytes (klen, vlen, key, value) back to back, as they will be written. */
+  private data = Buffer.alloc(1 << 16);
+  private used = 0;
+  private readonly starts: number[] = [];
+  private readonly sizes: number[] = [];
+  private readonly hashes: number[] = [];
+  /** Records removed by a later -r put (indexes). */
+  private readonly dead = new Set<number>();
+  /** Key bytes (as latin1 text) → index of its latest live record. */
+  private readonly byKey = new Map<string, number>();
 
   constructor(private readonly dup: DupMode = 'warn') {}
 
   /** Add a record. Returns true when the key already existed (a duplicate). */
   put(key: Uint8Array, value: Uint8Array): boolean {
-    const k = Buffer.from(key);
+    const k = Buffer.isBuffer(key) ? key : Buffer.from(key);
     const id = k.toString('latin1');
     const prior = this.byKey.get(id);
-    const exists = prior !== undefined && prior.length > 0;
+    const exists = prior !== undefined;
     if (exists && this.dup === 'warn') return true; // CDB_PUT_INSERT: keep the first
-    if (exists && this.dup === 'replace') {
-      // CDB_PUT_REPLACE: remove every earlier record of the key.
-      for (const i of prior) this.records[i] = undefined as unknown as Rec;
-      this.removed += prior.length;
-      prior.length = 0;
-    }
-    const list = prior ?? [];
-    if (!prior) this.byKey.set(id, list);
-    list.push(this.records.length);
-    this.records.push({ key: k, value: Buffer.from(value), hash: cdbHash(k) });
+    // CDB_PUT_REPLACE removes the earlier record; CDB_PUT_ADD (ignore) keeps both.
+    if (exists && this.dup === 'replace') this.dead.add(prior);
+    const size = 8 + k.length + value.length;
+    this.reserve(size);
+    const at = this.used;
+    this.data.writeUInt32LE(k.length, at);
+    this.data.writeUInt32LE(value.length, at + 4);
+    this.data.set(k, at + 8);
+    this.data.set(value, at + 8 + k.length);
+    this.used += size;
+    const index = this.starts.length;
+    this.starts.push(at);
+    this.sizes.push(size);
+    this.hashes.push(cdbHash(k));
+    if (!exists || this.dup === 'replace') this.byKey.set(id, index);
     return exists;
+  }
+
+  private reserve(n: number): void {
+    if (this.used + n <= this.data.length) return;
+    let cap = this.data.length * 2;
+    while (cap < this.used + n) cap *= 2;
+    const next = Buffer.alloc(cap);
+    this.data.copy(next, 0, 0, this.used);
+    this.data = next;
   }
 
   /** The finished file image. */
   finish(): Buffer {
-    const recs = this.removed ? this.records.filter((r) => r !== undefined) : this.records;
-    let size = HEADER;
-    for (const r of recs) size += 8 + r.key.length + r.value.length + 16; // record + 2 slots
-    const out = Buffer.alloc(size);
+    const live: number[] = [];
+    let dataBytes = 0;
+    for (let i = 0; i < this.starts.length; i++) {
+      if (this.dead.has(i)) continue;
+      live.push(i);
+      dataBytes += this.sizes[i]!;
+    }
+    const total = HEADER + dataBytes + live.length * 16;
+    if (total > 0xffffffff) throw new UserError('cdb file would exceed 4 GB: split the table');
+    const out = Buffer.alloc(total);
+    const positions = new Uint32Array(this.starts.length);
     let pos = HEADER;
-    const positions = new Uint32Array(recs.length);
+    if (this.dead.size === 0) {
+      this.data.copy(out, HEADER, 0, this.used);
+      for (const i of live) positions[i] = HEADER + this.starts[i]!;
+      pos += this.used;
+    } else {
+      for (const i of live) {
+        positions[i] = pos;
+        this.data.copy(out, pos, this.starts[i]!, this.starts[i]! + this.sizes[i]!);
+        pos += this.sizes[i]!;
+      }
+    }
     const perTable: number[][] = Array.from({ length: 256 }, () => []);
-    recs.forEach((r, i) => {
-      positions[i] = pos;
-      out.writeUInt32LE(r.key.length, pos);
-      out.writeUInt32LE(r.value.length, pos + 4);
-      r.key.copy(out, pos + 8);
-      r.value.copy(out, pos + 8 + r.key.length);
-      pos += 8 + r.key.length + r.value.length;
-      perTable[r.hash & 255]!.push(i);
-    });
-    if (pos > 0xffffffff) throw new UserError('cdb file would exceed 4 GB: split the table');
+    for (const i of live) perTable[this.hashes[i]! & 255]!.push(i);
     for (let t = 0; t < 256; t++) {
       const members = perTable[t]!;
       const slots = members.length * 2;
@@ -109,7 +131,7 @@ export class CdbBuilder {
       const hv = new Uint32Array(slots);
       const rp = new Uint32Array(slots);
       for (const i of members) {
-        const h = recs[i]!.hash;
+        const h = this.hashes[i]!;
         let s = (h >>> 8) % slots;
         while (rp[s] !== 0) if (++s === slots) s = 0;
         hv[s] = h;
@@ -121,7 +143,7 @@ export class CdbBuilder {
         pos += 8;
       }
     }
-    return out.subarray(0, pos);
+    return out;
   }
 }
 

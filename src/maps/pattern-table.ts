@@ -16,7 +16,8 @@
  * - Every problem Postfix warns about and skips ("skipping this rule",
  *   "ignoring extra text", "IF has no matching ENDIF" ...) is a ConfigError
  *   naming file and line here: a table that silently lost a rule is a routing
- *   or TLS-policy surprise (documented in docs/differences-from-postfix.md).
+ *   or TLS-policy surprise (each case is checked against Postfix in
+ *   test/diff/pattern-tables.test.ts).
  * - `openPatternFile()` reads a table file (or an inline `{ {rule}, ... }`
  *   name, Postfix 3.7) and returns the LookupTable; the parsers above do no I/O.
  *

@@ -61,6 +61,8 @@ export function supportedTypes(): string[] {
 export interface OpenTableOptions extends OpenOptions {
   /** `$default_database_type`, used for a spec without `type:`. Default `hash`. */
   readonly defaultType?: string;
+  /** postmap -N / -n: NUL-terminated keys and values (only `cdb:` files can carry them). */
+  readonly nul?: 'auto' | 'with' | 'without';
 }
 
 /** A parsed `type:name`. */

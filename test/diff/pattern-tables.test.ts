@@ -271,3 +271,26 @@ test('documented difference: POSIX leftmost-longest vs JavaScript leftmost-first
     cleanup();
   }
 });
+
+test('inline tables (Postfix 3.7 TYPE:{ {rule}, {rule} }) and an escaped delimiter', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, 'main.cf'), '');
+    const cases: [string, string, string[]][] = [
+      ['regexp', '{ { /^a/ A b }, { /^b/ B } }', ['abc', 'bcd', 'cde']],
+      ['pcre', '{ { /^a\\|b$/ pipe }, { /^(x)/ got-$1 } }', ['a|b', 'a', 'xy']],
+      ['cidr', '{ { 10.0.0.0/8 ten }, { ::/0 six } }', ['10.1.1.1', '2001:db8::1', '192.0.2.1']],
+    ];
+    for (const [type, name, keys] of cases) {
+      const table = await TYPES[type]!.open(name, `${type}:${name}`, {});
+      for (const key of keys) {
+        const r = postfix('postmap', ['-c', dir, '-q', key, `${type}:${name}`]);
+        const expected = r.code === 0 ? r.stdout.replace(/\n$/, '') : undefined;
+        const ours = await table.lookup(key);
+        assert.equal(ours.kind === 'found' ? ours.value : undefined, expected, `${type}:${name} ${key}`);
+      }
+    }
+  } finally {
+    cleanup();
+  }
+});

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { postfix, postfixTool, sealpost, tempDir } from '../harness/cli.ts';
@@ -58,12 +58,23 @@ function queryKeys(src: string): string[] {
   return [...keys].filter((k) => k !== '');
 }
 
+/**
+ * Write a source file dated 10 s back: Postfix's postmap pauses when the
+ * source was modified within the current second.
+ */
+function writeSource(path: string, text: string): void {
+  writeFileSync(path, text);
+  const t = new Date(Date.now() - 10_000);
+  utimesSync(path, t, t);
+}
+
 const norm = (s: string) => s.replaceAll('sealpost/postmap:', 'postmap:');
 const sortedLines = (s: string) => s.split('\n').filter((l) => l !== '').sort();
 
 function setup() {
   const t = tempDir('sealpost-diff-');
-  writeFileSync(join(t.dir, 'main.cf'), '');
+  // Postfix re-reads a main.cf modified in the last second until it is older.
+  writeSource(join(t.dir, 'main.cf'), '');
   const pf = (args: string[], stdin?: string) => postfix('postmap', ['-c', t.dir, ...args], { stdin });
   const pfMany = (list: string[][]) => Promise.all(list.map((args) => postfixAsync(['-c', t.dir, ...args])));
   const sp = (args: string[], stdin?: string) => sealpost(['postmap', '-c', t.dir, ...args], { stdin });
@@ -78,8 +89,8 @@ test('hash: warnings, -q and -s agree with Postfix for every corpus file and fla
         const label = `${name} ${flags.join(' ')}`;
         const pfSrc = join(dir, `${name}.pf`);
         const spSrc = join(dir, `${name}.sp`);
-        writeFileSync(pfSrc, src);
-        writeFileSync(spSrc, src);
+        writeSource(pfSrc, src);
+        writeSource(spSrc, src);
         const a = pf([...flags, `hash:${pfSrc}`]);
         const b = await sp([...flags, `hash:${spSrc}`]);
         assert.equal(b.code, a.code, `${label}: build exit`);
@@ -106,8 +117,8 @@ test('single -q: value and exit status agree with Postfix, first table wins', as
   try {
     const one = join(dir, 'one');
     const two = join(dir, 'two');
-    writeFileSync(one, 'a 1\n');
-    writeFileSync(two, 'a 2\nb 3\n');
+    writeSource(one, 'a 1\n');
+    writeSource(two, 'a 2\nb 3\n');
     for (const f of [one, two]) {
       pf([`cdb:${f}`]);
     }
@@ -129,8 +140,8 @@ test('cdb: byte-identical to Postfix for every corpus file and flag set (and -N)
         const label = `${name} ${flags.join(' ')}`;
         const pfSrc = join(dir, `${name}.pf`);
         const spSrc = join(dir, `${name}.sp`);
-        writeFileSync(pfSrc, src);
-        writeFileSync(spSrc, src);
+        writeSource(pfSrc, src);
+        writeSource(spSrc, src);
         const a = pf([...flags, `cdb:${pfSrc}`]);
         const b = await sp([...flags, `cdb:${spSrc}`]);
         assert.equal(b.code, a.code, `${label}: exit`);
@@ -155,7 +166,7 @@ test('cdb: sealpost -s on a Postfix-built cdb lists the records (Postfix 3.7 can
   const { dir, cleanup, pf, pfMany, sp } = setup();
   try {
     const src = join(dir, 'seq');
-    writeFileSync(src, 'b 2\na 1\nC 3\n');
+    writeSource(src, 'b 2\na 1\nC 3\n');
     assert.equal(pf([`cdb:${src}`]).code, 0);
     const [fatal] = await pfMany([['-s', `cdb:${src}`]]);
     assert.match(fatal!.stderr, /sequence operation is not supported/);
@@ -179,8 +190,8 @@ test('cdb: 70k keys (tables with more than 254 records) byte-identical, with -r'
     }
     const pfSrc = join(dir, 'big.pf');
     const spSrc = join(dir, 'big.sp');
-    writeFileSync(pfSrc, lines.join('\n') + '\n');
-    copyFileSync(pfSrc, spSrc);
+    writeSource(pfSrc, lines.join('\n') + '\n');
+    writeSource(spSrc, lines.join('\n') + '\n');
     assert.equal(pf(['-r', `cdb:${pfSrc}`]).code, 0);
     assert.equal((await sp(['-r', `cdb:${spSrc}`])).code, 0);
     assert.ok(readFileSync(`${spSrc}.cdb`).equals(readFileSync(`${pfSrc}.cdb`)));
@@ -193,7 +204,7 @@ test('"database is older than source file" warning as Postfix words it', async (
   const { dir, cleanup, pf, sp } = setup();
   try {
     const src = join(dir, 'old');
-    writeFileSync(src, 'a 1\n');
+    writeSource(src, 'a 1\n');
     pf([`cdb:${src}`]);
     const past = new Date(Date.now() - 3600_000);
     utimesSync(`${src}.cdb`, past, past);
@@ -240,7 +251,7 @@ test('errors: same Postfix wording as prefix, one line, no stack trace', async (
   const { dir, cleanup, pfMany, sp } = setup();
   try {
     const src = join(dir, 'e');
-    writeFileSync(src, 'a b\n');
+    writeSource(src, 'a b\n');
     const cases: string[][] = [
       ['-q', 'x', `foo:${src}`],
       ['-q', 'x', `hash:${join(dir, 'nonexist')}`],
