@@ -139,9 +139,10 @@ function matches(f: { name: string; type: string | undefined; hits: number }, s:
 
 function showParams(ctx: CommandContext, configDir: string, configGiven: boolean, o: ParsedOptions): number {
   const warnings: string[] = [];
-  const config = loadConfig({ configDir, strictValues: false, warn: (m) => warnings.push(m) });
-  for (const w of warnings) if (!w.includes(': unused parameter: ')) warn(ctx, w);
   const defaults = o.has('d');
+  // postconf -d does not read main.cf: only built-in (and master.cf-derived) defaults.
+  const config = loadConfig({ configDir, strictValues: false, readMainCf: !defaults, warn: (m) => warnings.push(m) });
+  for (const w of warnings) if (!w.includes(': unused parameter: ')) warn(ctx, w);
   const nonDefault = o.has('n') && !defaults;
   const fold = o.has('f');
   const names = o.rest.length > 0 ? o.rest : listNames(config, defaults, nonDefault, configGiven);

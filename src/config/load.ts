@@ -51,6 +51,8 @@ export interface LoadOptions {
    * `postconf` turns this off: like Postfix's postconf it shows what is written.
    */
   readonly strictValues?: boolean;
+  /** Read main.cf (default true). `postconf -d` does not: it shows built-in defaults only. */
+  readonly readMainCf?: boolean;
 }
 
 /** Config plus what `postconf` needs to print it. */
@@ -118,7 +120,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const warn = opts.warn ?? (() => {});
   const mainCfPath = join(configDir, 'main.cf');
   const masterCfPath = join(configDir, 'master.cf');
-  const hasMainCf = existsSync(mainCfPath);
+  const hasMainCf = opts.readMainCf !== false && existsSync(mainCfPath);
   const hasMasterCf = existsSync(masterCfPath);
   const parsed = hasMainCf ? parseMainCf(readText(mainCfPath), mainCfPath) : { entries: [], warnings: [] };
   parsed.warnings.forEach((w) => warn(w));

@@ -136,7 +136,7 @@ function logicalLines(text: string): Logical[] {
 }
 
 /** Normalise daemon options and arguments as postconf does. */
-function normalizeArgs(args: string[], fail: (msg: string) => never): string[] {
+function normalizeArgs(args: string[], fail: (msg: string) => never): { args: string[]; optionCount: number } {
   const out: string[] = [];
   let i = 0;
   for (; i < args.length; i++) {
@@ -169,6 +169,7 @@ function normalizeArgs(args: string[], fail: (msg: string) => never): string[] {
     }
     out.push(value);
   }
+  const optionCount = out.length;
   for (; i < args.length; i++) {
     const arg = args[i]!;
     if (arg.startsWith('{')) {
@@ -177,7 +178,7 @@ function normalizeArgs(args: string[], fail: (msg: string) => never): string[] {
       out.push(inner);
     } else out.push(arg);
   }
-  return out;
+  return { args: out, optionCount };
 }
 
 function checkFields(f: readonly string[], raw: string, fail: (msg: string) => never): void {
@@ -207,16 +208,16 @@ export function parseMasterCf(text: string, file: string): MasterService[] {
     const f = splitQuoted(logical.text);
     if (f.length < FIELDS.length) fail('bad field count');
     checkFields(f, logical.text, fail);
-    const args = normalizeArgs(f.slice(FIELDS.length), fail);
+    const { args, optionCount } = normalizeArgs(f.slice(FIELDS.length), fail);
     const overrides: Array<readonly [string, string]> = [];
-    for (let i = 0; i + 1 < args.length; i++) {
+    for (let i = 0; i + 1 < args.length && i < optionCount; i++) {
       if (args[i] === '-o') {
         const nv = args[i + 1]!;
         const eq = nv.indexOf('=');
         if (eq <= 0) fail(`missing '=' after attribute name: "${nv}"`);
         overrides.push([nv.slice(0, eq).trim(), nv.slice(eq + 1).trim()]);
         i++;
-      } else if (!args[i]!.startsWith('-')) break;
+      }
     }
     const { host, service } = splitEndpoint(f[0]!, f[1]!);
     services.push({

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { regexpType } from '../../src/maps/regexp.ts';
 import { pcreType } from '../../src/maps/pcre.ts';
@@ -150,11 +150,21 @@ function postmapAnswers(dir: string, type: string, file: string, keys: readonly 
   return answers;
 }
 
+/**
+ * Postfix waits (about 2 s) for a config or table file modified in the
+ * current second to settle; backdating the files keeps these tests fast.
+ */
+function writeSettled(path: string, text: string): void {
+  writeFileSync(path, text);
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(path, past, past);
+}
+
 function setup(table: string, ext: string): { dir: string; file: string; cleanup: () => void } {
   const { dir, cleanup } = tempDir();
-  writeFileSync(join(dir, 'main.cf'), '');
+  writeSettled(join(dir, 'main.cf'), '');
   const file = join(dir, `table.${ext}`);
-  writeFileSync(file, table + '\n');
+  writeSettled(file, table + '\n');
   return { dir, file, cleanup };
 }
 
@@ -275,7 +285,7 @@ test('documented difference: POSIX leftmost-longest vs JavaScript leftmost-first
 test('inline tables (Postfix 3.7 TYPE:{ {rule}, {rule} }) and an escaped delimiter', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    writeFileSync(join(dir, 'main.cf'), '');
+    writeSettled(join(dir, 'main.cf'), '');
     const cases: [string, string, string[]][] = [
       ['regexp', '{ { /^a/ A b }, { /^b/ B } }', ['abc', 'bcd', 'cde']],
       ['pcre', '{ { /^a\\|b$/ pipe }, { /^(x)/ got-$1 } }', ['a|b', 'a', 'xy']],
