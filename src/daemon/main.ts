@@ -1,0 +1,279 @@
+/**
+ * main.ts — the master process (`sealpost start-fg`): what Postfix's master(8)
+ * does, in one Node process: refuse a broken configuration, prepare the spool,
+ * own the pid file, run the SMTP listeners that master.cf declares, the pickup
+ * service and the flush-request watcher, re-read everything on SIGHUP and stop
+ * gracefully on SIGTERM/SIGINT.
+ *
+ * Contract:
+ * - `runMaster()` resolves with exit status 0 after a stop; it throws a
+ *   UserError (one line) when it cannot start: a configuration error (with
+ *   file and line), `the sealpost mail system is already running`, an address
+ *   that cannot be bound (`bind 0.0.0.0 port 25: Address already in use`).
+ *   Nothing is left behind on failure (pid file removed, listeners closed).
+ * - Log lines (maillog_file, or `defaultLogFile` when it is empty):
+ *   `daemon started -- version X, configuration DIR`, `reload -- version X,
+ *   configuration DIR`, `terminating on signal 15` — master(8)'s words.
+ * - Reload is validate-then-swap: the new main.cf, master.cf, tables and
+ *   per-service settings are all checked first (check.ts); on any error the
+ *   daemon logs `warning: ...` and changes nothing. Otherwise listeners that
+ *   stay get the new settings (open sessions keep theirs), removed or rebound
+ *   ones are closed gracefully, new ones started. queue_directory changes need
+ *   a restart (warned).
+ * - Stop: no new connections; open sessions get `gracefulTimeoutMs` to finish;
+ *   pickup finishes its current file; then the pid file is removed.
+ *
+ * Hooks: `onFlush` receives postqueue -f/-i/-s requests (the queue manager
+ * plugs in there; the default logs them), `onQueued` each new queue ID.
+ *
+ * Not here: the control commands (control.ts), validation (check.ts),
+ * listener bookkeeping (services.ts), pickup (pickup.ts).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LoadedConfig } from '../config/load.ts';
+import { startSmtpd } from '../intake/smtpd/server.ts';
+import type { SmtpdContext } from '../intake/smtpd/server.ts';
+import { UserError } from '../lib/errors.ts';
+import { createSpool, type Spool } from '../queue/spool.ts';
+import { openMailLog, type MailLog } from '../reports/maillog.ts';
+import { checkConfiguration, firstError, type CheckReport } from './check.ts';
+import { describeFlush, FlushWatcher, type FlushRequest } from './flush.ts';
+import { acquirePidFile, AlreadyRunningError, releasePidFile } from './pidfile.ts';
+import { Pickup } from './pickup.ts';
+import { ListenerSet, type DesiredListener, type StartListener } from './services.ts';
+import { installSignals, signalNumber, type SignalSource, type StopSignal } from './signals.ts';
+
+export interface MasterOptions {
+  readonly configDir: string;
+  /** Where the log goes when maillog_file is empty (start-fg: /dev/stdout). */
+  readonly defaultLogFile: string;
+  /** Called once every listener is up and the start was logged. */
+  readonly onReady?: (info: { readonly pid: number; readonly listeners: readonly string[] }) => void;
+  readonly startListener?: StartListener;
+  /** How long open SMTP sessions may run on after a stop or a reload that removes their listener. */
+  readonly gracefulTimeoutMs?: number;
+  readonly signals?: SignalSource;
+  readonly onFlush?: (request: FlushRequest, log: MailLog) => void | Promise<void>;
+  readonly onQueued?: (queueId: string) => void;
+  readonly pickupIntervalMs?: number;
+}
+
+/** Temporary files younger than this may belong to a running `sendmail`: recover() leaves them. */
+const TEMP_FILE_GRACE_MS = 10_000;
+export const DEFAULT_GRACEFUL_TIMEOUT_MS = 10_000;
+
+/** The log settings that decide which file is open. */
+function logKey(config: LoadedConfig, fallback: string): string {
+  return JSON.stringify([config.get('maillog_file') || fallback, config.get('syslog_name'), config.get('sealpost_maillog_format')]);
+}
+
+function openLog(config: LoadedConfig, fallback: string): MailLog {
+  const format = config.get('sealpost_maillog_format') === 'json' ? 'json' : 'postfix';
+  const file = config.get('maillog_file') || fallback;
+  try {
+    return openMailLog({ file, syslogName: config.get('syslog_name') || 'sealpost', format });
+  } catch (err) {
+    throw new UserError(`cannot open maillog_file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: fix the path or its permissions`);
+  }
+}
+
+/** A MailLog whose target can be swapped on reload (listeners keep their reference). */
+class SwitchableLog implements MailLog {
+  constructor(public current: MailLog) {}
+  write(service: string, text: string): void {
+    this.current.write(service, text);
+  }
+  warn(service: string, text: string): void {
+    this.current.warn(service, text);
+  }
+  close(): void {
+    this.current.close();
+  }
+}
+
+/** Log as `SYSLOG_NAME/service` with a service's own syslog_name (master.cf `-o syslog_name=`). */
+function serviceLog(base: MailLog, syslogName: string): MailLog {
+  const program = (service: string): string => (service.includes('/') ? service : `${syslogName}/${service}`);
+  return {
+    write: (s, t) => base.write(program(s), t),
+    warn: (s, t) => base.warn(program(s), t),
+    close: () => undefined,
+  };
+}
+
+class Master {
+  private config: LoadedConfig;
+  private readonly listeners: ListenerSet;
+  private readonly log: SwitchableLog;
+  private logKeyNow: string;
+  private pickup: Pickup | undefined;
+  private flush: FlushWatcher | undefined;
+  private finished!: (code: number) => void;
+  readonly done: Promise<number>;
+  private readonly graceMs: number;
+
+  constructor(
+    private readonly opts: MasterOptions,
+    report: CheckReport,
+    private readonly spool: Spool,
+    log: MailLog,
+  ) {
+    this.config = report.config!;
+    this.listeners = new ListenerSet(opts.startListener ?? startSmtpd);
+    this.log = new SwitchableLog(log);
+    this.logKeyNow = logKey(this.config, opts.defaultLogFile);
+    this.graceMs = opts.gracefulTimeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS;
+    this.done = new Promise((resolve) => {
+      this.finished = resolve;
+    });
+  }
+
+  private version(): string {
+    return `version ${this.config.get('mail_version')}, configuration ${this.opts.configDir}`;
+  }
+
+  private desired(report: CheckReport): DesiredListener[] {
+    return report.endpoints.map((endpoint) => {
+      const plan = report.services.find((p) => p.service === endpoint.service);
+      const config = plan?.config ?? report.config!;
+      const ctx: SmtpdContext = {
+        config,
+        spool: this.spool,
+        log: serviceLog(this.log, config.get('syslog_name') || 'sealpost'),
+        serviceName: endpoint.service.name,
+        ...(this.opts.onQueued ? { onQueued: this.opts.onQueued } : {}),
+      };
+      return { endpoint, ctx };
+    });
+  }
+
+  async start(report: CheckReport): Promise<void> {
+    for (const w of report.warnings) this.log.warn('master', w);
+    const result = await this.listeners.apply(this.desired(report), { graceful: false, timeoutMs: 0 });
+    if (result.failed.length > 0) {
+      await this.listeners.closeAll({ graceful: false, timeoutMs: 0 });
+      throw new UserError(result.failed[0]!.error);
+    }
+    this.pickup = new Pickup({
+      spool: this.spool,
+      config: this.config,
+      log: this.log,
+      ...(this.opts.onQueued ? { onQueued: this.opts.onQueued } : {}),
+      ...(this.opts.pickupIntervalMs !== undefined ? { intervalMs: this.opts.pickupIntervalMs } : {}),
+    });
+    await this.pickup.start();
+    this.flush = new FlushWatcher({
+      dir: join(this.spool.dir, 'public', 'flush'),
+      onFlush: (req) => (this.opts.onFlush ? this.opts.onFlush(req, this.log) : this.log.write('master', `${describeFlush(req)}: request received (no queue manager yet)`)),
+      onWarning: (m) => this.log.warn('master', m),
+    });
+    this.flush.start();
+    this.log.write('master', `daemon started -- ${this.version()}`);
+    this.opts.onReady?.({ pid: process.pid, listeners: this.listeners.keys() });
+  }
+
+  async reload(): Promise<void> {
+    const report = await checkConfiguration(this.opts.configDir);
+    const err = firstError(report);
+    if (err) {
+      this.log.warn('master', `${err.message} -- reload refused; the running configuration stays in effect`);
+      return;
+    }
+    const next = report.config!;
+    if (next.get('queue_directory') !== this.config.get('queue_directory')) {
+      this.log.warn('master', `queue_directory changed to ${next.get('queue_directory')}: this takes effect after "sealpost stop" and "sealpost start"`);
+    }
+    const key = logKey(next, this.opts.defaultLogFile);
+    if (key !== this.logKeyNow) {
+      try {
+        const fresh = openLog(next, this.opts.defaultLogFile);
+        const old = this.log.current;
+        this.log.current = fresh;
+        old.close();
+        this.logKeyNow = key;
+      } catch (e) {
+        this.log.warn('master', `${(e as Error).message}; logging stays where it was`);
+      }
+    }
+    for (const w of report.warnings) this.log.warn('master', w);
+    this.config = next;
+    const result = await this.listeners.apply(this.desired(report), { graceful: true, timeoutMs: this.graceMs });
+    for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
+    this.pickup?.update(next);
+    this.log.write('master', `reload -- ${this.version()}`);
+  }
+
+  async stop(signal: StopSignal): Promise<void> {
+    this.log.write('master', `terminating on signal ${signalNumber(signal)}`);
+    await this.listeners.closeAll({ graceful: true, timeoutMs: this.graceMs });
+    await this.shutdown();
+  }
+
+  forceStop(): void {
+    void this.listeners.closeAll({ graceful: false, timeoutMs: 0 });
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.pickup?.stop();
+    await this.flush?.stop();
+    releasePidFile(this.config.get('queue_directory'));
+    this.log.close();
+    this.finished(0);
+  }
+}
+
+async function prepareSpool(config: LoadedConfig): Promise<Spool> {
+  const queueDir = config.get('queue_directory');
+  try {
+    const spool = await createSpool(queueDir, { longQueueIds: config.getBool('enable_long_queue_ids') });
+    await mkdir(config.get('data_directory'), { recursive: true, mode: 0o700 });
+    return spool;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(`cannot create ${e.path ?? queueDir}: ${e.code ?? e.message}: check queue_directory and data_directory in ${config.mainCfPath} and their permissions`);
+  }
+}
+
+/** Run the mail system until a stop signal; see the header. */
+export async function runMaster(opts: MasterOptions): Promise<number> {
+  const report = await checkConfiguration(opts.configDir);
+  const error = firstError(report);
+  if (error) throw error;
+  const config = report.config!;
+  const spool = await prepareSpool(config);
+  const queueDir = config.get('queue_directory');
+  try {
+    acquirePidFile(queueDir);
+  } catch (err) {
+    if (err instanceof AlreadyRunningError) throw new UserError(err.message);
+    throw new UserError(`cannot create the pid file in ${queueDir}/pid: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let log: MailLog | undefined;
+  let uninstall: (() => void) | undefined;
+  try {
+    log = openLog(config, opts.defaultLogFile);
+    await spool.recover(TEMP_FILE_GRACE_MS);
+    const master = new Master(opts, report, spool, log);
+    uninstall = installSignals(
+      {
+        reload: () => master.reload(),
+        stop: (signal) => master.stop(signal),
+        forceStop: () => master.forceStop(),
+      },
+      opts.signals,
+    );
+    await master.start(report);
+    const code = await master.done;
+    uninstall();
+    return code;
+  } catch (err) {
+    uninstall?.();
+    if (log) {
+      log.write('master', `fatal: ${(err as Error).message}`);
+      log.close();
+    }
+    releasePidFile(queueDir);
+    throw err;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * pickup.ts — the pickup service: move locally submitted mail from
+ * `maildrop/` through the cleanup step into `incoming/`, as Postfix's
+ * pickup(8) + cleanup(8) do, and log `QUEUEID: uid=N from=<sender>`.
+ *
+ * Contract:
+ * - Wakes on fs.watch events for maildrop/ and on a periodic scan (the watch
+ *   can miss events; pickup(8) also polls), handles one file at a time, in
+ *   queue-ID order.
+ * - Nothing is lost: the maildrop file is removed only after the incoming file
+ *   is written and fsynced (intake/queue-write.ts). Nothing is duplicated by
+ *   a crash between those two steps: before each file pickup records its ID
+ *   in `queue_directory/pid/pickup.state` (fsynced); on start, when that file
+ *   still exists in maildrop/, pickup looks for a queued message with the same
+ *   arrival time, sender, recipients and body and, if there is one, only
+ *   removes the maildrop file (finishing the interrupted pickup).
+ * - A maildrop file that does not parse is moved to corrupt/ with a warning;
+ *   a queue write error leaves the file for the next scan.
+ * - `stop()` finishes the file being processed, then returns.
+ *
+ * The header step is `localCleanup()`: pickup's `Received: by HOST (sealpost,
+ * from userid N)` plus cleanup's missing From:/Date:/Message-Id: (intake/
+ * cleanup.ts missingHeaders; Postfix always adds them for local mail).
+ *
+ * Not here: address rewriting beyond append_at_myorigin (sendmail did it),
+ * header_checks, what sendmail writes (intake/maildrop.ts).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config/types.ts';
+import { missingHeaders, type CleanupSettings } from '../intake/cleanup.ts';
+import { writeWithQueueId } from '../intake/queue-write.ts';
+import { parseHeaders, withHeaders } from '../message/headers.ts';
+import { mailDate } from '../message/received.ts';
+import type { EnvelopeInput, QueueEnvelope } from '../queue/queue-file.ts';
+import { QueueFileFormatError } from '../queue/queue-file.ts';
+import type { Spool } from '../queue/spool.ts';
+import type { MailLog } from '../reports/maillog.ts';
+
+export interface PickupOptions {
+  readonly spool: Spool;
+  readonly config: Config;
+  readonly log: MailLog;
+  /** Called with each new queue ID once it is in incoming/. */
+  readonly onQueued?: (queueId: string) => void;
+  /** Periodic scan interval (default 5 s). */
+  readonly intervalMs?: number;
+}
+
+/** What cleanup needs from the configuration for local mail. */
+export function localCleanupSettings(config: Config): CleanupSettings {
+  return {
+    myorigin: config.get('myorigin').toLowerCase(),
+    myhostname: config.get('myhostname'),
+    mailName: config.get('mail_name') || 'sealpost',
+    tlsRequiredEnable: config.getBool('tls_required_enable'),
+    // cleanup(8): missing headers are always added for mail that arrives through pickup.
+    addMissingHeaders: true,
+  };
+}
+
+/** The envelope of a picked-up message: the maildrop envelope, all recipients pending. */
+export function pickupEnvelope(e: QueueEnvelope, tlsRequiredNo: boolean): EnvelopeInput {
+  return {
+    arrivalTime: e.arrivalTime,
+    sender: e.sender,
+    recipients: e.recipients.map((r) => ({
+      address: r.address,
+      origAddress: r.origAddress,
+      ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
+      ...(r.notify !== undefined ? { notify: r.notify } : {}),
+    })),
+    ...(e.envid !== undefined ? { envid: e.envid } : {}),
+    ...(e.ret !== undefined ? { ret: e.ret } : {}),
+    smtputf8: e.smtputf8,
+    eightBitMime: e.eightBitMime,
+    requireTls: e.requireTls,
+    tlsRequiredNo: e.tlsRequiredNo || tlsRequiredNo,
+  };
+}
+
+/**
+ * The header step for local mail: pickup's Received: first, missing headers
+ * at the end of the header block. Pure.
+ */
+export function localCleanup(
+  content: Buffer,
+  env: EnvelopeInput,
+  uid: number,
+  queueId: string,
+  s: CleanupSettings,
+): { content: Buffer; messageId: string } {
+  const arrival = new Date(env.arrivalTime);
+  // pickup(8)/cleanup(8): "Received: by HOST (Postfix, from userid N)\n\tid ID; DATE".
+  const received = `Received: by ${s.myhostname} (${s.mailName}, from userid ${uid})\n\tid ${queueId}; ${mailDate(arrival)}`;
+  const missing = missingHeaders(content, env, queueId, arrival, s);
+  return { content: withHeaders(content, [received], missing.lines), messageId: missing.messageId ?? '<>' };
+}
+
+/** The body without the separator line (cleanup may insert one where there was none). */
+function bodyOf(content: Buffer): Buffer {
+  const rest = content.subarray(parseHeaders(content).end);
+  if (rest[0] === 0x0a) return rest.subarray(1);
+  if (rest[0] === 0x0d && rest[1] === 0x0a) return rest.subarray(2);
+  return rest;
+}
+
+function sameEnvelope(a: QueueEnvelope, b: QueueEnvelope): boolean {
+  return (
+    a.arrivalTime === b.arrivalTime &&
+    a.sender === b.sender &&
+    a.recipients.length === b.recipients.length &&
+    a.recipients.every((r, i) => r.address === b.recipients[i]!.address)
+  );
+}
+
+export class Pickup {
+  private readonly spool: Spool;
+  private config: Config;
+  private readonly log: MailLog;
+  private readonly onQueued: ((id: string) => void) | undefined;
+  private readonly intervalMs: number;
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(opts: PickupOptions) {
+    this.spool = opts.spool;
+    this.config = opts.config;
+    this.log = opts.log;
+    this.onQueued = opts.onQueued;
+    this.intervalMs = opts.intervalMs ?? 5000;
+  }
+
+  private get statePath(): string {
+    return join(this.spool.dir, 'pid', 'pickup.state');
+  }
+
+  /** Finish an interrupted pickup, then watch maildrop/ and scan it. */
+  async start(): Promise<void> {
+    await this.recoverInterrupted();
+    const dir = join(this.spool.dir, 'maildrop');
+    try {
+      this.watcher = watch(dir, () => this.kick());
+      this.watcher.on('error', () => {
+        // The periodic scan carries on alone.
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.log.warn('pickup', `cannot watch ${dir}: ${(err as Error).message}; scanning every ${this.intervalMs / 1000}s`);
+    }
+    this.timer = setInterval(() => this.kick(), this.intervalMs);
+    this.kick();
+  }
+
+  /** New settings (reload). */
+  update(config: Config): void {
+    this.config = config;
+  }
+
+  /** Request a scan; scans never overlap. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Resolves when the current scan (if any) is finished. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      await this.scanOnce();
+    } while (this.again && !this.stopped);
+  }
+
+  /** Process every maildrop file once; returns how many were queued. */
+  async scanOnce(): Promise<number> {
+    let n = 0;
+    for (const id of this.spool.list('maildrop')) {
+      if (this.stopped) break;
+      try {
+        if (await this.pickOne(id)) n++;
+      } catch (err) {
+        this.log.warn('pickup', `maildrop/${id}: ${(err as Error).message}; will retry`);
+        break;
+      }
+    }
+    return n;
+  }
+
+  private async writeState(id: string): Promise<void> {
+    const fh = await open(this.statePath, 'w', 0o600);
+    try {
+      await fh.writeFile(`${id}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async pickOne(id: string): Promise<boolean> {
+    const path = this.spool.path('maildrop', id);
+    let raw: { envelope: QueueEnvelope; content: Buffer };
+    let uid: number;
+    try {
+      uid = (await stat(path)).uid;
+      raw = await this.spool.readMessage('maildrop', id);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if (err instanceof QueueFileFormatError) {
+        this.log.warn('pickup', `maildrop/${id}: ${err.message}: moved to corrupt/`);
+        await this.spool.quarantine('maildrop', id);
+        return false;
+      }
+      throw err;
+    }
+    await this.writeState(id);
+    const settings = localCleanupSettings(this.config);
+    const env = pickupEnvelope(raw.envelope, false);
+    let messageId = '<>';
+    const queueId = await writeWithQueueId(this.spool, env, (qid) => {
+      const built = localCleanup(raw.content, env, uid, qid, settings);
+      messageId = built.messageId;
+      return built.content;
+    });
+    // Only now, with incoming/ID fsynced, may the maildrop file go.
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    this.log.write('pickup', `${queueId}: uid=${uid} from=<${raw.envelope.sender}>`);
+    this.log.write('cleanup', `${queueId}: message-id=${messageId}`);
+    this.onQueued?.(queueId);
+    return true;
+  }
+
+  /** See the header: finish a pickup that a crash interrupted. */
+  async recoverInterrupted(): Promise<void> {
+    let id: string;
+    try {
+      id = (await readFile(this.statePath, 'utf8')).trim();
+    } catch {
+      return;
+    }
+    if (id === '' || this.spool.locate(id, ['maildrop']) === undefined) return;
+    let mine: { envelope: QueueEnvelope; content: Buffer };
+    try {
+      mine = await this.spool.readMessage('maildrop', id);
+    } catch {
+      return; // The normal scan reports it.
+    }
+    const body = bodyOf(mine.content);
+    for (const queue of ['incoming', 'active', 'deferred', 'hold'] as const) {
+      for (const qid of this.spool.list(queue)) {
+        let env: QueueEnvelope;
+        try {
+          env = this.spool.readEnvelope(queue, qid);
+        } catch {
+          continue;
+        }
+        if (!sameEnvelope(env, mine.envelope)) continue;
+        const content = await this.spool.readContent(queue, qid).catch(() => undefined);
+        if (!content || !bodyOf(content).equals(body)) continue;
+        await unlink(this.spool.path('maildrop', id)).catch(() => undefined);
+        this.log.write('pickup', `${qid}: maildrop file ${id} was already queued before a restart; removed it`);
+        return;
+      }
+    }
+  }
+
+  /** Stop watching; finish the file in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.idle();
+  }
+}
