@@ -131,10 +131,14 @@ async function stop(ctx: CommandContext, configDir: string, how: 'graceful' | 'a
   return EX.OK;
 }
 
-/** The configuration for commands that only need queue_directory (a broken table must not block stop). */
+/**
+ * The configuration for commands that only need queue_directory: a broken
+ * table or a bad value elsewhere in main.cf must not keep `stop` or `status`
+ * from finding the running daemon.
+ */
 async function validatedQuiet(configDir: string): Promise<CheckReport> {
   const { loadConfig } = await import('../config/load.ts');
-  const config = loadConfig({ configDir });
+  const config = loadConfig({ configDir, strictValues: false });
   return { configDir, config, errors: [], warnings: [], services: [], endpoints: [], tables: [], directories: [] };
 }
 
@@ -182,7 +186,8 @@ function summary(report: CheckReport): string {
   if (report.endpoints.length === 0) lines.push('listeners: none');
   for (const e of report.endpoints) {
     const n = e.service.overrides.length;
-    lines.push(`listener: ${e.service.name} on ${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port} (${e.service.command}${n > 0 ? `, ${n} -o override${n > 1 ? 's' : ''}` : ''}; master.cf line ${e.service.line})`);
+    const where = e.service.host !== undefined ? e.service.name : `${e.service.name} on ${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
+    lines.push(`listener: ${where} (${e.service.command}${n > 0 ? `, ${n} -o override${n > 1 ? 's' : ''}` : ''}; master.cf line ${e.service.line})`);
   }
   if (report.tables.length === 0) lines.push('tables: none configured');
   for (const t of report.tables) lines.push(`table: ${t.spec} (${t.usedBy.join(', ')}): ${t.error ? 'ERROR' : 'ok'}`);

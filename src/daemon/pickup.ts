@@ -26,8 +26,8 @@
  * header_checks, what sendmail writes (intake/maildrop.ts).
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { open, readFile, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.ts';
 import { missingHeaders, type CleanupSettings } from '../intake/cleanup.ts';
 import { writeWithQueueId } from '../intake/queue-write.ts';
@@ -202,6 +202,7 @@ export class Pickup {
   }
 
   private async writeState(id: string): Promise<void> {
+    await mkdir(dirname(this.statePath), { recursive: true, mode: 0o700 });
     const fh = await open(this.statePath, 'w', 0o600);
     try {
       await fh.writeFile(`${id}\n`);

@@ -5,8 +5,8 @@
  * immediate stop.
  *
  * Contract: handlers run one at a time, in arrival order (a reload never runs
- * concurrently with another reload or with the stop); a reload that arrives
- * after a stop began is ignored. `install()` returns the function that removes
+ * concurrently with another reload or with the stop); reloads still waiting
+ * when a stop arrives are dropped, one that is running finishes first. `install()` returns the function that removes
  * the handlers again. The signal source is injectable for tests.
  *
  * Not here: what reload and stop do (main.ts).

@@ -199,9 +199,16 @@ export class Spool {
   /**
    * Write a new message durably into `queue` (incoming, or maildrop for local
    * submission) and return its queue ID. See the header for the steps.
+   * `content` may be a function of the queue ID: cleanup puts the ID in the
+   * Received: header and an added Message-ID, and the ID is known as soon as
+   * the temporary file exists (its inode), before any content is written —
+   * so the file is written once, under its final name, with no second pass.
    */
-  async writeMessage(envelope: EnvelopeInput, content: Uint8Array, queue: 'incoming' | 'maildrop' = 'incoming'): Promise<string> {
-    const bytes = encodeQueueFile(envelope, content);
+  async writeMessage(
+    envelope: EnvelopeInput,
+    content: Uint8Array | ((queueId: string) => Uint8Array),
+    queue: 'incoming' | 'maildrop' = 'incoming',
+  ): Promise<string> {
     const dir = join(this.dir, queue);
     const tmp = join(dir, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
     let fh: FileHandle | undefined;
@@ -209,11 +216,12 @@ export class Spool {
     try {
       fh = await open(tmp, 'wx', 0o600);
       const { ino } = await fh.stat({ bigint: true });
+      const id = await this.uniqueId(dir, ino);
+      const bytes = encodeQueueFile(envelope, typeof content === 'function' ? content(id) : content);
       await this.io.writeAll(fh, bytes);
       if (this.doFsync) await fh.sync();
       await fh.close();
       fh = undefined;
-      const id = await this.uniqueId(dir, ino);
       await rename(tmp, join(dir, id));
       final = join(dir, id);
       if (this.doFsync) await fsyncDirectory(dir);

@@ -179,8 +179,10 @@ type Step = 'ok' | 'dunno' | Verdict;
 async function authDestination(s: RelaySettings, ctx: RecipientContext): Promise<'ok' | 'dunno' | Verdict> {
   const r = await resolveRecipient(ctx.recipient, s, ctx);
   if (r.error) return { kind: 'lookup-error', problem: r.error };
-  // Skip source-routed non-local mail (uncertain destination).
-  if (!s.allowUntrustedRouting && r.cls !== 'local' && (r.routed || ctx.hadSourceRoute)) return 'dunno';
+  // Skip source-routed non-local mail (uncertain destination). A RFC 5321 source
+  // route itself was already stripped (RFC 5321 Appendix C); only routing
+  // operators left in the local part make the destination uncertain.
+  if (!s.allowUntrustedRouting && r.cls !== 'local' && r.routed) return 'dunno';
   return r.cls === 'local' || r.cls === 'relay' ? 'ok' : 'dunno';
 }
 

@@ -20,6 +20,19 @@ async function withSpool(fn: (spool: Spool, dir: string) => Promise<void>, long 
   }
 }
 
+test('writeMessage with a content function writes content that names its own queue ID, once', () =>
+  withSpool(async (spool, dir) => {
+    const seen: string[] = [];
+    const id = await spool.writeMessage(env, (qid) => {
+      seen.push(qid);
+      return Buffer.from(`Received: by mx id ${qid}\n\nhello\n`);
+    });
+    assert.deepEqual(seen, [id]);
+    assert.deepEqual(readdirSync(join(dir, 'incoming')), [id]);
+    const { content: c } = await spool.readMessage('incoming', id);
+    assert.equal(c.toString(), `Received: by mx id ${id}\n\nhello\n`);
+  }));
+
 test('createSpool makes every directory with mode 0700', () =>
   withSpool(async (_spool, dir) => {
     for (const d of ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'defer', 'public']) {

@@ -1,0 +1,52 @@
+/**
+ * daemon-pickup — sendmail while the daemon is down; start → pickup moves
+ * the message to incoming/ with its envelope (DSN options) and pickup's
+ * headers, and logs `QUEUEID: uid=N from=<sender>`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSpool } from '../../src/queue/spool.ts';
+import { makeInstance } from '../unit/daemon/fixtures/instance.ts';
+
+test('sendmail while the daemon is down, then start: the message moves to incoming', async () => {
+  const inst = await makeInstance();
+  try {
+    const sm = await inst.cli(['sendmail', '-t', '-f', 'alice@example.org', '-N', 'failure,delay', '-R', 'hdrs', '-V', 'ENV-42'], {
+      stdin: 'To: bob@example.com\nBcc: carol@example.net\nSubject: picked up\n\nhello\n',
+    });
+    assert.equal(sm.code, 0, sm.stderr);
+    const spool = openSpool(inst.queueDir);
+    const dropped = spool.list('maildrop');
+    assert.equal(dropped.length, 1);
+    const d = await inst.startFg();
+    const line = await d.waitFor(/sealpost\/pickup\[\d+\]: [0-9A-F]+: uid=\d+ from=<alice@example\.org>/);
+    const id = /: ([0-9A-F]+): uid=/.exec(line)![1]!;
+    await d.waitFor(new RegExp(`sealpost/cleanup\\[\\d+\\]: ${id}: message-id=<\\d{14}\\.${id}@mx\\.example\\.org>`));
+    assert.deepEqual(spool.list('maildrop'), []);
+    assert.deepEqual(spool.list('incoming'), [id]);
+    const { envelope, content } = await spool.readMessage('incoming', id);
+    assert.equal(envelope.sender, 'alice@example.org');
+    assert.deepEqual(envelope.recipients.map((r) => r.address), ['bob@example.com', 'carol@example.net']);
+    assert.deepEqual(envelope.recipients[0]!.notify, ['FAILURE', 'DELAY']);
+    assert.equal(envelope.ret, 'HDRS');
+    assert.equal(envelope.envid, 'ENV-42');
+    const text = content.toString('utf8');
+    assert.match(text, new RegExp(`^Received: by mx\\.example\\.org \\(sealpost, from userid \\d+\\)\\r\\n\\tid ${id}; `));
+    assert.doesNotMatch(text, /Bcc|carol/);
+    assert.match(text, /\r\nFrom: alice@example\.org\r\n/);
+    assert.match(text, /\r\nDate: /);
+    assert.match(text, /\r\n\r\nhello\r\n$/);
+
+    // While running, a new submission is picked up at once (fs.watch), not after the poll interval.
+    const t0 = Date.now();
+    const from = d.log.length;
+    assert.equal((await inst.cli(['sendmail', 'dave@example.com'], { stdin: 'Subject: two\n\nx\n' })).code, 0);
+    await d.waitFor(/pickup\[\d+\]: [0-9A-F]+: uid=\d+ from=</, 10_000, from);
+    assert.ok(Date.now() - t0 < 4000);
+    d.kill('SIGTERM');
+    assert.equal(await d.exited, 0);
+    assert.equal(spool.list('incoming').length, 2);
+  } finally {
+    inst.cleanup();
+  }
+});

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../../src/config/load.ts';
+import { localCleanup, localCleanupSettings, Pickup } from '../../../src/daemon/pickup.ts';
+import { createSpool } from '../../../src/queue/spool.ts';
+import { memoryMailLog } from '../../../src/reports/maillog.ts';
+import { tempDir } from '../../harness/cli.ts';
+
+const env = { arrivalTime: Date.UTC(2026, 10, 28, 12, 0, 0), sender: 'alice@example.org', recipients: [{ address: 'bob@example.com' }] };
+const settings = { myorigin: 'example.org', myhostname: 'mx.example.org', mailName: 'sealpost', tlsRequiredEnable: true, addMissingHeaders: true };
+
+test('localCleanup: pickup Received: first, missing headers at the end of the header', () => {
+  const out = localCleanup(Buffer.from('Subject: s\r\n\r\nbody\r\n'), env, 1000, 'ABC123', settings);
+  const text = out.content.toString();
+  assert.match(text, /^Received: by mx\.example\.org \(sealpost, from userid 1000\)\r\n\tid ABC123; \w{3}, 28 Nov 2026 \d\d:\d\d:00 [+-]\d{4} \(.+\)\r\nSubject: s\r\n/);
+  assert.match(text, /Subject: s\r\nFrom: alice@example\.org\r\nDate: .*\r\nMessage-Id: <\d{14}\.ABC123@mx\.example\.org>\r\n\r\nbody\r\n$/);
+  assert.equal(out.messageId, `<${/Message-Id: <(.*)>/.exec(text)![1]}>`);
+  const kept = localCleanup(Buffer.from('From: x@y\r\nDate: d\r\nMessage-ID: <m@y>\r\n\r\nb\r\n'), env, 0, 'ID', settings);
+  assert.equal(kept.messageId, '<m@y>');
+  assert.doesNotMatch(kept.content.toString(), /Message-Id: </);
+});
+
+async function setup() {
+  const t = tempDir();
+  const spool = await createSpool(join(t.dir, 'q'));
+  writeFileSync(join(t.dir, 'main.cf'), 'myhostname = mx.example.org\n');
+  const config = loadConfig({ configDir: t.dir });
+  const log = memoryMailLog();
+  return { t, spool, config, log };
+}
+
+test('scanOnce moves maildrop files to incoming and logs pickup and cleanup lines; corrupt files are set aside', async () => {
+  const { t, spool, config, log } = await setup();
+  try {
+    const drop = await spool.writeMessage(env, Buffer.from('Subject: s\r\n\r\nbody\r\n'), 'maildrop');
+    writeFileSync(spool.path('maildrop', 'AAAAA1'), 'not a queue file');
+    const queued: string[] = [];
+    const p = new Pickup({ spool, config, log, onQueued: (id) => queued.push(id) });
+    assert.equal(await p.scanOnce(), 1);
+    assert.deepEqual(spool.list('maildrop'), []);
+    assert.deepEqual(spool.list('incoming'), queued);
+    assert.notEqual(queued[0], drop);
+    assert.deepEqual(spool.list('corrupt'), ['AAAAA1']);
+    const id = queued[0]!;
+    assert.deepEqual(log.lines.filter((l) => !l.includes('corrupt')), [
+      `sealpost/pickup: ${id}: uid=${process.getuid!()} from=<alice@example.org>`,
+      `sealpost/cleanup: ${id}: message-id=<${/Message-Id: <(.*)>/.exec((await spool.readContent('incoming', id)).toString())![1]}>`,
+    ]);
+    assert.match(log.lines.find((l) => l.includes('corrupt'))!, /^sealpost\/pickup: warning: maildrop\/AAAAA1: .*: moved to corrupt\/$/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a pickup interrupted after the incoming write is finished without a duplicate', async () => {
+  const { t, spool, config, log } = await setup();
+  try {
+    const content = Buffer.from('Subject: s\r\n\r\nbody\r\n');
+    const drop = await spool.writeMessage(env, content, 'maildrop');
+    // The crash: pickup wrote incoming/ID and its state file, but the maildrop file is still there.
+    const first = new Pickup({ spool, config, log });
+    assert.equal(await first.scanOnce(), 1);
+    const [queued] = spool.list('incoming');
+    const again = await spool.writeMessage(env, content, 'maildrop');
+    writeFileSync(join(spool.dir, 'pid', 'pickup.state'), `${again}\n`);
+    // A second, unrelated message with other content must not be taken for it.
+    await spool.writeMessage({ ...env, arrivalTime: env.arrivalTime + 1 }, content, 'maildrop');
+    const p = new Pickup({ spool, config, log });
+    await p.recoverInterrupted();
+    assert.equal(spool.locate(again, ['maildrop']), undefined, 'the already-queued maildrop file is removed');
+    assert.ok(log.lines.some((l) => l.includes(`${queued}: maildrop file ${again} was already queued before a restart`)));
+    assert.equal(await p.scanOnce(), 1);
+    assert.equal(spool.list('incoming').length, 2);
+    assert.notEqual(drop, again);
+  } finally {
+    t.cleanup();
+  }
+});
