@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { openSpool } from '../../../src/queue/spool.ts';
 import { headerRecipients, normaliseInput, parseAddressList, removeBcc } from '../../../src/intake/maildrop.ts';
 import { sealpost, tempDir } from '../../harness/cli.ts';
+import { run } from '../../../src/cli/sealpost.ts';
+import { PassThrough } from 'node:stream';
 
 function setup() {
   const t = tempDir();
@@ -102,7 +104,7 @@ test('errors: no recipients, bad options, bad -N/-R warned and ignored, unsuppor
     assert.equal(bx.code, 64);
     assert.equal(bx.stderr, 'sendmail: fatal: unsupported: -bx\n');
     assert.equal((await t.run(['-bi'], '')).code, 0);
-    writeFileSync(join(t.etc, 'main.cf'), `queue_directory = /proc/sealpost-cannot-exist/q\n`);
+    writeFileSync(join(t.etc, 'main.cf'), `queue_directory = ${join(t.etc, 'main.cf')}/q\n`);
     const tf = await t.run(['a@example.com'], 'Subject: x\n\nb\n');
     assert.equal(tf.code, 75);
     assert.match(tf.stderr, /^sendmail: fatal: \S+\(\d+\): queue file write error: /);
@@ -128,10 +130,31 @@ test('-bp lists the queue like mailq', async () => {
 test('-bs: an SMTP session on stdin/stdout queues the message', async () => {
   const t = setup();
   try {
-    const r = await t.run(['-bs'], 'EHLO local\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: bs\r\n\r\nhi\r\n.\r\nQUIT\r\n');
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^220 mx\.example\.org ESMTP/);
-    assert.match(r.stdout, /\r\n250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n221 2\.0\.0 Bye\r\n$/);
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const done = run('sendmail', ['-bs'], { stdin, stdout, stderr, env: { PATH: process.env.PATH, MAIL_CONFIG: t.etc } });
+    // Speak like an interactive client: one command per reply.
+    const expect = async (re: RegExp): Promise<void> => {
+      for (let i = 0; i < 200 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.match(out, re);
+    };
+    await expect(/^220 mx\.example\.org ESMTP/);
+    for (const [cmd, reply] of [
+      ['EHLO local', /250 SMTPUTF8\r\n$/],
+      ['MAIL FROM:<a@example.org>', /250 2\.1\.0 Ok\r\n$/],
+      ['RCPT TO:<b@example.com>', /250 2\.1\.5 Ok\r\n$/],
+      ['DATA', /354 .*\r\n$/],
+      ['Subject: bs\r\n\r\nhi\r\n.', /250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n$/],
+      ['QUIT', /221 2\.0\.0 Bye\r\n$/],
+    ] as const) {
+      stdin.write(`${cmd}\r\n`);
+      await expect(reply);
+    }
+    stdin.end();
+    assert.equal(await done, 0);
     const spool = openSpool(join(t.dir, 'q'));
     assert.equal(spool.list('incoming').length, 1);
   } finally {
