@@ -29,7 +29,8 @@ try {
     if (line === '') continue;
     const m = /^(\S+) =(?: (.*))?$/.exec(line);
     if (!m) throw new Error(`unexpected postconf line: ${line}`);
-    pairs.push([m[1]!, m[2] ?? '']);
+    // process_id changes on every run (params.ts computes it): keep the generated file stable.
+    pairs.push([m[1]!, m[1] === 'process_id' ? '' : (m[2] ?? '')]);
   }
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const body = pairs.map(([n, v]) => `  [${JSON.stringify(n)}, ${JSON.stringify(v)}],`).join('\n');

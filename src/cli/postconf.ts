@@ -21,7 +21,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, EX, UsageError } from '../lib/errors.ts';
 import { expand, ExpandError } from '../config/expand.ts';
-import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
+import { checkConfigDir, loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
 import { editMainCf, splitNameValue, type MainCfEdit } from '../config/main-cf.ts';
 import { DEFAULT_MASTER_CF, formatMasterEntry, parseMasterCf, type MasterService } from '../config/master-cf.ts';
 import { isRawParam } from '../config/params.ts';
@@ -88,9 +88,15 @@ function editMain(ctx: CommandContext, configDir: string, mode: 'e' | 'X' | '#',
     if (arg.includes('=')) throw new UsageError(`-${mode} takes parameter names, not name=value: "${arg}"`);
     return { op: mode === 'X' ? 'remove' : 'comment', name: arg.trim() };
   });
+  const seen = new Map<string, string>();
+  for (const [i, e] of edits.entries()) {
+    const earlier = seen.get(e.name);
+    if (earlier !== undefined) warn(ctx, `ignoring earlier request: '${earlier}'`);
+    seen.set(e.name, e.op === 'set' ? `${e.name} = ${e.value}` : args[i]!);
+  }
   const path = join(configDir, 'main.cf');
-  // Same checks (and messages) as loading: a missing directory is a clear fatal error.
-  loadConfig({ configDir, strictValues: false, warn: () => {} });
+  // Only the directory is checked: -e must be able to repair a main.cf that does not load.
+  checkConfigDir(configDir);
   const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
   const { text, duplicates } = editMainCf(before, edits, path);
   for (const d of duplicates) warn(ctx, `${path}: multiple entries for "${d}"`);

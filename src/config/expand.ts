@@ -183,7 +183,9 @@ function expandRelational(inner: string, at: number, opts: ExpandOptions, depth:
   const rhs = readGroup(inner, k);
   const a = expandAt(lhs.text, opts, depth + 1, undefined);
   const b = expandAt(rhs.text, opts, depth + 1, undefined);
-  const truth = opts.scan ? true : compare(a, op, b);
+  // In scan mode only literal operands are checked (a level like "x" is an error either way).
+  const literal = !lhs.text.includes('$') && !rhs.text.includes('$');
+  const truth = opts.scan && !literal ? true : compare(a, op, b);
   k = skipSpace(inner, rhs.end);
   if (k >= inner.length) return truth ? 'true' : '';
   if (inner[k] !== '?') throw new ExpandError(`"?" expected at: "...${inner.slice(0, rhs.end)}>>>${inner.slice(k)}"`);

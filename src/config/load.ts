@@ -94,7 +94,8 @@ export function expandValue(config: Config, text: string): string {
   }
 }
 
-function readConfigDir(configDir: string): void {
+/** A ConfigError with the fix when `configDir` is missing or not a directory. */
+export function checkConfigDir(configDir: string): void {
   let st;
   try {
     st = statSync(configDir);
@@ -116,7 +117,7 @@ function readText(path: string): string {
 
 export function loadConfig(opts: LoadOptions): LoadedConfig {
   const configDir = opts.configDir;
-  readConfigDir(configDir);
+  checkConfigDir(configDir);
   const warn = opts.warn ?? (() => {});
   const mainCfPath = join(configDir, 'main.cf');
   const masterCfPath = join(configDir, 'master.cf');
@@ -128,6 +129,9 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 
   const entries = new Map<string, MainCfEntry>();
   for (const e of parsed.entries) {
+    const earlier = entries.get(e.name);
+    // postconf(5): the last entry wins; Postfix warns about the one it drops.
+    if (earlier) warn(`${mainCfPath}, line ${e.line}: overriding earlier entry: ${earlier.name}=${earlier.value}`);
     entries.delete(e.name); // keep file order of the winning (last) entry
     entries.set(e.name, e);
   }
@@ -234,6 +238,21 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   };
   for (const e of entries.values()) scanRefs(e.value, mainCfPath, e.line, e.name, true);
   for (const [n, v] of overrides) scanRefs(v, masterCfPath, undefined, n, true);
+  for (const svc of services) {
+    const own = new Set(svc.overrides.map(([n]) => n));
+    for (const [n, v] of svc.overrides) {
+      try {
+        for (const r of references(v)) {
+          if (builtinKnown(r) || own.has(r)) continue;
+          if (entries.has(r)) userDefined.add(r);
+          else warn(`${masterCfPath}, line ${svc.line}: undefined parameter: ${r}`);
+        }
+      } catch (e) {
+        if (!(e instanceof ExpandError)) throw e;
+        throw new ConfigError(`bad value for parameter "${n}" in service ${svc.name}/${svc.type}: ${e.message}`, masterCfPath, svc.line);
+      }
+    }
+  }
   for (const n of allParamNames()) if (!entries.has(n)) scanRefs(paramSpec(n)!.defaultText, 'defaults', undefined, n, false);
 
   // Loops and bad syntax anywhere in an explicit value are refused now (Postfix: "macro processing error").

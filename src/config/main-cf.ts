@@ -124,7 +124,11 @@ export function editMainCf(text: string, edits: readonly MainCfEdit[], file: str
   const lines = physicalLines(text);
   const { entries } = parseMainCf(text, file);
   const byName = new Map<string, MainCfEdit>();
-  for (const e of edits) byName.set(e.name, e);
+  // postconf(1): a later request for the same name replaces the earlier one (and goes last).
+  for (const e of edits) {
+    byName.delete(e.name);
+    byName.set(e.name, e);
+  }
   const counts = new Map<string, number>();
   const replace = new Map<number, string[]>();
   for (const entry of entries) {

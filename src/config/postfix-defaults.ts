@@ -426,7 +426,7 @@ export const POSTFIX_DEFAULTS: ReadonlyArray<readonly [string, string]> = [
   ["postscreen_use_tls", "$smtpd_use_tls"],
   ["postscreen_watchdog_timeout", "10s"],
   ["prepend_delivered_header", "command, file, forward"],
-  ["process_id", "9641"],
+  ["process_id", ""],
   ["process_id_directory", "pid"],
   ["process_name", "postconf"],
   ["propagate_unmatched_extensions", "canonical, virtual"],
