@@ -34,7 +34,6 @@ const USAGE =
   'usage: postconf [-c config_dir] [-d (parameter defaults)] [-e (edit configuration)] [-f (fold lines)] [-h (no names)] [-m (map types)] [-M (master.cf)] [-n (non-default parameters)] [-v (verbose)] [-x (expand parameter values)] [-X (exclude)] [-# (comment-out)] [name...]';
 
 /** The table types `postconf -m` lists (the maps registry will provide this list). */
-export const TABLE_TYPES = ['btree', 'cdb', 'cidr', 'fail', 'hash', 'inline', 'lmdb', 'pcre', 'regexp', 'socketmap', 'static', 'texthash'];
 
 // postconf_print.c behaviour: 80-column limit and 4-space continuation indent with -f.
 const LINE_LIMIT = 80;
@@ -66,7 +65,9 @@ export async function main(ctx: CommandContext): Promise<number> {
   const configDir = resolveConfigDir(o.value('c'), ctx.env);
   const configGiven = o.value('c') !== undefined || (ctx.env.MAIL_CONFIG ?? '') !== '';
   if (o.has('m')) {
-    for (const t of [...TABLE_TYPES].sort()) ctx.stdout.write(t + '\n');
+    // Loaded only here: the table modules are not needed for the other modes.
+    const { supportedTypes } = await import('../maps/registry.ts');
+    for (const t of supportedTypes()) ctx.stdout.write(t + '\n');
     return EX.OK;
   }
   const edits = o.has('e') ? 'e' : o.has('X') ? 'X' : o.has('#') ? '#' : undefined;

@@ -94,12 +94,19 @@ export function expandValue(config: Config, text: string): string {
   }
 }
 
-/** A ConfigError with the fix when `configDir` is missing or not a directory. */
+/**
+ * A ConfigError with the fix when `configDir` is missing or not a directory.
+ * The built-in directory may be absent: then every value is a built-in
+ * default (a fresh install runs before anyone wrote a main.cf). A directory
+ * named with -c or MAIL_CONFIG must exist — a typo there must not silently
+ * mean "defaults".
+ */
 export function checkConfigDir(configDir: string): void {
   let st;
   try {
     st = statSync(configDir);
   } catch {
+    if (configDir === DEFAULT_CONFIG_DIR) return;
     throw new ConfigError(
       `configuration directory ${configDir} does not exist: create it (an empty directory means built-in defaults), or point -c or MAIL_CONFIG at the directory that holds main.cf`,
     );

@@ -90,6 +90,8 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // Empty = the system resolver (/etc/resolv.conf); else a list of ip[:port] (tests, labs, a validating resolver).
   { name: 'sealpost_dns_resolvers', defaultText: '', type: 'list', origin: 'sealpost' },
   { name: 'sealpost_maillog_format', defaultText: 'postfix', type: 'string', values: ['postfix', 'json'], origin: 'sealpost' },
+  // SMTP AUTH users for smtpd (scrypt hashes only; managed with `sealpost saslpasswd`).
+  { name: 'sealpost_sasl_password_file', defaultText: '$config_directory/sasl_passwd', type: 'string', origin: 'sealpost' },
 ];
 
 /** Obsolete parameters (DEPRECATION_README) and what to set instead. */
