@@ -19,13 +19,10 @@
  *
  * Not here: the line grammar and if/endif evaluation (pattern-table.ts).
  */
-import { readFile, stat } from 'node:fs/promises';
-import { statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.ts';
 import { found, NOT_FOUND } from './types.ts';
 import type { LookupTable, OpenOptions, TableType } from './types.ts';
-import { evaluate, inlineRules, logicalLines, parseRules, placeError } from './pattern-table.ts';
+import { evaluate, fileChanged, loadPatternRules, logicalLines, parseRules, placeError } from './pattern-table.ts';
 import type { ParsedPattern, Place, Rule } from './pattern-table.ts';
 
 /** Parse a dotted-quad IPv4 address (strict: four decimal octets, no leading zeros). */
@@ -185,25 +182,7 @@ export function parseCidrTable(text: string, file: string): Rule[] {
 }
 
 async function openCidr(name: string, spec: string, options: OpenOptions): Promise<LookupTable> {
-  let rules: Rule[];
-  let path: string | undefined;
-  let mtimeMs = 0;
-  if (name.trimStart().startsWith('{')) {
-    const lines = inlineRules(name, spec).map((text, n) => ({ text, line: n + 1 }));
-    rules = parseRules(lines, spec, parseCidrPattern, { substitution: false });
-  } else {
-    path = isAbsolute(name) || !options.baseDir ? name : resolve(options.baseDir, name);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-      mtimeMs = (await stat(path)).mtimeMs;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new ConfigError(`open cidr table ${path}: ${code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
-    }
-    rules = parseCidrTable(text, path);
-  }
-  const file = path;
+  const { rules, path, mtimeMs } = await loadPatternRules('cidr', name, spec, options, parseCidrPattern, { substitution: false });
   return {
     type: 'cidr',
     name,
@@ -216,14 +195,7 @@ async function openCidr(name: string, spec: string, options: OpenOptions): Promi
       const value = evaluate(rules, key);
       return value === undefined ? NOT_FOUND : found(value);
     },
-    isStale: () => {
-      if (file === undefined) return false;
-      try {
-        return statSync(file).mtimeMs !== mtimeMs;
-      } catch {
-        return true;
-      }
-    },
+    isStale: () => fileChanged(path, mtimeMs),
     close: async () => {},
   };
 }

@@ -19,8 +19,8 @@
 import { UserError } from '../lib/errors.ts';
 import { balancedLength, extractBraced, splitOutsideBraces } from './braces.ts';
 import { foldKey, isSpace } from './source-file.ts';
-import { found, NOT_FOUND } from './types.ts';
-import type { LookupResult, LookupTable, OpenOptions, TableType } from './types.ts';
+import { memoryTable } from './memory-table.ts';
+import type { LookupTable, OpenOptions, TableType } from './types.ts';
 
 /** split_nameval(): `name = value` → [name, value], or an error text. */
 export function splitNameValue(text: string): [string, string] | { error: string } {
@@ -64,20 +64,7 @@ export async function openInline(name: string, spec: string, options: OpenOption
   const fold = options.fold ?? true;
   const map = new Map<string, string>();
   for (const [k, v] of parseInline(name)) map.set(fold ? foldKey(k) : k, v);
-  return {
-    type: 'inline',
-    name,
-    spec,
-    keyKind: 'fixed',
-    lookup: async (key: string): Promise<LookupResult> => {
-      const v = map.get(fold ? foldKey(key) : key);
-      return v === undefined ? NOT_FOUND : found(v);
-    },
-    sequence: async function* () {
-      yield* map;
-    },
-    close: async () => {},
-  };
+  return memoryTable('inline', name, spec, map, fold);
 }
 
 export const inlineType: TableType = { type: 'inline', keyKind: 'fixed', listed: true, open: openInline };

@@ -306,9 +306,54 @@ export function inlineRules(name: string, spec: string): string[] {
   return rules;
 }
 
+/** Rules read from a table file (or an inline `{...}` name), with what reload needs to notice a change. */
+export interface LoadedRules {
+  readonly rules: Rule[];
+  /** The file read; undefined for an inline table. */
+  readonly path: string | undefined;
+  readonly mtimeMs: number;
+}
+
 /**
- * Open a regexp:/pcre:-style table from a file (or an inline `{...}` name):
- * read, parse every rule (ConfigError on the first bad one), and return a
+ * Read and parse a regexp:/pcre:/cidr: table from a file or an inline
+ * `{ {rule}, ... }` name. ConfigError on a missing file or the first bad rule.
+ */
+export async function loadPatternRules(
+  type: string,
+  name: string,
+  spec: string,
+  options: OpenOptions,
+  parse: PatternParser,
+  ruleOptions: { readonly substitution: boolean },
+): Promise<LoadedRules> {
+  if (name.trimStart().startsWith('{')) {
+    const lines = inlineRules(name, spec).map((text, n) => ({ text, line: n + 1 }));
+    return { rules: parseRules(lines, spec, parse, ruleOptions), path: undefined, mtimeMs: 0 };
+  }
+  const path = isAbsolute(name) || !options.baseDir ? name : resolve(options.baseDir, name);
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = await readFile(path, 'utf8');
+    mtimeMs = (await stat(path)).mtimeMs;
+  } catch (err) {
+    throw new ConfigError(`open ${type} table ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
+  }
+  return { rules: parseRules(logicalLines(text, path), path, parse, ruleOptions), path, mtimeMs };
+}
+
+/** True when the file behind a table changed (or vanished) since it was read. */
+export function fileChanged(path: string | undefined, mtimeMs: number): boolean {
+  if (path === undefined) return false;
+  try {
+    return statSync(path).mtimeMs !== mtimeMs;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Open a regexp:/pcre:-style table: read, parse every rule, and return a
  * LookupTable doing first-match evaluation.
  */
 export async function openPatternFile(
@@ -318,23 +363,7 @@ export async function openPatternFile(
   options: OpenOptions,
   parse: PatternParser,
 ): Promise<LookupTable> {
-  let rules: Rule[];
-  let path: string | undefined;
-  let mtimeMs = 0;
-  if (name.trimStart().startsWith('{')) {
-    const lines = inlineRules(name, spec).map((text, n) => ({ text, line: n + 1 }));
-    rules = parseRules(lines, spec, parse, { substitution: true });
-  } else {
-    path = isAbsolute(name) || !options.baseDir ? name : resolve(options.baseDir, name);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-      mtimeMs = (await stat(path)).mtimeMs;
-    } catch (err) {
-      throw new ConfigError(`open ${type} table ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
-    }
-    rules = parseRules(logicalLines(text, path), path, parse, { substitution: true });
-  }
+  const { rules, path, mtimeMs } = await loadPatternRules(type, name, spec, options, parse, { substitution: true });
   return patternTable(type, name, spec, rules, path, mtimeMs);
 }
 
@@ -353,15 +382,6 @@ function patternTable(type: string, name: string, spec: string, rules: Rule[], p
     close: async () => {},
   };
   if (path === undefined) return table;
-  return {
-    ...table,
-    isStale: () => {
-      try {
-        return statSync(path).mtimeMs !== mtimeMs;
-      } catch {
-        return true;
-      }
-    },
-  };
+  return { ...table, isStale: () => fileChanged(path, mtimeMs) };
 }
 

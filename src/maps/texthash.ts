@@ -16,8 +16,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { foldKey, parseSource, problemMessage } from './source-file.ts';
-import { found, NOT_FOUND } from './types.ts';
-import type { LookupResult, LookupTable, OpenOptions, TableType } from './types.ts';
+import { memoryTable } from './memory-table.ts';
+import type { LookupTable, OpenOptions, TableType } from './types.ts';
 import { openFailure, resolvePath } from './file-table.ts';
 
 /** Parse texthash source text into a map; warnings go to `warn` in file order. */
@@ -47,22 +47,7 @@ export async function openTexthash(name: string, spec: string, options: OpenOpti
     throw openFailure('texthash', name, name, err, false);
   }
   const map = loadTexthash(text, name, fold, options.warn);
-  return {
-    type: 'texthash',
-    name,
-    spec,
-    keyKind: 'fixed',
-    lookup: async (key: string): Promise<LookupResult> => {
-      const v = map.get(fold ? foldKey(key) : key);
-      return v === undefined ? NOT_FOUND : found(v);
-    },
-    sequence: async function* () {
-      yield* map;
-    },
-    // dict_thash: "not reopened on change", like Postfix.
-    isStale: () => false,
-    close: async () => {},
-  };
+  return memoryTable('texthash', name, spec, map, fold);
 }
 
 export const texthashType: TableType = { type: 'texthash', keyKind: 'fixed', listed: true, open: openTexthash };
