@@ -10,6 +10,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['maps', () => import('./maps.ts')],
   ['regexp', () => import('./regexp.ts')],
   ['queue', () => import('./queue.ts')],
+  ['intake', () => import('./intake.ts')],
 ];
 
 let failed = 0;

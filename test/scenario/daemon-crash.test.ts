@@ -47,7 +47,7 @@ test('SIGKILL crash loop: accepted mail is queued once, never corrupt', async ()
   const tokens: string[] = [];
   const accepted = new Set<string>();
   try {
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 10; round++) {
       // Mail waiting in maildrop when the daemon starts, so pickup is busy when it dies.
       await sendmailLoop(inst, tokens, accepted, 4);
       const d = await inst.startFg();

@@ -184,18 +184,18 @@ test('a full queue: 452 4.3.1 Insufficient system storage, nothing queued, no te
   }
 });
 
-test('smtp-source pushes 300 messages over 10 sessions: zero errors, exactly 300 queue files', async () => {
+test('smtp-source pushes 5,000 messages of 4 KB over 20 sessions: zero errors, exactly 5,000 queue files', async () => {
   const t = await startTestSmtpd();
   try {
     const out = await new Promise<{ code: number; text: string }>((resolve) => {
-      execFile('/usr/sbin/smtp-source', ['-c', '-s', '10', '-m', '300', '-l', '4096', '-f', 'a@example.org', '-t', 'b@localhost', `127.0.0.1:${t.port}`], { timeout: 60000 }, (err, stdout, stderr) =>
+      execFile('/usr/sbin/smtp-source', ['-s', '20', '-m', '5000', '-l', '4096', '-f', 'a@example.org', '-t', 'b@localhost', `127.0.0.1:${t.port}`], { timeout: 300000 }, (err, stdout, stderr) =>
         resolve({ code: err ? 1 : 0, text: stdout + stderr }),
       );
     });
     assert.equal(out.code, 0, out.text);
     assert.doesNotMatch(out.text, /error|fatal|warning/i);
-    assert.equal(t.spool.list('incoming').length, 300);
-    assert.equal(t.queued.length, 300);
+    assert.equal(t.spool.list('incoming').length, 5000);
+    assert.equal(t.queued.length, 5000);
   } finally {
     await t.stop();
   }

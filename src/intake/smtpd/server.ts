@@ -157,7 +157,8 @@ class Listener implements SmtpdListener {
 /** Start one SMTP listener; see the header. */
 export async function startSmtpd(listen: { readonly host: string; readonly port: number }, ctx: SmtpdContext): Promise<SmtpdListener> {
   const active = prepare(ctx);
-  const server = createServer({ pauseOnConnect: false });
+  // Replies are written whole; Nagle's algorithm would only hold them back behind an unacknowledged one.
+  const server = createServer({ pauseOnConnect: false, noDelay: true });
   const listener = new Listener(server, active);
   const host = listen.host === '' || listen.host === '*' ? undefined : listen.host.replace(/^\[(.*)\]$/, '$1');
   await new Promise<void>((resolve, reject) => {
