@@ -15,13 +15,13 @@ function setup() {
   writeFileSync(join(etc, 'main.cf'), `queue_directory = ${t.dir}/q\nmyhostname = mx.example.org\n`);
   const run = (args: string[], stdin: string, argv0?: string) =>
     sealpost(argv0 ? args : ['sendmail', ...args], { stdin, env: { PATH: process.env.PATH, MAIL_CONFIG: etc }, ...(argv0 ? { argv0 } : {}) });
-  const only = async () => {
+  const onlyMessage = async () => {
     const spool = openSpool(join(t.dir, 'q'));
     const ids = spool.list('maildrop');
     assert.equal(ids.length, 1);
     return spool.readMessage('maildrop', ids[0]!);
   };
-  return { ...t, etc, run, only };
+  return { ...t, etc, run, onlyMessage };
 }
 
 test('address lists as in To:/Cc:', () => {
@@ -47,7 +47,7 @@ test('-t with Bcc removal, -f, -F, -N/-R/-V recorded, bare names qualified', asy
     const r = await t.run(['-t', '-f', '<alice@example.org>', '-F', 'Alice A.', '-N', 'success, failure', '-R', 'full', '-V', 'E1', 'extra'], 'To: Bob <bob@example.com>\nBcc: hidden@example.net\nSubject: t\n\nbody\n');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    const { envelope, content } = await t.only();
+    const { envelope, content } = await t.onlyMessage();
     assert.equal(envelope.sender, 'alice@example.org');
     assert.deepEqual(envelope.recipients.map((x) => x.address), ['extra@mx.example.org', 'bob@example.com', 'hidden@example.net']);
     assert.deepEqual(envelope.recipients.map((x) => x.notify), [['SUCCESS', 'FAILURE'], ['SUCCESS', 'FAILURE'], ['SUCCESS', 'FAILURE']]);
@@ -63,13 +63,13 @@ test('-i and -oi keep lone dots; the default stops at one; argv0 sendmail; -f <>
   const t = setup();
   try {
     assert.equal((await t.run(['-oi', '-f', '<>', 'bob@example.com'], 'Subject: a\n\n.\nafter\n', 'sendmail')).code, 0);
-    let m = await t.only();
+    let m = await t.onlyMessage();
     assert.equal(m.envelope.sender, '');
     assert.equal(m.content.toString(), 'Subject: a\r\n\r\n.\r\nafter\r\n');
     const t2 = setup();
     try {
       assert.equal((await t2.run(['bob@example.com'], 'Subject: a\n\n.\nafter\n')).code, 0);
-      m = await t2.only();
+      m = await t2.onlyMessage();
       assert.equal(m.content.toString(), 'Subject: a\r\n\r\n');
     } finally {
       t2.cleanup();
@@ -97,7 +97,7 @@ test('errors: no recipients, bad options, bad -N/-R warned and ignored, unsuppor
       warnings.stderr,
       'sendmail: warning: unknown DSN NOTIFY command value "bogus" in "bogus"\nsendmail: warning: bad -N option value -- ignored\nsendmail: warning: bad -R option value -- ignored\n',
     );
-    const m = await t.only();
+    const m = await t.onlyMessage();
     assert.equal(m.envelope.recipients[0]!.notify, undefined);
     assert.equal(m.envelope.ret, undefined);
     const bx = await t.run(['-bx'], '');
