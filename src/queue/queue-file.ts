@@ -136,7 +136,7 @@ interface FixedHeader {
 }
 
 /** Postfix's message_size: content bytes, with each CRLF counted as one byte. */
-export function postfixMessageSize(content: Uint8Array): number {
+export function countedMessageSize(content: Uint8Array): number {
   let crlf = 0;
   for (let i = content.indexOf(0x0d); i >= 0 && i < content.length - 1; i = content.indexOf(0x0d, i + 1)) {
     if (content[i + 1] === 0x0a) crlf++;
@@ -182,7 +182,7 @@ function envelopeJson(env: EnvelopeInput, messageSize: number, headerLength: num
 /** Encode a complete queue file (all recipients pending, not expired). */
 export function encodeQueueFile(env: EnvelopeInput, content: Uint8Array): Buffer {
   if (!Number.isFinite(env.arrivalTime)) throw new TypeError('arrivalTime must be a number');
-  const envBytes = Buffer.from(envelopeJson(env, postfixMessageSize(content), headerSectionLength(content)), 'utf8');
+  const envBytes = Buffer.from(envelopeJson(env, countedMessageSize(content), headerSectionLength(content)), 'utf8');
   const n = env.recipients.length;
   const out = Buffer.allocUnsafe(HEADER_LENGTH + n + envBytes.length + content.length);
   out.fill(0, 0, HEADER_LENGTH);

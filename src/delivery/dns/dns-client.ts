@@ -168,24 +168,35 @@ export class DnsClient {
   }
 }
 
+/**
+ * One exchange's settlement: resolves once, with a timeout after `ms` or on
+ * abort, and runs `release` (close the socket) exactly once.
+ */
+function settleOnce(
+  resolve: (a: Attempt) => void, ms: number, signal: AbortSignal | undefined, release: () => void,
+): (a: Attempt) => void {
+  let done = false;
+  const finish = (a: Attempt): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    release();
+    resolve(a);
+  };
+  const onAbort = (): void => finish({ kind: 'timeout' });
+  const timer = setTimeout(onAbort, ms);
+  signal?.addEventListener('abort', onAbort);
+  return finish;
+}
+
 function udpExchange(
   server: DnsServer, query: Buffer, ms: number, signal: AbortSignal | undefined,
   accept: (p: DecodedPacket) => boolean,
 ): Promise<Attempt> {
   return new Promise((resolve) => {
     const socket = createSocket(isIPv6(server.host) ? 'udp6' : 'udp4');
-    let done = false;
-    const finish = (a: Attempt): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.close();
-      resolve(a);
-    };
-    const onAbort = (): void => finish({ kind: 'timeout' });
-    const timer = setTimeout(onAbort, ms);
-    signal?.addEventListener('abort', onAbort);
+    const finish = settleOnce(resolve, ms, signal, () => socket.close());
     socket.on('error', () => finish({ kind: 'timeout' }));
     socket.on('message', (msg, rinfo) => {
       if (rinfo.port !== server.port || normalizeAddr(rinfo.address) !== normalizeAddr(server.host)) return;
@@ -205,18 +216,7 @@ function tcpExchange(
   return new Promise((resolve) => {
     const socket = connect({ host: server.host, port: server.port });
     let buf = Buffer.alloc(0);
-    let done = false;
-    const finish = (a: Attempt): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(a);
-    };
-    const onAbort = (): void => finish({ kind: 'timeout' });
-    const timer = setTimeout(onAbort, ms);
-    signal?.addEventListener('abort', onAbort);
+    const finish = settleOnce(resolve, ms, signal, () => socket.destroy());
     socket.on('error', () => finish({ kind: 'timeout' }));
     socket.on('close', () => finish({ kind: 'timeout' }));
     socket.on('connect', () => {

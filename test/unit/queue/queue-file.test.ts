@@ -9,7 +9,7 @@ import {
   FORCED_EXPIRE_OFFSET,
   HEADER_LENGTH,
   headerSectionLength,
-  postfixMessageSize,
+  countedMessageSize,
   QueueFileFormatError,
   statusOffset,
 } from '../../../src/queue/queue-file.ts';
@@ -113,8 +113,8 @@ test('an unknown version is refused', () => {
 });
 
 test('message_size counts CRLF as one byte; header section ends at the empty line', () => {
-  assert.equal(postfixMessageSize(Buffer.from('a\r\nb\r\n')), 4);
-  assert.equal(postfixMessageSize(Buffer.from('a\nb\r')), 4);
+  assert.equal(countedMessageSize(Buffer.from('a\r\nb\r\n')), 4);
+  assert.equal(countedMessageSize(Buffer.from('a\nb\r')), 4);
   assert.equal(headerSectionLength(Buffer.from('A: 1\nB: 2\n\nbody\n')), 11);
   assert.equal(headerSectionLength(Buffer.from('A: 1\r\n\r\nbody')), 8);
   assert.equal(headerSectionLength(Buffer.from('A: 1\n')), 5);
