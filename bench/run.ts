@@ -11,6 +11,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['regexp', () => import('./regexp.ts')],
   ['queue', () => import('./queue.ts')],
   ['intake', () => import('./intake.ts')],
+  ['relay', () => import('./relay.ts')],
 ];
 
 let failed = 0;
