@@ -31,6 +31,7 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: Loader }
   status: { summary: 'tell whether the mail system runs, and its PID', load: () => import('./daemon.ts') },
   flush: { summary: 'attempt delivery of all queued mail (postqueue -f)', load: () => import('./daemon.ts') },
   check: { summary: 'validate the configuration, master.cf, tables and queue directory', load: () => import('./daemon.ts') },
+  tls: { summary: 'tls explain RECIPIENT: the route, next hop, TLS policy and name checks (no network)', load: () => import('./tls-explain.ts') },
   saslpasswd: { summary: 'add, delete or list SMTP AUTH users (passwords stored hashed)', load: () => import('./saslpasswd.ts') },
 };
 

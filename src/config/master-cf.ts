@@ -82,6 +82,16 @@ smtp      inet  n       -       y       -       -       smtpd
 #  -o smtpd_relay_restrictions=
 #  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
 #  -o milter_macro_daemon_name=ORIGINATING
+#
+# Delivery agents the queue manager runs; a transport(5) name is a service
+# below. maxproc limits the concurrent deliveries of each.
+smtp      unix  -       -       y       -       -       smtp
+relay     unix  -       -       y       -       -       smtp
+        -o syslog_name=sealpost/$service_name
+#       -o smtp_helo_timeout=5 -o smtp_connect_timeout=5
+error     unix  -       -       y       -       -       error
+retry     unix  -       -       y       -       -       error
+discard   unix  -       -       y       -       -       discard
 `;
 
 /** argv_splitq(3): split on blanks, keeping `{ ... }` groups (with braces) in one token. */

@@ -20,6 +20,12 @@
  *
  * - Each smtpd service's settings are built as the listener builds them
  *   (intake/smtpd/settings.ts), so what it would refuse is found here.
+ * - Each delivery service the queue manager runs (master.cf `unix` services
+ *   with command smtp, error or discard: scheduler/transports.ts) gets its
+ *   Config the same way (`$service_name` in `-o` values is the service name),
+ *   so a bad `-o` on `relay` refuses the start or the reload; tables named in
+ *   its `-o` overrides are checked too. Other unix services (Postfix's
+ *   pickup, cleanup, qmgr ...) are built in and ignored.
  *
  * Not here: starting anything (main.ts), tables inside restriction lists
  * (`check_*_access type:name`): those are opened by the listener.
@@ -31,6 +37,7 @@ import type { MasterService } from '../config/master-cf.ts';
 import { describeError, UserError } from '../lib/errors.ts';
 import { openTable, tableType } from '../maps/registry.ts';
 import { smtpdSettings } from '../intake/smtpd/settings.ts';
+import { agentKind, serviceConfig } from '../scheduler/transports.ts';
 import { serviceEndpoints, type Endpoint } from './services.ts';
 
 export interface ServicePlan {
@@ -89,6 +96,14 @@ function prefixed(err: unknown, prefix: string): string {
 
 function loadServices(main: LoadedConfig, report: CheckReport): void {
   for (const s of main.services) {
+    if (agentKind(s) !== undefined) {
+      try {
+        report.services.push({ service: s, config: serviceConfig(main, s) });
+      } catch (err) {
+        report.errors.push(prefixed(err, `${main.masterCfPath}, line ${s.line}: service "${s.name}": `));
+      }
+      continue;
+    }
     if (s.type !== 'inet' || s.command !== 'smtpd') continue;
     try {
       const config = s.overrides.length === 0 ? main : loadConfig({ configDir: main.configDir, overrides: Object.fromEntries(s.overrides) });

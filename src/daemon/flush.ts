@@ -9,9 +9,10 @@
  * `tmp.*` files (being written) are left alone. A line that does not parse is
  * logged as a warning and deleted. Wakes on fs.watch and every few seconds.
  *
- * The hook: until the queue manager exists, main.ts's onFlush only logs the
- * request; the scheduler will plug in here (flush all = move deferred mail to
- * the active queue now; queue_id = that message; site = that destination).
+ * The hook: main.ts hands each request to the queue manager
+ * (scheduler/qmgr.ts flush(): all = every deferred message now, ignoring its
+ * retry time, and dead destinations revived; queue_id = that message; site =
+ * deferred mail with a recipient in that domain).
  *
  * Not here: writing requests (cli/postqueue.ts), the flush itself.
  */

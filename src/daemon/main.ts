@@ -2,8 +2,8 @@
  * main.ts — the master process (`sealpost start-fg`): what Postfix's master(8)
  * does, in one Node process: refuse a broken configuration, prepare the spool,
  * own the pid file, run the SMTP listeners that master.cf declares, the pickup
- * service and the flush-request watcher, re-read everything on SIGHUP and stop
- * gracefully on SIGTERM/SIGINT.
+ * service, the queue manager (scheduler/qmgr.ts) and the flush-request
+ * watcher, re-read everything on SIGHUP and stop gracefully on SIGTERM/SIGINT.
  *
  * Contract:
  * - `runMaster()` resolves with exit status 0 after a stop; it throws a
@@ -23,8 +23,15 @@
  * - Stop: no new connections; open sessions get `gracefulTimeoutMs` to finish;
  *   pickup finishes its current file; then the pid file is removed.
  *
- * Hooks: `onFlush` receives postqueue -f/-i/-s requests (the queue manager
- * plugs in there; the default logs them), `onQueued` each new queue ID.
+ * - The queue manager starts after the spool is ready and the listeners are
+ *   up; every new queue ID (listeners, pickup) goes to qmgr.onQueued, every
+ *   postqueue -f/-i/-s request to qmgr.flush; a reload hands it the new
+ *   configuration (new tables and agents); a stop lets in-flight deliveries
+ *   finish for `gracefulTimeoutMs` (what is left stays in active/ and is
+ *   delivered after the next start).
+ *
+ * Hooks: `onFlush` and `onQueued` also receive each flush request and each
+ * new queue ID (tests observe them).
  *
  * Not here: the control commands (control.ts), validation (check.ts),
  * listener bookkeeping (services.ts), pickup (pickup.ts).
@@ -36,9 +43,11 @@ import { startSmtpd } from '../intake/smtpd/server.ts';
 import type { SmtpdContext } from '../intake/smtpd/server.ts';
 import { UserError } from '../lib/errors.ts';
 import { createSpool, type Spool } from '../queue/spool.ts';
+import { QueueManager } from '../scheduler/qmgr.ts';
+import { createRuntimeFactory } from '../scheduler/wiring.ts';
 import { openMailLog, type MailLog } from '../reports/maillog.ts';
 import { checkConfiguration, firstError, type CheckReport } from './check.ts';
-import { describeFlush, FlushWatcher, type FlushRequest } from './flush.ts';
+import { FlushWatcher, type FlushRequest } from './flush.ts';
 import { acquirePidFile, AlreadyRunningError, releasePidFile } from './pidfile.ts';
 import { Pickup } from './pickup.ts';
 import { ListenerSet, type DesiredListener, type StartListener } from './services.ts';
@@ -112,6 +121,8 @@ class Master {
   private finished!: (code: number) => void;
   readonly done: Promise<number>;
   private readonly graceMs: number;
+  private readonly qmgr: QueueManager;
+  private readonly onQueued: (queueId: string) => void;
 
   constructor(
     private readonly opts: MasterOptions,
@@ -124,6 +135,11 @@ class Master {
     this.log = new SwitchableLog(log);
     this.logKeyNow = logKey(this.config, opts.defaultLogFile);
     this.graceMs = opts.gracefulTimeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS;
+    this.qmgr = new QueueManager({ spool, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log) });
+    this.onQueued = (id) => {
+      this.qmgr.onQueued(id);
+      this.opts.onQueued?.(id);
+    };
     this.done = new Promise((resolve) => {
       this.finished = resolve;
     });
@@ -142,7 +158,7 @@ class Master {
         spool: this.spool,
         log: serviceLog(this.log, config.get('syslog_name') || 'sealpost'),
         serviceName: endpoint.service.name,
-        ...(this.opts.onQueued ? { onQueued: this.opts.onQueued } : {}),
+        onQueued: this.onQueued,
       };
       return { endpoint, ctx };
     });
@@ -159,16 +175,20 @@ class Master {
       spool: this.spool,
       config: this.config,
       log: this.log,
-      ...(this.opts.onQueued ? { onQueued: this.opts.onQueued } : {}),
+      onQueued: this.onQueued,
       ...(this.opts.pickupIntervalMs !== undefined ? { intervalMs: this.opts.pickupIntervalMs } : {}),
     });
     await this.pickup.start();
     this.flush = new FlushWatcher({
       dir: join(this.spool.dir, 'public', 'flush'),
-      onFlush: (req) => (this.opts.onFlush ? this.opts.onFlush(req, this.log) : this.log.write('master', `${describeFlush(req)}: request received (no queue manager yet)`)),
+      onFlush: async (req) => {
+        await this.qmgr.flush(req);
+        await this.opts.onFlush?.(req, this.log);
+      },
       onWarning: (m) => this.log.warn('master', m),
     });
     this.flush.start();
+    await this.qmgr.start();
     this.log.write('master', `daemon started -- ${this.version()}`);
     this.opts.onReady?.({ pid: process.pid, listeners: this.listeners.keys() });
   }
@@ -201,6 +221,11 @@ class Master {
     const result = await this.listeners.apply(this.desired(report), { graceful: true, timeoutMs: this.graceMs });
     for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
     this.pickup?.update(next);
+    try {
+      await this.qmgr.reload(next);
+    } catch (e) {
+      this.log.warn('master', `queue manager: ${(e as Error).message}; delivery keeps the previous tables and agents`);
+    }
     this.log.write('master', `reload -- ${this.version()}`);
   }
 
@@ -217,6 +242,7 @@ class Master {
   private async shutdown(): Promise<void> {
     await this.pickup?.stop();
     await this.flush?.stop();
+    await this.qmgr.stop(this.graceMs);
     releasePidFile(this.config.get('queue_directory'));
     this.log.close();
     this.finished(0);

@@ -30,12 +30,17 @@
  *   that vanishes while scanning (delivered, moved) is skipped silently.
  * - Temporary files are left alone by scan() (a writer may be busy with one);
  *   `recover()` removes them and is run by the daemon before it accepts mail.
+ * - The queue manager's durable facts (scheduler/): a deferred file's mtime
+ *   is its next attempt time (`setNextAttempt`, as Postfix's
+ *   qmgr_active_defer() does), and "a delay warning was sent" is an empty
+ *   marker file `defer/ID.warned` (`markWarned`; Postfix zeroes a warn record
+ *   in the queue file instead). `remove()` deletes the marker too.
  *
  * Not here: the file format (queue-file.ts), the scheduling policy (which queue
  * a message goes to next), delivery, DSNs.
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { appendFile, chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidQueueId, makeQueueId, nowMicros } from './queue-id.ts';
@@ -298,6 +303,25 @@ export class Spool {
     );
   }
 
+  /** Mark several recipients done with one open and one fsync. ENOENT when the file is gone. */
+  async markDoneMany(queue: QueueName, id: string, indexes: readonly number[]): Promise<void> {
+    if (indexes.length === 0) return;
+    const fh = await open(this.path(queue, id), 'r+');
+    try {
+      const head = Buffer.alloc(HEADER_LENGTH);
+      await fh.read(head, 0, HEADER_LENGTH, 0);
+      const count = head.readUInt32BE(12);
+      const done = Buffer.from([STATUS_DONE]);
+      for (const index of indexes) {
+        if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`${queue}/${id}: no recipient ${index}`);
+        await fh.write(done, 0, 1, statusOffset(index));
+      }
+      if (this.doFsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
   /** postsuper -e/-f: request forced expiration. False if it already was. */
   async setForcedExpire(queue: QueueName, id: string, on = true): Promise<boolean> {
     return this.flipByte(queue, id, () => FORCED_EXPIRE_OFFSET, [EXPIRE_NO, EXPIRE_YES], on ? EXPIRE_YES : EXPIRE_NO);
@@ -313,6 +337,70 @@ export class Spool {
     await unlink(this.deferPath(id)).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+  }
+
+  /** Set the next attempt time of a queued file (its mtime; qmgr_active_defer()). */
+  async setNextAttempt(queue: QueueName, id: string, whenMs: number): Promise<void> {
+    const t = new Date(whenMs);
+    await utimes(this.path(queue, id), t, t);
+  }
+
+  /** Record durably that the delay warning for `id` was sent. */
+  async markWarned(id: string): Promise<void> {
+    await writeFile(`${this.deferPath(id)}.warned`, '', { mode: 0o600 });
+  }
+
+  /** Was the delay warning for `id` sent? */
+  async isWarned(id: string): Promise<boolean> {
+    try {
+      await stat(`${this.deferPath(id)}.warned`);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Queue IDs in one queue (unsorted, async; the scheduler's scans). */
+  async listAsync(queue: QueueName): Promise<string[]> {
+    try {
+      return (await readdir(join(this.dir, queue))).filter(isValidQueueId);
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+  }
+
+  /** The mtime of a queued file in ms, or undefined when it is gone. */
+  async mtime(queue: QueueName, id: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(queue, id))).mtimeMs;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The envelope of one queue file with asynchronous I/O (QueueFileFormatError when corrupt, ENOENT when gone). */
+  async readEnvelopeAsync(queue: QueueName, id: string): Promise<QueueEnvelope> {
+    const fh = await open(this.path(queue, id), 'r');
+    try {
+      const { size } = await fh.stat();
+      let buf = Buffer.allocUnsafe(Math.min(size, 4096));
+      let { bytesRead: got } = await fh.read(buf, 0, buf.length, 0);
+      if (got < HEADER_LENGTH) throw new QueueFileFormatError(`truncated header (${got} of ${HEADER_LENGTH} bytes)`);
+      const need = envelopePrefixLength(buf.subarray(0, got));
+      if (need > got) {
+        if (need > size) throw new QueueFileFormatError(`truncated envelope (${size} of ${need} bytes)`);
+        const more = Buffer.allocUnsafe(need);
+        buf.copy(more, 0, 0, got);
+        got += (await fh.read(more, got, need - got, got)).bytesRead;
+        buf = more;
+      }
+      return decodeEnvelope(buf.subarray(0, got), size);
+    } finally {
+      await fh.close();
+    }
   }
 
   readDelayReasons(id: string): Map<number, DelayReason> {
@@ -336,10 +424,22 @@ export class Spool {
     }
   }
 
+  /** Delete only the message file (the caller knows it has no delay log or marker). False when it was not in `queue`. */
+  async removeFile(queue: QueueName, id: string): Promise<boolean> {
+    try {
+      await unlink(this.path(queue, id));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
   /** Delete a message and its delay log. False when it was not in `queue`. */
   async remove(queue: QueueName, id: string): Promise<boolean> {
     try {
       await this.clearDelayReasons(id);
+      await unlink(`${this.deferPath(id)}.warned`).catch(() => undefined);
       await unlink(this.path(queue, id));
       return true;
     } catch (err) {

@@ -29,6 +29,12 @@ export interface TlsDeferral {
 
 export interface TlsPolicy {
   readonly level: TlsLevel | 'invalid';
+  /**
+   * (Optional, engine C) The level configured before it was changed for this
+   * destination (`dane` without TLSA records runs as `may`); absent when equal
+   * to `level`. Used for the `tls=dane:may` feature status.
+   */
+  readonly configuredLevel?: TlsLevel;
   /** The next hop the policy was decided for, verbatim (`example.com`, `[mx.example.com]:587`). */
   readonly nexthop: string;
   /** The next-hop domain without brackets and port (for `nexthop`/`dot-nexthop` name checks). */
@@ -77,6 +83,11 @@ export interface TlsEvaluation {
   readonly cipherAlgBits: number;
   /** Set when the policy's requirement is not met: the session must not send mail. */
   readonly failure?: TlsDeferral;
+  /**
+   * (Optional, engine C) What tls_log_summary() appends after the bits, as far
+   * as Node exposes it: ` key-exchange X25519 server-signature ECDSA (P-256) server-digest SHA256`.
+   */
+  readonly summaryExtra?: string;
   /** Log lines (without the `warning:` prefix) such as `certificate verification failed for host[addr]:25: self-signed certificate`. */
   readonly logLines: readonly string[];
 }

@@ -85,7 +85,18 @@ test('-e repairs a main.cf that does not load (a $name loop)', async () => {
 test('-M prints the embedded master.cf when the directory has none', async () => {
   await withFiles({ 'main.cf': '' }, async (dir) => {
     const r = await sealpost(['postconf', '-c', dir, '-M']);
-    assert.equal(r.stdout, 'smtp       inet  n       -       y       -       -       smtpd\n');
+    assert.equal(
+      r.stdout,
+      [
+        'smtp       inet  n       -       y       -       -       smtpd',
+        'smtp       unix  -       -       y       -       -       smtp',
+        'relay      unix  -       -       y       -       -       smtp -o syslog_name=sealpost/$service_name',
+        'error      unix  -       -       y       -       -       error',
+        'retry      unix  -       -       y       -       -       error',
+        'discard    unix  -       -       y       -       -       discard',
+        '',
+      ].join('\n'),
+    );
   });
 });
 

@@ -56,9 +56,13 @@ test('field errors name file and line', () => {
   for (const [text, re] of cases) assert.throws(() => parseMasterCf(text, '/m'), (e: unknown) => e instanceof ConfigError && re.test(e.message), text);
 });
 
-test('the embedded master.cf has one smtp listener; submission and submissions are commented out', () => {
+test('the embedded master.cf has one smtp listener and the delivery agents; submission and submissions are commented out', () => {
   const s = parseMasterCf(DEFAULT_MASTER_CF, '/m');
-  assert.deepEqual(s.map((x) => `${x.name}/${x.type}/${x.command}`), ['smtp/inet/smtpd']);
+  assert.deepEqual(
+    s.map((x) => `${x.name}/${x.type}/${x.command}`),
+    ['smtp/inet/smtpd', 'smtp/unix/smtp', 'relay/unix/smtp', 'error/unix/error', 'retry/unix/error', 'discard/unix/discard'],
+  );
+  assert.deepEqual(s.find((x) => x.name === 'relay')?.overrides, [['syslog_name', 'sealpost/$service_name']]);
   assert.match(DEFAULT_MASTER_CF, /^#submission inet/m);
   assert.match(DEFAULT_MASTER_CF, /^#submissions +inet/m);
 });

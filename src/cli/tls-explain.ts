@@ -1,0 +1,255 @@
+/**
+ * tls-explain.ts — `sealpost tls explain [-c config_dir] [-s sender] recipient...`:
+ * for each recipient, the route (Router steps: domain class, transport_maps,
+ * default/relay transport, relayhost), the next hop(s), and for each next hop
+ * the TLS policy as the SMTP client would decide it: every smtp_tls_policy_maps
+ * key tried in every table and the entry that matched, the effective level and
+ * what it means, and the certificate names (or fingerprints) that must match.
+ * It warns when a policy entry for the recipient domain exists but is never
+ * consulted because mail goes to another next hop (MISSION.md trap 5: "the
+ * policy table is keyed by the next hop"), and says how to fix it.
+ *
+ * Contract:
+ * - The delivering program is the master.cf service named by the transport,
+ *   and its `-o` overrides apply to its TLS parameters (as for smtp(8)
+ *   running as `relay`), via scheduler/transports.ts serviceConfig().
+ * - No network and no daemon: it reads main.cf, master.cf and the tables. Table
+ *   lookups go through the same code as delivery (scheduler/resolve.ts,
+ *   maps/domain-walk.ts tlsPolicyLookup, delivery/tls/policy.ts decidePolicy).
+ * - Output is plain text on stdout, one block per recipient; warnings of the
+ *   policy engine (Postfix's words) are shown inside the block. Exit 0 unless
+ *   the command line or main.cf is wrong (UsageError/ConfigError).
+ * - Without -s the sender is the null sender `<>` (sender_dependent_* maps
+ *   are then looked up with their empty_address_*_lookup_key).
+ *
+ * Not here: probing servers (tls-finger), DANE TLSA and MTA-STS lookups
+ * (a `dane` level is shown as the engine decides it without TLSA).
+ */
+import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
+import { EX, UsageError } from '../lib/errors.ts';
+import { TableSet } from '../maps/registry.ts';
+import { parseNexthop, tlsPolicyLookup, type WalkResult, type WalkTable } from '../maps/domain-walk.ts';
+import { Router, TEXT_TRANSPORTS, type Route } from '../scheduler/resolve.ts';
+import { agentKind, serviceConfig } from '../scheduler/transports.ts';
+import { decidePolicy } from '../delivery/tls/policy.ts';
+import type { TlsPolicy } from '../delivery/tls/types.ts';
+import type { CommandContext } from './context.ts';
+import { getopt } from './getopt.ts';
+
+const USAGE = 'usage: sealpost tls explain [-c config_dir] [-s sender] recipient...';
+
+export async function main(ctx: CommandContext): Promise<number> {
+  if (ctx.argv[0] !== 'explain') throw new UsageError(USAGE);
+  const opts = getopt(ctx.argv.slice(1), 'c:s:', USAGE);
+  if (opts.rest.length === 0) throw new UsageError(USAGE);
+  const configDir = resolveConfigDir(opts.value('c'), ctx.env);
+  const configWarnings: string[] = [];
+  const config = loadConfig({ configDir, warn: (m) => configWarnings.push(m) });
+  for (const w of configWarnings) ctx.stderr.write(`${ctx.prog}: warning: ${w}\n`);
+  const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash' });
+  try {
+    const blocks: string[] = [];
+    for (const recipient of opts.rest) {
+      blocks.push((await explainRecipient({ config, tables, recipient, sender: opts.value('s') ?? '' })).join('\n'));
+    }
+    ctx.stdout.write(blocks.join('\n\n') + '\n');
+  } finally {
+    await tables.close();
+  }
+  return EX.OK;
+}
+
+export interface ExplainInput {
+  readonly config: LoadedConfig;
+  readonly tables: TableSet;
+  readonly recipient: string;
+  readonly sender: string;
+}
+
+/** The report for one recipient, as lines. */
+export async function explainRecipient(input: ExplainInput): Promise<string[]> {
+  const { config, tables, recipient, sender } = input;
+  const out: string[] = [`recipient: <${recipient}>`, `sender: <${sender}>`];
+  const route = await new Router({ config, tables }).resolve(recipient, sender);
+  out.push('route:');
+  for (const s of route.steps) out.push(`  ${s.what}: ${s.detail}`);
+  if (route.kind !== 'deliver') {
+    out.push(`result: ${route.kind === 'bounce' ? 'bounced' : 'deferred'}, dsn=${route.dsn} (${route.reason})`);
+    return out;
+  }
+  out.push(`transport: ${route.transport}`);
+  // master.cf decides which program delivers, and its -o overrides are that program's main.cf.
+  const service = config.services.find((s) => s.name === route.transport && s.type === 'unix');
+  if (!service) {
+    out.push(`no master.cf service "${route.transport}": mail would wait in the queue until one is defined`);
+    return out;
+  }
+  const kind = agentKind(service);
+  if (kind !== 'smtp' || TEXT_TRANSPORTS.has(route.transport)) {
+    const action = kind === 'discard' ? 'discards the mail' : kind === 'retry' ? 'defers the mail' : kind === 'error' ? 'bounces the mail' : `runs "${service.command}", which sealpost does not have`;
+    out.push(`no connection: master.cf service ${route.transport} ${action}${kind ? ` with "${route.nexthops[0] ?? ''}"` : ''}`);
+    return out;
+  }
+  const tlsOverrides = service.overrides.filter(([name]) => /tls/.test(name));
+  if (tlsOverrides.length > 0) {
+    out.push(`master.cf service ${service.name} (line ${service.line}) overrides: ${tlsOverrides.map(([n, v]) => `-o ${n}=${v}`).join(' ')}`);
+  }
+  const agentConfig = serviceConfig(config, service);
+  for (const nexthop of route.nexthops) out.push(...(await explainNexthop(agentConfig, tables, nexthop)));
+  if (route.fallbackRelays.length > 0) out.push(`fallback relays (smtp_fallback_relay), each with its own policy: ${route.fallbackRelays.join(', ')}`);
+  out.push(...(await shadowWarnings(agentConfig, tables, recipient, route)));
+  return out;
+}
+
+/** The TLS policy for one next hop: table walk, level, names. */
+async function explainNexthop(config: Config, tables: TableSet, nexthop: string): Promise<string[]> {
+  const out = [`next hop: ${nexthop}`];
+  const specs = config.getList('smtp_tls_policy_maps');
+  if (specs.length > 0) {
+    const walked = await walkPolicy(tables, specs, nexthop);
+    out.push('  smtp_tls_policy_maps:');
+    if ('openError' in walked) out.push(`    ${walked.openError}`);
+    else out.push(...describeWalk(walked).map((l) => `    ${l}`));
+  } else {
+    out.push('  smtp_tls_policy_maps: (empty)');
+  }
+  const warnings: string[] = [];
+  const decided = await decidePolicy(
+    { config, openTable: (spec) => tables.get(spec), warn: (w) => warnings.push(w) },
+    nexthop,
+    { tlsRequiredNo: false, requireTls: false },
+  );
+  for (const w of warnings) out.push(`  warning: ${w}`);
+  out.push(...describePolicy(config, decided.policy, nexthop).map((l) => `  ${l}`));
+  return out;
+}
+
+async function walkPolicy(tables: TableSet, specs: readonly string[], nexthop: string): Promise<WalkResult | { openError: string }> {
+  const list: WalkTable[] = [];
+  for (const spec of specs) {
+    try {
+      list.push(await tables.get(spec));
+    } catch (err) {
+      return { openError: `${spec}: cannot open: ${(err as Error).message}` };
+    }
+  }
+  return tlsPolicyLookup(list, nexthop);
+}
+
+/** One line per (table, key) tried; the last says what was found. */
+export function describeWalk(r: WalkResult): string[] {
+  const lines: string[] = [];
+  r.tried.forEach((t, i) => {
+    const last = i === r.tried.length - 1;
+    let what = 'not found';
+    if (last && r.kind === 'found') what = `found: "${r.value}"`;
+    if (last && r.kind === 'error') what = `LOOKUP ERROR: ${r.error.message} (mail is deferred: Temporary lookup error)`;
+    lines.push(`${t.table}: key "${t.key}": ${what}`);
+  });
+  if (r.kind === 'notfound') lines.push('no entry matched: the main.cf default applies');
+  return lines;
+}
+
+const LEVEL_MEANING: Readonly<Record<string, string>> = {
+  none: 'no TLS: mail is sent in plaintext',
+  may: 'opportunistic: STARTTLS when the server offers it, otherwise plaintext; the certificate is not checked',
+  encrypt: 'mandatory encryption: a server without STARTTLS gets no mail (deferred); the certificate is not checked',
+  fingerprint: 'mandatory TLS: the certificate (or public key) fingerprint must match; no CA check',
+  dane: 'opportunistic DANE: TLSA records decide (without usable TLSA: may)',
+  'dane-only': 'mandatory DANE: usable TLSA records must exist and match',
+  verify: 'mandatory TLS: the certificate must be CA-verified and name one of the names below',
+  secure: 'mandatory TLS: the certificate must be CA-verified and name one of the names below (names from the next hop, safe against DNS forgery)',
+};
+
+function describePolicy(config: Config, policy: TlsPolicy, nexthop: string): string[] {
+  const from = policy.matchedEntry ? `${policy.matchedEntry.table} entry "${policy.matchedEntry.key}"` : policy.source;
+  if (policy.level === 'invalid') {
+    return [`level: INVALID (from ${from})`, `effect: every delivery to ${nexthop} is deferred: dsn=${policy.invalid?.dsn ?? '4.7.5'} (${policy.invalid?.reason ?? 'client TLS configuration problem'}); never sent in plaintext`];
+  }
+  const configured = (policy as { configuredLevel?: string }).configuredLevel;
+  const level = configured && configured !== policy.level ? `${configured} (effective ${policy.level}: sealpost has no TLSA lookups yet)` : policy.level;
+  const lines = [`level: ${level} (from ${from})`, `meaning: ${LEVEL_MEANING[policy.level] ?? policy.level}`];
+  if (policy.level === 'fingerprint') {
+    lines.push(`certificate fingerprints (${config.get('smtp_tls_fingerprint_digest')}) that must match:`);
+    for (const f of policy.match) lines.push(`  ${f}`);
+  } else if (policy.level === 'verify' || policy.level === 'secure') {
+    const param = policy.level === 'verify' ? 'smtp_tls_verify_cert_match' : 'smtp_tls_secure_cert_match';
+    const origin = policy.matchedEntry && /(^|[\s,])match=/.test(policy.matchedEntry.value) ? 'match= of the policy entry' : param;
+    lines.push(`certificate names that must match (${origin}):`);
+    for (const m of policy.match) lines.push(`  ${m.padEnd(12)} ${describeMatch(m, nexthop, policy.nexthopDomain)}`);
+    lines.push('wildcards count only as the whole leftmost label (*.example.com matches mx.example.com, not a.mx.example.com)');
+  }
+  if (policy.servername) lines.push(`SNI: ${policy.servername}`);
+  return lines;
+}
+
+/** What one smtp_tls_*_cert_match item means for this next hop. */
+export function describeMatch(item: string, nexthop: string, domain: string): string {
+  const d = domain.toLowerCase();
+  let bracketed = false;
+  try {
+    bracketed = parseNexthop(nexthop).bracketed;
+  } catch {
+    bracketed = false;
+  }
+  switch (item.toLowerCase()) {
+    case 'hostname':
+      return bracketed ? `${d} (the server name of the [host] next hop)` : `the MX host name of each server of ${d}, as found in DNS (not DNSSEC-protected: prefer secure)`;
+    case 'nexthop':
+      return d;
+    case 'dot-nexthop':
+      return `any name under .${d} (e.g. mx.${d})`;
+    default:
+      return item.startsWith('.') ? `any name under ${item.toLowerCase()}` : item.toLowerCase();
+  }
+}
+
+/**
+ * MISSION.md trap 5: an smtp_tls_policy_maps entry for the recipient domain
+ * (or a `.parent` of it) is only consulted when the next hop IS that domain.
+ */
+async function shadowWarnings(config: Config, tables: TableSet, recipient: string, route: Extract<Route, { kind: 'deliver' }>): Promise<string[]> {
+  const at = recipient.lastIndexOf('@');
+  const specs = config.getList('smtp_tls_policy_maps');
+  if (at < 0 || specs.length === 0) return [];
+  const domain = recipient.slice(at + 1).toLowerCase();
+  if (route.nexthops.some((n) => n.toLowerCase() === domain)) return [];
+  const walked = await walkPolicy(tables, specs, domain);
+  if ('openError' in walked || walked.kind !== 'found') return [];
+  const via = nexthopSource(route);
+  const hops = route.nexthops.join(', ');
+  const entry = `${walked.key} ${walked.value}`;
+  const out = [
+    `WARNING: ${walked.table} has the entry "${entry}", but it is never consulted for <${recipient}>:`,
+    `  the TLS policy table is keyed by the next hop, and mail for ${domain} goes to ${hops} (${via}).`,
+  ];
+  if (via === 'relayhost' || via === 'sender_dependent_relayhost_maps') {
+    out.push(`  fix: route ${domain} directly with transport_maps: add "${domain}  smtp:" to the transport table (postmap it, then sealpost reload);`);
+    out.push(`       the next hop becomes ${domain}, found by MX lookup (needs outbound port 25), and the entry applies.`);
+  } else {
+    out.push(`  fix: change the transport_maps entry so that the next hop is ${domain} ("${domain}  smtp:"),`);
+  }
+  const own = await walkPolicy(tables, specs, route.nexthops[0]!);
+  if (!('openError' in own) && own.kind === 'found') {
+    out.push(`  or: make the next hop's own entry "${own.key} ${own.value}" as strict as you need (e.g. "${own.key}  ${walked.value}").`);
+  } else {
+    out.push(`  or: give the next hop its own policy entry, e.g. "${route.nexthops[0]}  ${walked.value}" in ${walked.table}.`);
+  }
+  return out;
+}
+
+/** Which setting chose the next hop (from the Router's steps). */
+function nexthopSource(route: Extract<Route, { kind: 'deliver' }>): string {
+  for (const s of route.steps) {
+    if (s.what === 'transport_maps' && /->\s*"[^"]*:\s*\S/.test(s.detail)) return 'transport_maps';
+  }
+  for (const s of route.steps) {
+    if (s.what === 'sender_dependent_relayhost_maps' && s.detail.includes('->')) return 'sender_dependent_relayhost_maps';
+    if (s.what === 'relayhost') return 'relayhost';
+  }
+  for (const s of route.steps) {
+    if ((s.what === 'default_transport' || s.what === 'relay_transport' || s.what === 'sender_dependent_default_transport_maps') && /:\s*\S/.test(s.detail)) return s.what;
+  }
+  return 'routing';
+}

@@ -1,0 +1,323 @@
+/**
+ * session.ts — set up one SMTP session to one server (Postfix smtp_helo()):
+ * TCP connect, greeting, EHLO (HELO fallback), STARTTLS as the TLS policy
+ * demands, EHLO again, AUTH; and close it with QUIT.
+ *
+ * Contract:
+ * - `openSession()` resolves with a ready `Session` (MAIL FROM is next) or a
+ *   `Trouble` (never rejects for network or protocol problems). With
+ *   `reconnectPlaintext` set the caller should open a new session to the same
+ *   server with `noStarttls` (enforce.ts said `reconnect-plaintext`).
+ * - TLS: the engine decided the policy; this file only enforces it by asking
+ *   enforce.ts what each event means (not offered, refused, handshake failed,
+ *   peer evaluated). RFC 3207 §6: bytes received before the handshake are
+ *   discarded (chat.detach()) and EHLO is sent again over TLS.
+ * - Logs the TLS summary line (smtp_tls_loglevel ≥ 1), certificate
+ *   problems when the level requires verification, and `Host offered
+ *   STARTTLS: [host]` (smtp_tls_note_starttls_offer) at level none.
+ *
+ * Not here: the mail transaction (transaction.ts), what failures mean for
+ * recipients (trouble.ts), connection caching (reuse.ts).
+ */
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { Config } from '../../config/types.ts';
+import type { MailLog } from '../../reports/maillog.ts';
+import { parseEhlo, parseEhloReply } from '../../smtp/ehlo.ts';
+import type { EhloCapabilities } from '../../smtp/ehlo.ts';
+import type { SmtpReply } from '../../smtp/reply.ts';
+import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../tls/enforce.ts';
+import { mustMatch } from '../tls/level.ts';
+import type { TlsDecision, TlsEngine, TlsEvaluation, TlsPolicy } from '../tls/types.ts';
+import { ChatFailure, SmtpChat } from './chat.ts';
+import { openSocket } from './connect.ts';
+import type { ConnectSettings, ServerTarget } from './connect.ts';
+import { authenticate, chooseMechanism } from './sasl.ts';
+import type { SaslCredentials } from './sasl.ts';
+import { connectFailed, refusedToTalk, relayName, saslCannot, saslFailed, streamFailure, tlsTrouble } from './trouble.ts';
+import type { Trouble, Where } from './trouble.ts';
+
+export interface Timeouts {
+  readonly connect: number;
+  readonly helo: number;
+  readonly mail: number;
+  readonly rcpt: number;
+  readonly dataInit: number;
+  readonly dataXfer: number;
+  readonly dataDone: number;
+  readonly quit: number;
+  readonly starttls: number;
+  readonly rset: number;
+}
+
+export interface SessionSettings {
+  readonly heloName: string;
+  /** Milliseconds, from the smtp_*_timeout parameters. */
+  readonly timeouts: Timeouts;
+  readonly skip5xxGreeting: boolean;
+  readonly tlsLoglevel: number;
+  readonly noteStarttlsOffer: boolean;
+  readonly saslSoftBounce: boolean;
+}
+
+export function sessionSettings(config: Config): SessionSettings {
+  const ms = (name: string): number => Math.max(1, config.getTime(name)) * 1000;
+  const loglevel = Number.parseInt(config.get('smtp_tls_loglevel'), 10);
+  return {
+    heloName: config.get('smtp_helo_name') || config.get('myhostname'),
+    timeouts: {
+      connect: ms('smtp_connect_timeout'),
+      helo: ms('smtp_helo_timeout'),
+      mail: ms('smtp_mail_timeout'),
+      rcpt: ms('smtp_rcpt_timeout'),
+      dataInit: ms('smtp_data_init_timeout'),
+      dataXfer: ms('smtp_data_xfer_timeout'),
+      dataDone: ms('smtp_data_done_timeout'),
+      quit: ms('smtp_quit_timeout'),
+      starttls: ms('smtp_starttls_timeout'),
+      rset: ms('smtp_rset_timeout'),
+    },
+    skip5xxGreeting: config.getBool('smtp_skip_5xx_greeting'),
+    tlsLoglevel: Number.isFinite(loglevel) ? loglevel : 0,
+    noteStarttlsOffer: config.getBool('smtp_tls_note_starttls_offer'),
+    saslSoftBounce: config.getBool('smtp_sasl_auth_soft_bounce'),
+  };
+}
+
+export interface SessionEnv {
+  readonly config: Config;
+  readonly settings: SessionSettings;
+  readonly connect: ConnectSettings;
+  readonly tls: TlsEngine;
+  readonly log: MailLog;
+  readonly service: string;
+  readonly now: () => number;
+}
+
+/** A ready session: MAIL FROM is the next command. */
+export interface Session {
+  readonly chat: SmtpChat;
+  readonly server: ServerTarget;
+  /** `host[addr]:port`. */
+  readonly relay: string;
+  readonly caps: EhloCapabilities;
+  readonly policy: TlsPolicy;
+  readonly tlsUsed: boolean;
+  readonly evaluation?: TlsEvaluation;
+  readonly authenticated: boolean;
+  readonly createdAt: number;
+  /** Deliveries made over this connection so far (conn_use = useCount + 1 for the next one). */
+  useCount: number;
+}
+
+export type OpenResult =
+  | { readonly ok: true; readonly session: Session }
+  | { readonly ok: false; readonly trouble: Trouble; readonly reconnectPlaintext?: boolean; readonly connected: boolean };
+
+export interface OpenOptions {
+  readonly plaintextFallbackOk: boolean;
+  /** Do not send STARTTLS (the plaintext retry after a failed handshake at `may`). */
+  readonly noStarttls: boolean;
+  readonly credentials?: SaslCredentials;
+}
+
+/** A ChatFailure in step `where` as Postfix's lost/timed-out text. */
+function failureTrouble(err: unknown, server: ServerTarget, where: Where): Trouble {
+  if (err instanceof ChatFailure) return streamFailure(err.kind, server, where, err.kind === 'protocol' ? err.message : '');
+  throw err;
+}
+
+class SessionFailed extends Error {
+  constructor(readonly trouble: Trouble, readonly reconnectPlaintext = false) {
+    super(trouble.reason);
+  }
+}
+
+/** Send a command and read its reply; a socket failure becomes a SessionFailed for `where`. */
+async function command(chat: SmtpChat, server: ServerTarget, line: string, timeoutMs: number, where: Where): Promise<SmtpReply> {
+  try {
+    await chat.write(`${line}\r\n`, timeoutMs);
+    return await chat.reply(timeoutMs);
+  } catch (err) {
+    throw new SessionFailed(failureTrouble(err, server, where));
+  }
+}
+
+async function readReply(chat: SmtpChat, server: ServerTarget, timeoutMs: number, where: Where): Promise<SmtpReply> {
+  try {
+    return await chat.reply(timeoutMs);
+  } catch (err) {
+    throw new SessionFailed(failureTrouble(err, server, where));
+  }
+}
+
+/** smtp_helo(): EHLO, falling back to HELO unless the server said 421. */
+async function hello(env: SessionEnv, chat: SmtpChat, server: ServerTarget): Promise<EhloCapabilities> {
+  const t = env.settings.timeouts.helo;
+  const r = await command(chat, server, `EHLO ${env.settings.heloName}`, t, 'performing the EHLO handshake');
+  if (r.code >= 200 && r.code < 300) {
+    const caps = parseEhloReply(r);
+    for (const w of caps.warnings) env.log.warn(env.service, `${server.hostname}[${server.address}]: ${w}`);
+    return caps;
+  }
+  if (r.code === 421) throw new SessionFailed(refusedToTalk(server, r, false));
+  const h = await command(chat, server, `HELO ${env.settings.heloName}`, t, 'performing the HELO handshake');
+  if (h.code < 200 || h.code >= 300) throw new SessionFailed(refusedToTalk(server, h, false));
+  return parseEhlo([h.lines[0] ?? '']);
+}
+
+function decisionTrouble(d: TlsDecision, server: ServerTarget): Trouble | 'plaintext' | 'continue' | 'reconnect' {
+  if (d.action === 'fail') return tlsTrouble(relayName(server.hostname, server.address, server.port), d, server.hostname);
+  if (d.action === 'reconnect-plaintext') return 'reconnect';
+  return d.action;
+}
+
+/** The TLS handshake over the plaintext socket within smtp_starttls_timeout. */
+function handshake(raw: import('node:net').Socket, options: ConnectionOptions, timeoutMs: number): Promise<TLSSocket | undefined> {
+  return new Promise((resolve) => {
+    const ts = tlsConnect({ ...options, socket: raw });
+    const timer = setTimeout(() => {
+      ts.destroy();
+      resolve(undefined);
+    }, timeoutMs);
+    ts.once('secureConnect', () => {
+      clearTimeout(timer);
+      ts.removeAllListeners('error');
+      resolve(ts);
+    });
+    ts.once('error', () => {
+      clearTimeout(timer);
+      ts.destroy();
+      resolve(undefined);
+    });
+  });
+}
+
+interface TlsState {
+  readonly caps: EhloCapabilities;
+  readonly tlsUsed: boolean;
+  readonly evaluation?: TlsEvaluation;
+}
+
+/** STARTTLS as the policy demands; returns the capabilities to continue with. */
+async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, policy: TlsPolicy, caps: EhloCapabilities, opts: OpenOptions): Promise<TlsState> {
+  if (opts.noStarttls || !wantStarttls(policy)) {
+    // postconf(5) smtp_tls_note_starttls_offer: log servers that offer STARTTLS when we do not use it.
+    if (caps.startTls && env.settings.noteStarttlsOffer && policy.level === 'none') {
+      env.log.write(env.service, `Host offered STARTTLS: [${server.hostname}]`);
+    }
+    return { caps, tlsUsed: false };
+  }
+  const plain = (d: TlsDecision): TlsState => {
+    const t = decisionTrouble(d, server);
+    if (t === 'reconnect') throw new SessionFailed(streamFailure('lost', server, 'performing the TLS handshake'), true);
+    if (typeof t !== 'string') throw new SessionFailed(t);
+    return { caps, tlsUsed: false };
+  };
+  if (!caps.startTls) return plain(onStarttlsNotOffered(policy, server));
+  let options: ConnectionOptions;
+  try {
+    options = env.tls.connectOptions(policy, server);
+  } catch (err) {
+    // smtp_proto.c: "TLS is required, but our TLS engine is unavailable"; at may: continue in plaintext.
+    env.log.warn(env.service, `TLS engine: ${(err as Error).message}`);
+    if (policy.level === 'may') return { caps, tlsUsed: false };
+    throw new SessionFailed(tlsTrouble(relayName(server.hostname, server.address, server.port),
+      { reason: 'TLS is required, but our TLS engine is unavailable', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname));
+  }
+  const t = env.settings.timeouts.starttls;
+  const r = await command(chat, server, 'STARTTLS', t, 'sending STARTTLS');
+  if (r.code !== 220) return plain(onStarttlsRefused(policy, server, r.text()));
+  // RFC 3207 §6: discard anything received before the handshake completes.
+  const raw = chat.detach();
+  const ts = await handshake(raw, options, t);
+  if (!ts) {
+    raw.destroy();
+    const d = onHandshakeFailed(policy, server, { plaintextFallbackOk: opts.plaintextFallbackOk });
+    if (d.action === 'reconnect-plaintext') throw new SessionFailed(tlsTrouble(relayName(server.hostname, server.address, server.port),
+      { reason: 'Cannot start TLS: handshake failure', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname), true);
+    const dt = decisionTrouble(d, server);
+    throw new SessionFailed(typeof dt === 'string'
+      ? tlsTrouble(relayName(server.hostname, server.address, server.port), { reason: 'Cannot start TLS: handshake failure', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname)
+      : dt);
+  }
+  chat.upgrade(ts);
+  const evaluation = env.tls.evaluate(policy, ts, server);
+  logTls(env, policy, evaluation, server);
+  const ed = decisionTrouble(onPeerEvaluated(policy, evaluation), server);
+  if (typeof ed !== 'string') {
+    await quietQuit(chat, env.settings.timeouts.quit);
+    throw new SessionFailed(ed);
+  }
+  const caps2 = await hello(env, chat, server);
+  return { caps: caps2, tlsUsed: true, evaluation };
+}
+
+function logTls(env: SessionEnv, policy: TlsPolicy, evaluation: TlsEvaluation, server: ServerTarget): void {
+  const level = policy.level === 'invalid' ? 'none' : policy.level;
+  // postconf(5) smtp_tls_loglevel 1: summary, plus verification problems when verification is required.
+  if (mustMatch(level) && (env.settings.tlsLoglevel >= 1 || evaluation.failure)) {
+    for (const l of evaluation.logLines) env.log.warn(env.service, l);
+  } else if (env.settings.tlsLoglevel >= 2) {
+    for (const l of evaluation.logLines) env.log.write(env.service, l);
+  }
+  if (env.settings.tlsLoglevel >= 1) env.log.write(env.service, env.tls.summaryLine(evaluation, server, false));
+}
+
+async function auth(env: SessionEnv, chat: SmtpChat, server: ServerTarget, caps: EhloCapabilities, tlsUsed: boolean, creds: SaslCredentials | undefined): Promise<boolean> {
+  // smtp_sasl_helo_auth(): no AUTH offered → continue without authentication.
+  if (!creds || caps.auth.length === 0) return false;
+  const mech = chooseMechanism(caps.auth, env.config, tlsUsed);
+  if (!mech) throw new SessionFailed(saslCannot(server, 'no mechanism available'));
+  let r: SmtpReply;
+  try {
+    r = await authenticate(chat, mech, creds, env.settings.timeouts.helo);
+  } catch (err) {
+    throw new SessionFailed(failureTrouble(err, server, 'sending AUTH data'));
+  }
+  if (r.code !== 235) throw new SessionFailed(saslFailed(server, r, env.settings.saslSoftBounce));
+  return true;
+}
+
+export async function openSession(env: SessionEnv, server: ServerTarget, policy: TlsPolicy, opts: OpenOptions): Promise<OpenResult> {
+  const s = await openSocket(server, env.settings.timeouts.connect, env.connect);
+  if (!s.ok) return { ok: false, trouble: connectFailed(server.hostname, server.address, server.port, s.error), connected: false };
+  const chat = new SmtpChat(s.socket);
+  try {
+    const greeting = await readReply(chat, server, env.settings.timeouts.helo, 'receiving the initial server greeting');
+    if (greeting.code < 200 || greeting.code >= 300) {
+      throw new SessionFailed(refusedToTalk(server, greeting, env.settings.skip5xxGreeting));
+    }
+    const caps = await hello(env, chat, server);
+    const tls = await starttls(env, chat, server, policy, caps, opts);
+    const authenticated = await auth(env, chat, server, tls.caps, tls.tlsUsed, opts.credentials);
+    const session: Session = {
+      chat, server, policy, authenticated,
+      relay: relayName(server.hostname, server.address, server.port),
+      caps: tls.caps, tlsUsed: tls.tlsUsed,
+      ...(tls.evaluation ? { evaluation: tls.evaluation } : {}),
+      createdAt: env.now(), useCount: 0,
+    };
+    return { ok: true, session };
+  } catch (err) {
+    if (!(err instanceof SessionFailed)) {
+      chat.destroy();
+      throw err;
+    }
+    if (!chat.broken) await quietQuit(chat, env.settings.timeouts.quit);
+    chat.destroy();
+    return { ok: false, trouble: err.trouble, connected: true, ...(err.reconnectPlaintext ? { reconnectPlaintext: true } : {}) };
+  }
+}
+
+/** QUIT and close, ignoring every failure (smtp_skip_quit_response style: do not wait long). */
+export async function quietQuit(chat: SmtpChat, timeoutMs: number): Promise<void> {
+  if (chat.broken) return;
+  try {
+    await chat.write('QUIT\r\n', timeoutMs);
+    await chat.reply(Math.min(timeoutMs, 2000));
+  } catch {
+    // The session ends either way.
+  }
+  chat.destroy();
+}

@@ -1,0 +1,82 @@
+/**
+ * summary.ts — the TLS summary line (tls_misc.c tls_log_summary()):
+ *
+ *   Verified TLS connection established to mx.example.com[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature ECDSA (P-256) server-digest SHA256
+ *
+ * and smtp_tls_loglevel. Contract: pure except `summaryExtra(socket)`, which
+ * reads what Node exposes: getEphemeralKeyInfo() (key exchange), the peer
+ * certificate's key (signature algorithm and size), getSharedSigalgs()
+ * (digest). OpenSSL's exact signature choice is not exposed by Node; the
+ * first shared algorithm that fits the server's key is reported.
+ *
+ * Not here: deciding the trust word (verify.ts), writing the log (the SMTP client).
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Config } from '../../config/types.ts';
+import type { ServerIdentity, TlsEvaluation } from './types.ts';
+
+/** SSL_CIPHER_get_bits() for the cipher names OpenSSL uses: (bits, algorithm bits). */
+export function cipherBits(cipher: string): { cipherBits: number; cipherAlgBits: number } {
+  const c = cipher.toUpperCase();
+  let b: number;
+  if (/NULL/.test(c) && !/AES|CHACHA|CAMELLIA|ARIA|DES|RC4|SEED/.test(c)) b = 0;
+  else if (/AES_?256|CHACHA20|CAMELLIA_?256|ARIA_?256/.test(c)) b = 256;
+  else if (/AES_?128|CAMELLIA_?128|ARIA_?128|SEED|RC4|IDEA/.test(c)) b = 128;
+  else if (/DES-CBC3|3DES|DES_EDE3/.test(c)) return { cipherBits: 112, cipherAlgBits: 168 };
+  else if (/DES/.test(c)) b = 56;
+  else b = 0;
+  return { cipherBits: b, cipherAlgBits: b };
+}
+
+const CURVES: Readonly<Record<string, string>> = {
+  prime256v1: 'P-256',
+  secp384r1: 'P-384',
+  secp521r1: 'P-521',
+};
+
+/** ` key-exchange ... server-signature ... server-digest ...` as far as Node shows it. */
+export function summaryExtra(socket: TLSSocket): string {
+  let out = '';
+  const kex = socket.getEphemeralKeyInfo();
+  if (kex && typeof kex === 'object' && 'type' in kex) {
+    const k = kex as { type?: string; name?: string; size?: number };
+    if (k.type === 'ECDH' && k.name) out += ` key-exchange ${CURVES[k.name] ?? k.name}`;
+    else if (k.type === 'DH' && k.size) out += ` key-exchange DHE (${k.size} bits)`;
+  }
+  const cert = socket.getPeerCertificate();
+  if (cert && cert.raw) {
+    const c = cert as { nistCurve?: string; asn1Curve?: string; bits?: number; pubkey?: Buffer; modulus?: string };
+    const sigalgs = (socket as TLSSocket & { getSharedSigalgs?: () => string[] }).getSharedSigalgs?.() ?? [];
+    if (c.nistCurve || c.asn1Curve) {
+      const alg = sigalgs.find((s) => /^ecdsa/i.test(s));
+      out += ` server-signature ECDSA (${c.nistCurve ?? c.asn1Curve})`;
+      const d = alg ? /sha(\d+)/i.exec(alg) : null;
+      if (d) out += ` server-digest SHA${d[1]}`;
+    } else if (c.modulus && c.bits) {
+      const alg = sigalgs.find((s) => /^rsa/i.test(s));
+      const pss = alg ? /pss/i.test(alg) : false;
+      out += ` server-signature ${pss ? 'RSA-PSS' : 'RSA'} (${c.bits} bits)`;
+      const d = alg ? /sha(\d+)/i.exec(alg) : null;
+      if (d) out += ` server-digest SHA${d[1]}`;
+    }
+  }
+  return out;
+}
+
+/** `%s TLS connection %s to %s: %s with cipher %s (%d/%d bits)` + extras. */
+export function formatSummary(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string {
+  return (
+    `${evaluation.trust} TLS connection ${reused ? 'reused' : 'established'} to ${server.hostname}[${server.address}]:${server.port}: ` +
+    `${evaluation.protocol} with cipher ${evaluation.cipher} (${evaluation.cipherBits}/${evaluation.cipherAlgBits} bits)` +
+    (evaluation.summaryExtra ?? '')
+  );
+}
+
+/**
+ * smtp_tls_loglevel as a number (Postfix ≥3.12 also allows `1,trace`: the
+ * first number counts). The summary line is logged at ≥ 1.
+ */
+export function tlsLogLevel(config: Config, prefix = 'smtp'): number {
+  const m = /^\s*(\d+)/.exec(config.get(`${prefix}_tls_loglevel`));
+  return m ? Number(m[1]) : 0;
+}

@@ -1,0 +1,107 @@
+/**
+ * feed.ts — which queue file enters the active queue next (Postfix's
+ * qmgr_scan + qmgr_active_feed): new mail from incoming/, and deferred mail
+ * whose retry time has come.
+ *
+ * Contract:
+ * - incoming/: IDs announced by `addIncoming()` (the listeners and pickup
+ *   call QueueManager.onQueued) plus what `scanIncoming()` finds (mail put
+ *   there by postsuper -r, or queued while the qmgr was down).
+ * - deferred/: `startDeferredScan()` reads the directory once (names only);
+ *   `next()` then stats one file at a time and yields it only when its mtime
+ *   (the next attempt time, see backoff.ts) is not in the future — or always,
+ *   for a flush (postqueue -f: "ignoring the time stamp"). No envelope is
+ *   read here, so a 100k-message deferred queue costs one name per message.
+ * - `next()` alternates between the two sources (Postfix alternates its
+ *   incoming and deferred scans) so neither starves the other; flush -i IDs
+ *   come first.
+ * - hold/ is never looked at.
+ *
+ * Not here: moving files, reading envelopes (qmgr.ts).
+ */
+import type { Spool } from '../queue/spool.ts';
+import { isDue } from './backoff.ts';
+
+/** `fresh`: announced by onQueued (cannot have a delay log or warning marker yet). */
+export type FeedItem = { readonly queue: 'incoming' | 'deferred'; readonly id: string; readonly fresh: boolean };
+
+export class QueueFeed {
+  private readonly incoming = new Map<string, boolean>();
+  private deferredNames: string[] = [];
+  private cursor = 0;
+  private flushing = false;
+  private readonly priority: string[] = [];
+  private preferDeferred = false;
+  private scanning: Promise<void> | undefined;
+
+  constructor(private readonly spool: Spool) {}
+
+  addIncoming(id: string, fresh = false): void {
+    if (!this.incoming.has(id)) this.incoming.set(id, fresh);
+  }
+
+  /** flush -i: this deferred message next, whatever its time stamp. */
+  addDeferredNow(id: string): void {
+    this.priority.push(id);
+  }
+
+  get pendingIncoming(): number {
+    return this.incoming.size;
+  }
+
+  /** True while a deferred scan has names left. */
+  get deferredScanActive(): boolean {
+    return this.cursor < this.deferredNames.length;
+  }
+
+  async scanIncoming(): Promise<void> {
+    for (const id of await this.spool.listAsync('incoming')) this.addIncoming(id);
+  }
+
+  /** Begin a pass over deferred/ (restarts a pass in progress; `flush` ignores time stamps). */
+  startDeferredScan(flush: boolean): Promise<void> {
+    const run = (async () => {
+      const names = (await this.spool.listAsync('deferred')).sort();
+      this.deferredNames = names;
+      this.cursor = 0;
+      this.flushing = flush;
+    })();
+    this.scanning = run.finally(() => {
+      if (this.scanning === run) this.scanning = undefined;
+    });
+    return run;
+  }
+
+  private takeIncoming(): FeedItem | undefined {
+    for (const [id, fresh] of this.incoming) {
+      this.incoming.delete(id);
+      return { queue: 'incoming', id, fresh };
+    }
+    return undefined;
+  }
+
+  private async takeDeferred(now: number): Promise<FeedItem | undefined> {
+    while (this.cursor < this.deferredNames.length) {
+      const id = this.deferredNames[this.cursor]!;
+      this.deferredNames[this.cursor++] = '';
+      const mtime = await this.spool.mtime('deferred', id);
+      if (mtime === undefined) continue; // vanished (delivered by a flush -i, deleted, held)
+      if (this.flushing || isDue(mtime, now)) return { queue: 'deferred', id, fresh: false };
+    }
+    if (this.deferredNames.length > 0) {
+      this.deferredNames = [];
+      this.cursor = 0;
+    }
+    return undefined;
+  }
+
+  /** The next file to activate, or undefined when there is none now. */
+  async next(now: number): Promise<FeedItem | undefined> {
+    await this.scanning;
+    const p = this.priority.shift();
+    if (p !== undefined) return { queue: 'deferred', id: p, fresh: false };
+    this.preferDeferred = !this.preferDeferred;
+    if (this.preferDeferred) return (await this.takeDeferred(now)) ?? this.takeIncoming();
+    return this.takeIncoming() ?? (await this.takeDeferred(now));
+  }
+}

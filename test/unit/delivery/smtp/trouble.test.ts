@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseReply, SmtpReply } from '../../../../src/smtp/reply.ts';
+import {
+  connectFailed, decide, errnoText, hostSaid, refusedToTalk, saslFailed, sizeExceeded, smtputf8NotOffered, streamFailure, tlsTrouble,
+} from '../../../../src/delivery/smtp/trouble.ts';
+
+const server = { hostname: 'mx.example.com', address: '192.0.2.1', port: 25 };
+const reply = (text: string): SmtpReply => {
+  const r = parseReply(text);
+  assert.ok(r instanceof SmtpReply);
+  return r;
+};
+
+test('decide: soft errors move on to the next server, defer at the last; hard errors bounce anywhere', () => {
+  const soft = connectFailed('mx', '192.0.2.1', 25, 'Connection refused');
+  assert.deepEqual(decide(soft, false, false), { action: 'keep' });
+  assert.deepEqual(decide(soft, true, false), { action: 'deferred', dsn: '4.4.1' });
+  const hard = hostSaid(server, reply('550 5.1.1 no such user'), 'RCPT TO command', 'recipient');
+  assert.deepEqual(decide(hard, false, false), { action: 'bounced', dsn: '5.1.1' });
+  assert.deepEqual(decide(hard, true, false), { action: 'bounced', dsn: '5.1.1' });
+});
+
+test('decide: soft_bounce turns a bounce into a 4.x.x deferral', () => {
+  const hard = hostSaid(server, reply('554 5.7.1 rejected'), 'MAIL FROM command', 'message');
+  assert.deepEqual(decide(hard, true, true), { action: 'deferred', dsn: '4.7.1' });
+});
+
+test('decide: a final trouble (TLS decision without nextHost) is never kept for the next server', () => {
+  const t = tlsTrouble('mx[192.0.2.1]:25', { reason: 'x', dsn: '4.7.5', nextHost: false, throttle: false });
+  assert.deepEqual(decide(t, false, false), { action: 'deferred', dsn: '4.7.5' });
+  const n = tlsTrouble('mx[192.0.2.1]:25', { reason: 'x', dsn: '4.7.5', nextHost: true, throttle: true });
+  assert.deepEqual(decide(n, false, false), { action: 'keep' });
+  assert.equal(n.throttle, true);
+});
+
+test('Postfix texts: connect, lost connection, timeout', () => {
+  assert.equal(connectFailed('mx.example.com', '192.0.2.1', 25, errnoText('ECONNREFUSED', 'x')).reason, 'connect to mx.example.com[192.0.2.1]:25: Connection refused');
+  assert.equal(errnoText('ETIMEDOUT', 'x'), 'Connection timed out');
+  assert.equal(errnoText('EWHATEVER', 'fallback'), 'fallback');
+  const lost = streamFailure('lost', server, 'sending message body');
+  assert.deepEqual([lost.reason, lost.dsn, lost.relay, lost.scope], ['lost connection with mx.example.com[192.0.2.1] while sending message body', '4.4.2', 'mx.example.com[192.0.2.1]:25', 'session']);
+  assert.equal(streamFailure('timeout', server, 'receiving the initial server greeting').reason, 'conversation with mx.example.com[192.0.2.1] timed out while receiving the initial server greeting');
+});
+
+test('host said / refused to talk: the reply in Postfix log form, DSN from the enhanced code or the reply class', () => {
+  const t = hostSaid(server, reply('550-5.1.1 first\r\n550 5.1.1 second'), 'RCPT TO command', 'recipient');
+  assert.equal(t.reason, 'host mx.example.com[192.0.2.1] said: 550-5.1.1 first 550 5.1.1 second (in reply to RCPT TO command)');
+  assert.equal(t.dsn, '5.1.1');
+  assert.equal(hostSaid(server, reply('452 too many recipients'), 'RCPT TO command', 'recipient').dsn, '4.0.0');
+  const r = refusedToTalk(server, reply('554 5.3.2 go away'), true);
+  assert.equal(r.reason, 'host mx.example.com[192.0.2.1] refused to talk to me: 554 5.3.2 go away');
+  assert.equal(r.dsn, '4.3.2'); // smtp_skip_5xx_greeting
+  assert.equal(refusedToTalk(server, reply('554 5.3.2 go away'), false).dsn, '5.3.2');
+});
+
+test('size, SMTPUTF8 and SASL texts', () => {
+  assert.equal(sizeExceeded(server, 2000, 1000).reason, 'message size 2000 exceeds size limit 1000 of server mx.example.com[192.0.2.1]');
+  assert.equal(sizeExceeded(server, 2000, 1000).dsn, '5.3.4');
+  assert.equal(smtputf8NotOffered(server).reason, 'SMTPUTF8 is required, but was not offered by host mx.example.com[192.0.2.1]');
+  assert.equal(smtputf8NotOffered(server).dsn, '5.6.7');
+  const s = saslFailed(server, reply('535 5.7.8 bad'), true);
+  assert.deepEqual([s.dsn, s.reason], ['4.7.8', 'SASL authentication failed; server mx.example.com[192.0.2.1] said: 535 5.7.8 bad']);
+  assert.equal(saslFailed(server, reply('535 5.7.8 bad'), false).dsn, '5.7.8');
+});
