@@ -97,7 +97,10 @@ export async function explainRecipient(input: ExplainInput): Promise<string[]> {
   }
   const agentConfig = serviceConfig(config, service);
   for (const nexthop of route.nexthops) out.push(...(await explainNexthop(agentConfig, tables, nexthop)));
-  if (route.fallbackRelays.length > 0) out.push(`fallback relays (smtp_fallback_relay), each with its own policy: ${route.fallbackRelays.join(', ')}`);
+  if (route.fallbackRelays.length > 0) {
+    out.push(`smtp_fallback_relay (tried when the next hops above fail): ${route.fallbackRelays.join(', ')}`);
+    for (const relay of route.fallbackRelays) out.push(...(await explainNexthop(agentConfig, tables, relay)).map((l) => (l.startsWith('next hop:') ? `fallback ${l}` : l)));
+  }
   out.push(...(await shadowWarnings(agentConfig, tables, recipient, route)));
   return out;
 }

@@ -59,6 +59,11 @@ export class ConcurrencyWindow {
     return this.window <= 0;
   }
 
+  /** No failure since the last success (nothing worth remembering about this destination). */
+  get clean(): boolean {
+    return this.failedCohorts === 0 && !this.dead;
+  }
+
   /** May another delivery start with `busy` in flight? */
   canStart(busy: number): boolean {
     return !this.dead && busy < Math.floor(this.window);

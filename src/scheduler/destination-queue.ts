@@ -74,6 +74,11 @@ export class DestinationQueue<E> {
     return this.window.dead;
   }
 
+  /** No failure remembered: an idle queue can be forgotten. */
+  get clean(): boolean {
+    return this.window.clean;
+  }
+
   get windowSize(): number {
     return this.window.window;
   }

@@ -481,9 +481,15 @@ export class QueueManager {
     return { wakeAt };
   }
 
-  /** Forget an idle, live, empty queue (its window starts over next time, as in Postfix). */
+  /**
+   * Forget an idle queue (its window starts over next time, as in Postfix's
+   * qmgr_queue_done). Deliberately unlike Postfix, a queue that has failures
+   * since its last success is kept: mail that trickles in one message at a
+   * time for a dead destination still adds up to a failed cohort, instead of
+   * each message opening a fresh queue and a fresh connection attempt.
+   */
   private maybeDrop(t: TransportState, q: DestinationQueue<Entry>): void {
-    if (q.size === 0 && q.busy === 0 && !q.dead) t.queues.delete(q.key());
+    if (q.size === 0 && q.busy === 0 && q.clean) t.queues.delete(q.key());
   }
 
   private request(entry: Entry, q: DestinationQueue<Entry>): DeliveryRequest {
@@ -627,6 +633,8 @@ export class QueueManager {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       q.revive();
+      const t = this.transports.get(q.transport);
+      if (t) this.maybeDrop(t, q);
       this.pump();
     }, backoffMs);
     timer.unref();

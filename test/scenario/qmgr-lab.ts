@@ -65,9 +65,11 @@ export async function qmgrLab(opts: { zone: Zone; receiverPort: number; mainCf?:
       'minimal_backoff_time = 1s',
       'maximal_backoff_time = 2s',
       'queue_run_delay = 1s',
-      ...(opts.mainCf ?? []),
-      '',
-    ].join('\n'),
+    ]
+      // A parameter the test sets replaces the lab default (no "overriding earlier entry" warnings).
+      .filter((line) => !(opts.mainCf ?? []).some((m) => m.split('=')[0]!.trim() === line.split('=')[0]!.trim()))
+      .concat(opts.mainCf ?? [], '')
+      .join('\n'),
   );
   writeFileSync(join(configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${DELIVERY_SERVICES}\n`);
   let signals: EventEmitter | undefined;

@@ -64,7 +64,6 @@ class Delivery {
   readonly pending = new Map<number, DeliveryRecipient>();
   readonly outcomes: RecipientOutcome[] = [];
   last: Trouble | undefined;
-  lastTls: string | undefined;
   connected: number | undefined;
   sessions = 0;
   sent = 0;
@@ -150,7 +149,7 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
     const recipients = [...d.pending.values()];
     const tr = await runTransaction(session, d.request, recipients, content, env.settings.timeouts, now);
     session.useCount++;
-    if (reused && tr.sessionTrouble && tr.results.size === 0 && tr.sessionTrouble.reason.includes('while sending MAIL FROM')) {
+    if (reused && tr.brokeBeforeMail) {
       // A cached connection the server had closed: nothing was delivered; try a fresh one.
       return false;
     }
@@ -221,7 +220,9 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
     }
     const key = cacheKey(d.request.transport, hop, policy);
     for (let cached = cache.take(key); cached && d.pending.size > 0; cached = cache.take(key)) {
-      const ok = await transact(d, cached, content, policy, key, false, true);
+      // A server's answer on a reused session is final for this hop (no second attempt
+      // at the same server); only a stale connection falls through to a fresh one.
+      const ok = await transact(d, cached, content, policy, key, lastHop, true);
       if (ok) return;
       cached.chat.destroy();
     }

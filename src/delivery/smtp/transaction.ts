@@ -37,6 +37,8 @@ export interface TransactionResult {
   readonly results: ReadonlyMap<number, RecipientResult>;
   /** The connection failed: every undecided recipient shares this. */
   readonly sessionTrouble?: Trouble;
+  /** The connection failed before the server answered MAIL FROM (nothing was decided: a stale cached session). */
+  readonly brokeBeforeMail?: boolean;
   readonly reusable: boolean;
   /** When MAIL FROM was sent (the start of delays=d). */
   readonly mailStarted: number;
@@ -128,11 +130,13 @@ export async function runTransaction(
   const { mail, rcpts } = buildCommands(request, recipients, session.caps, session.tlsUsed);
   const pipelining = session.caps.pipelining;
   let clean = true;
+  let mailAnswered = false;
   try {
     // RFC 2920 §3.1: MAIL, RCPTs and DATA may be sent as one group; replies come back in order.
     if (pipelining) await send(session, `${mail}\r\n${rcpts.join('\r\n')}\r\nDATA\r\n`, t.mail, 'sending MAIL FROM');
     else await send(session, `${mail}\r\n`, t.mail, 'sending MAIL FROM');
     const mailReply = await read(session, t.mail, 'sending MAIL FROM');
+    mailAnswered = true;
     const mailOk = mailReply.code >= 200 && mailReply.code < 300;
     if (!mailOk) {
       const tr = hostSaid(session.server, mailReply, 'MAIL FROM command', 'message');
@@ -180,7 +184,7 @@ export async function runTransaction(
   } catch (err) {
     if (err instanceof Broken) {
       session.chat.destroy();
-      return { results, sessionTrouble: err.trouble, reusable: false, mailStarted };
+      return { results, sessionTrouble: err.trouble, reusable: false, mailStarted, ...(mailAnswered ? {} : { brokeBeforeMail: true }) };
     }
     throw err;
   }

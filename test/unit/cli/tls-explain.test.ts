@@ -97,6 +97,11 @@ test('non-SMTP routes: local bounce, error: transport', async () => {
   assert.match(err.stdout, /transport: error\nno connection: master\.cf service error bounces the mail with "5\.7\.1 closed"/);
 });
 
+test('smtp_fallback_relay hops get their own policy block', async () => {
+  const r = await explain('smtp_fallback_relay = [backup.example]\nsmtp_tls_policy_maps = texthash:DIR/tls_policy\n', '[backup.example] encrypt\n', ['u@dest.example']);
+  assert.match(r.stdout, /smtp_fallback_relay \(tried when the next hops above fail\): \[backup\.example\]\nfallback next hop: \[backup\.example\]\n {2}smtp_tls_policy_maps:\n {4}texthash:DIR\/tls_policy: key "\[backup\.example\]": found: "encrypt"\n {2}level: encrypt/);
+});
+
 test('usage errors exit 64 with the usage line', async () => {
   for (const args of [['tls'], ['tls', 'explain'], ['tls', 'frobnicate', 'a@b'], ['tls', 'explain', '-x', 'a@b']]) {
     const r = await sealpost(args);
