@@ -20,7 +20,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -124,7 +124,9 @@ function startPostfix(dir: string, port: number, sinkPort: number): (() => void)
     return 'no postfix user';
   }
   const conf = join(dir, 'conf');
+  chmodSync(dir, 0o755); // mkdtemp makes it 0700: Postfix's unprivileged daemons must reach the queue
   mkdirSync(conf, { recursive: true });
+  mkdirSync(join(dir, 'queue'));
   mkdirSync(join(dir, 'data'));
   chownSync(join(dir, 'data'), uid, -1);
   const master = readFileSync('/etc/postfix/master.cf', 'utf8')
@@ -155,9 +157,9 @@ function startPostfix(dir: string, port: number, sinkPort: number): (() => void)
     ].join('\n'),
   );
   try {
-    execFileSync('/usr/sbin/postfix', ['-c', conf, 'start'], { stdio: 'ignore' });
-  } catch {
-    return 'postfix -c DIR start failed';
+    execFileSync('/usr/sbin/postfix', ['-c', conf, 'start'], { stdio: 'pipe' });
+  } catch (err) {
+    return `postfix -c DIR start failed: ${String((err as { stderr?: Buffer }).stderr ?? '').trim() || (err as Error).message}`;
   }
   return () => {
     try {

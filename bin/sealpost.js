@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The installed entry point: runs the compiled CLI (npm run build makes dist/).
-import { run } from '../dist/cli/sealpost.js';
+// libuv's thread pool runs every fsync and file operation of the spool; its
+// default of 4 threads caps durable intake and delivery under load. It must be
+// sized before the pool is first used, so the CLI is imported only after this.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+const { run } = await import('../dist/cli/sealpost.js');
 
 const code = await run(process.argv[1] ?? 'sealpost', process.argv.slice(2));
 // Let pending stdout writes drain before exiting with the command's status.

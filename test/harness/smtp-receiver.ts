@@ -148,6 +148,8 @@ export interface Receiver {
   readonly transcript: string[];
   /** TCP connections accepted so far. */
   readonly connections: number;
+  /** The client address of each connection, in order. */
+  readonly clientAddresses: string[];
   /** Resolves when `n` messages have been accepted (or rejects after timeoutMs). */
   waitForMessages(n: number, timeoutMs?: number): Promise<void>;
   /** Reset every open connection (keeps listening). */
@@ -262,6 +264,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
   const sockets = new Set<Socket>();
   const counts = new Map<string, number>();
   let connections = 0;
+  const clientAddresses: string[] = [];
   let msgWaiters: Array<() => void> = [];
   const starttlsMode = opts.starttls ?? (opts.tls ? 'offer' : 'none');
   let secureContext: SecureContext | undefined;
@@ -442,6 +445,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
 
   const server: Server = createServer((sock) => {
     connections++;
+    clientAddresses.push(sock.remoteAddress ?? '');
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => undefined);
@@ -461,6 +465,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     port,
     messages,
     transcript,
+    clientAddresses,
     get connections() {
       return connections;
     },

@@ -124,3 +124,43 @@ test('message larger than the server SIZE limit bounces 5.3.4 before MAIL FROM',
     await rx!.close();
   }
 });
+
+test('smtp_helo_timeout (1s): a server that never greets → "timed out while receiving the initial server greeting"', async () => {
+  const [rx] = await startReceivers([{ host: '127.0.0.2', delayMs: { greeting: 3000 } }]);
+  const lab = await deliveryLab(ZONE, rx!.port, { smtp_helo_timeout: '1s' });
+  try {
+    const r = await lab.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'] });
+    const o = outcomeOf(r);
+    assert.deepEqual([o.status, o.dsn], ['deferred', '4.4.2']);
+    assert.equal(o.reason, 'conversation with mx.single.example[127.0.0.2] timed out while receiving the initial server greeting');
+    assert.ok(r.siteDeferral);
+  } finally {
+    await lab.close();
+    await rx!.close();
+  }
+});
+
+test('smtp_rcpt_timeout (1s): a slow RCPT reply → "timed out while sending RCPT TO"', async () => {
+  const [rx] = await startReceivers([{ host: '127.0.0.2', delayMs: { rcpt: 3000 } }]);
+  const lab = await deliveryLab(ZONE, rx!.port, { smtp_rcpt_timeout: '1s' });
+  try {
+    const o = outcomeOf(await lab.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'] }));
+    assert.deepEqual([o.status, o.dsn], ['deferred', '4.4.2']);
+    assert.equal(o.reason, 'conversation with mx.single.example[127.0.0.2] timed out while sending RCPT TO');
+  } finally {
+    await lab.close();
+    await rx!.close();
+  }
+});
+
+test('smtp_bind_address: the connection comes from the configured source address', async () => {
+  const [rx] = await startReceivers([{ host: '127.0.0.2' }]);
+  const lab = await deliveryLab(ZONE, rx!.port, { smtp_bind_address: '127.0.0.9' });
+  try {
+    assert.equal(outcomeOf(await lab.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'] })).status, 'sent');
+    assert.deepEqual(rx!.clientAddresses, ['127.0.0.9']);
+  } finally {
+    await lab.close();
+    await rx!.close();
+  }
+});

@@ -114,3 +114,18 @@ test('EHLO rejected: HELO fallback, delivery without extensions', async () => {
     await rx!.close();
   }
 });
+
+test('smtp_line_length_limit: a 2500-octet line arrives broken into 998-octet lines', async () => {
+  const [rx] = await startReceivers([{ host: '127.0.0.2' }]);
+  const lab = await deliveryLab(ZONE, rx!.port);
+  try {
+    const o = outcomeOf(await lab.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'], content: `Subject: long\r\n\r\n${'z'.repeat(2500)}\r\n` }));
+    assert.equal(o.status, 'sent');
+    const lines = rx!.messages[0]!.data.toString().split('\r\n');
+    assert.deepEqual(lines.slice(2).map((l) => l.length), [998, 998, 506, 0]);
+    assert.equal(lines[3]![0], ' ');
+  } finally {
+    await lab.close();
+    await rx!.close();
+  }
+});

@@ -27,20 +27,44 @@ before(() => {
 });
 after(() => cleanup());
 
-test('smtp_mx_session_limit = 2: after two sessions that failed softly the third MX is not tried', async () => {
-  const busy = { greeting: '421 4.7.0 too busy' };
+test('smtp_mx_session_limit = 2: two sessions that got past EHLO, then no third MX; handshake errors do not count', async () => {
+  const busy = { replies: { mail: () => '451 4.3.0 try later' } };
   const rxs = await startReceivers([{ host: '127.0.0.2', ...busy }, { host: '127.0.0.3', ...busy }, { host: '127.0.0.4' }]);
   const lab = await deliveryLab(ZONE, rxs[0]!.port);
   try {
     const r = await lab.deliver({ recipients: ['a@three.example'], nexthops: ['three.example'] });
     const o = outcomeOf(r);
-    assert.deepEqual([o.status, o.dsn], ['deferred', '4.7.0']);
-    assert.equal(o.reason, 'host b.three.example[127.0.0.3] refused to talk to me: 421 4.7.0 too busy');
+    assert.deepEqual([o.status, o.dsn], ['deferred', '4.3.0']);
+    assert.equal(o.reason, 'host b.three.example[127.0.0.3] said: 451 4.3.0 try later (in reply to MAIL FROM command)');
+    assert.equal(r.siteDeferral, undefined); // smtp_mesg_fail does not throttle
     assert.deepEqual(rxs.map((x) => x.connections), [1, 1, 0]);
-    assert.ok(lab.log.lines.some((l) => /^sealpost\/smtp: 4A\d+: host a\.three\.example\[127\.0\.0\.2\] refused to talk to me: 421 4\.7\.0 too busy$/.test(l)), lab.log.lines.join('\n'));
+    assert.ok(lab.log.lines.some((l) => /^sealpost\/smtp: 4A\d+: host a\.three\.example\[127\.0\.0\.2\] said: 451 4\.3\.0 try later \(in reply to MAIL FROM command\)$/.test(l)), lab.log.lines.join('\n'));
   } finally {
     await lab.close();
     await Promise.all(rxs.map((x) => x.close()));
+  }
+  const greet = { greeting: '421 4.7.0 too busy' };
+  const rys = await startReceivers([{ host: '127.0.0.2', ...greet }, { host: '127.0.0.3', ...greet }, { host: '127.0.0.4' }]);
+  const lab2 = await deliveryLab(ZONE, rys[0]!.port);
+  try {
+    const o = outcomeOf(await lab2.deliver({ recipients: ['a@three.example'], nexthops: ['three.example'] }));
+    assert.equal(o.status, 'sent');
+    assert.equal(o.relay, `c.three.example[127.0.0.4]:${rys[0]!.port}`);
+  } finally {
+    await lab2.close();
+    await Promise.all(rys.map((x) => x.close()));
+  }
+});
+
+test('a relayhost that does not resolve is a configuration problem: 4.3.5, never a bounce', async () => {
+  const lab = await deliveryLab(ZONE, 9, { relayhost: '[gone.example]' });
+  try {
+    const o = outcomeOf(await lab.deliver({ recipients: ['a@three.example'], nexthops: ['[gone.example]'] }));
+    assert.deepEqual([o.status, o.dsn, o.relay], ['deferred', '4.3.5', 'none']);
+    assert.equal(o.reason, 'Host or domain name not found. Name service error for name=gone.example type=A: Host not found');
+    assert.ok(lab.log.lines.includes('sealpost/smtp: warning: relayhost configuration problem'), lab.log.lines.join('\n'));
+  } finally {
+    await lab.close();
   }
 });
 

@@ -14,10 +14,14 @@
  *   the servers run out are deferred (or bounced) with the last failure.
  *   `siteDeferral` is set when that last failure throttles the destination
  *   (every server unreachable, a mandatory TLS requirement not met).
- * - Logs, as smtp(8) does: `connect to ...` failures of servers that are not
- *   the last, `QUEUEID: reason` for other failures that move on to the next
+ * - Logs, as smtp(8) does: every `connect to ...` failure (no queue ID),
+ *   `QUEUEID: reason` for other soft failures that move on to the next
  *   server, and the TLS lines of session.ts. The `to=` lines are the queue
  *   manager's.
+ * - Deliberate differences: a session is cached after every clean delivery
+ *   (as if the queue manager always asked for on-demand caching; the idle
+ *   limit smtp_connection_cache_time_limit bounds the cost); 8-bit content is
+ *   sent as is to a server without 8BITMIME (no quoted-printable downgrade).
  * - `deliver()` rejects only for programming errors.
  *
  * Not here: routing (scheduler/), the spool (read-only access to the queue
@@ -34,6 +38,7 @@ import { tlsFeatureStatus } from '../tls/enforce.ts';
 import type { TlsEngine, TlsPolicy } from '../tls/types.ts';
 import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../types.ts';
 import { connectSettings, resolveHop } from './connect.ts';
+import { breakLongLines } from './line-limit.ts';
 import type { ServerTarget } from './connect.ts';
 import { ConnectionCache, cacheKey, cacheLimits } from './reuse.ts';
 import { findCredentials } from './sasl.ts';
@@ -67,6 +72,8 @@ class Delivery {
   connected: number | undefined;
   sessions = 0;
   sent = 0;
+  /** Where the last no-connection failure happened (relayhost/fallback lookups are configuration problems). */
+  lastHop: { readonly hop: string; readonly fallback: boolean } | undefined;
   /** The throttling failure that deferred recipients (Postfix SMTP_THROTTLE). */
   throttledBy: Trouble | undefined;
 
@@ -93,6 +100,8 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
   const minBackoffMs = ctx.config.getTime('minimal_backoff_time') * 1000;
   const saslEnabled = ctx.config.getBool('smtp_sasl_auth_enable');
   const featureStatus = ctx.config.getBool('smtp_log_tls_feature_status');
+  const relayhosts = ctx.config.getList('relayhost');
+  const lineLimit = ctx.config.getInt('smtp_line_length_limit');
 
   const outcome = (d: Delivery, r: DeliveryRecipient, fields: Omit<RecipientOutcome, 'index' | 'timing'>): void => {
     const finished = now();
@@ -126,11 +135,13 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
     }
     if (kept) {
       d.last = t;
-      // smtp_connect.c logs connect failures without a queue ID; smtp_trouble.c others with it.
-      if (t.scope === 'session' && t.reason.startsWith('connect to ')) ctx.log.write(ctx.service, t.reason);
-      else if (t.scope !== 'recipient') ctx.log.write(ctx.service, `${d.request.queueId}: ${t.reason}`);
+      d.lastHop = undefined;
+      // smtp_trouble.c: msg_info("%s: %s", queue_id, reason) when moving on to the next server
+      // (connect failures were logged by tryServer already).
+      if (!t.connect) ctx.log.write(ctx.service, `${d.request.queueId}: ${t.reason}`);
     } else if (t.scope !== 'recipient') {
       d.last = t;
+      d.lastHop = undefined;
     }
   };
 
@@ -198,12 +209,11 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
     const plaintextFallbackOk = d.request.activeTime - d.request.arrivalTime >= minBackoffMs && !creds && !d.request.requireTls;
     const base = { plaintextFallbackOk, ...(creds ? { credentials: creds } : {}) };
     let open = await openSession(env, server, policy, { ...base, noStarttls: false });
-    if (!open.ok && open.reconnectPlaintext) {
-      if (open.connected) d.sessions++;
-      open = await openSession(env, server, policy, { ...base, noStarttls: true });
-    }
+    // smtp_connect.c: after a failed opportunistic handshake, the same address again without TLS.
+    if (!open.ok && open.reconnectPlaintext) open = await openSession(env, server, policy, { ...base, noStarttls: true });
     if (!open.ok) {
-      if (open.connected) d.sessions++;
+      // smtp_connect.c: every failed connect is logged, "The reason already includes the IP address and TCP port".
+      if (open.trouble.connect) ctx.log.write(ctx.service, open.trouble.reason);
       applyTrouble(d, open.trouble, [...d.pending.values()], final, policy);
       return;
     }
@@ -219,21 +229,30 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
       return;
     }
     const key = cacheKey(d.request.transport, hop, policy);
+    // smtp_connect.c smtp_reuse_session(): a cached session first; its server is then
+    // taken off the address list and counts as one session.
+    const used = new Set<string>();
     for (let cached = cache.take(key); cached && d.pending.size > 0; cached = cache.take(key)) {
-      // A server's answer on a reused session is final for this hop (no second attempt
-      // at the same server); only a stale connection falls through to a fresh one.
-      const ok = await transact(d, cached, content, policy, key, lastHop, true);
-      if (ok) return;
-      cached.chat.destroy();
+      const ok = await transact(d, cached, content, policy, key, false, true);
+      if (!ok) {
+        cached.chat.destroy();
+        continue;
+      }
+      used.add(`${cached.server.address}:${cached.server.port}`);
+      d.sessions++;
+      break;
     }
+    if (d.pending.size === 0) return;
     const res = await resolveHop(hop, env.connect, ctx.resolver);
     if (res.kind === 'fail') {
       d.last = noConnection(res.reason, res.dsn);
+      d.lastHop = { hop, fallback: !limited };
       return;
     }
-    const targets = res.targets;
+    const targets = res.targets.filter((t) => !used.has(`${t.address}:${t.port}`));
     for (let i = 0; i < targets.length && d.pending.size > 0; i++) {
-      // postconf(5) smtp_mx_session_limit: sessions per delivery request (primary next hops).
+      // postconf(5) smtp_mx_session_limit: sessions that got past EHLO count (smtp_connect.c:
+      // "Don't count handshake errors towards the session limit").
       const atLimit = limited && sessionLimit > 0 && d.sessions + 1 >= sessionLimit;
       const final = lastHop && (i === targets.length - 1 || atLimit);
       await tryServer(d, hop, targets[i]!, policy, key, content, final);
@@ -245,7 +264,7 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
     const d = new Delivery(request, now());
     let content: MessageContent;
     try {
-      content = await loadContent(request.queueFile);
+      content = await loadContent(request.queueFile, lineLimit);
     } catch (err) {
       const t = noConnection(`cannot read queue file: ${(err as Error).message}`, '4.3.0');
       applyTrouble(d, t, request.recipients, true);
@@ -263,8 +282,8 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
 
   /** Recipients still pending get the last failure as final; siteDeferral when it throttles. */
   const finish = (d: Delivery): DeliveryResult => {
-    const last = d.last ?? noConnection('delivery failed: no servers to try', '4.4.1');
     const rest = [...d.pending.values()];
+    const last = leftOverTrouble(d);
     if (rest.length > 0) applyTrouble(d, last, rest, true);
     // qmgr_deliver.c: a throttled destination is marked dead only when nothing got through.
     const t = d.throttledBy;
@@ -275,14 +294,29 @@ export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
     };
   };
 
+  /**
+   * smtp_connect.c, left-over recipients: "server unavailable or unable to receive mail"
+   * when nothing was tried; a hard lookup failure of a relayhost or fallback relay is a
+   * configuration problem (4.3.5 plus a warning), never a bounce.
+   */
+  const leftOverTrouble = (d: Delivery): Trouble => {
+    const last = d.last ?? noConnection('server unavailable or unable to receive mail', '4.3.0');
+    if (last.dsn.startsWith('4') || d.pending.size === 0 || !d.lastHop) return last;
+    const param = d.lastHop.fallback ? 'smtp_fallback_relay'
+      : relayhosts.includes(d.lastHop.hop) ? 'relayhost' : undefined;
+    if (!param) return last;
+    warn(`${param} configuration problem`);
+    return { ...last, dsn: '4.3.5' };
+  };
+
   return {
     deliver,
     close: () => cache.closeAll(),
   };
 }
 
-/** One read of the queue file; the content dot-stuffed once for every server tried. */
-async function loadContent(queueFile: string): Promise<MessageContent> {
+/** One read of the queue file; lines broken at smtp_line_length_limit, dot-stuffed once for every server tried. */
+async function loadContent(queueFile: string, lineLimit: number): Promise<MessageContent> {
   const file = await readFile(queueFile);
   const { envelope, content } = decodeQueueFile(file);
   const header = content.subarray(0, envelope.headerLength);
@@ -293,6 +327,6 @@ async function loadContent(queueFile: string): Promise<MessageContent> {
       break;
     }
   }
-  return { stuffed: dotStuff(content), headersNeedUtf8 };
+  return { stuffed: dotStuff(breakLongLines(content, lineLimit)), headersNeedUtf8 };
 }
 

@@ -146,9 +146,11 @@ export class SmtpChat {
     const ok = this.socket.write(data);
     if (ok) return Promise.resolve();
     return new Promise((resolve, reject) => {
+      const socket = this.socket;
       const done = (): void => {
         clearTimeout(timer);
-        this.socket.off('drain', onDrain);
+        socket.off('drain', onDrain);
+        socket.off('close', onDrain);
       };
       const onDrain = (): void => {
         done();
@@ -159,12 +161,12 @@ export class SmtpChat {
         done();
         const f = new ChatFailure('timeout', `write not drained within ${timeoutMs} ms`);
         this.fail(f);
-        this.socket.destroy();
+        socket.destroy();
         reject(f);
       }, timeoutMs);
-      this.socket.on('drain', onDrain);
-      // A failure while waiting rejects through the reply path; make it end this wait too.
-      this.socket.once('close', onDrain);
+      socket.on('drain', onDrain);
+      // The connection closing while we wait ends the wait too (rejected with the failure).
+      socket.once('close', onDrain);
     });
   }
 

@@ -19,6 +19,7 @@
  * Not here: the mail transaction (transaction.ts), what failures mean for
  * recipients (trouble.ts), connection caching (reuse.ts).
  */
+import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Config } from '../../config/types.ts';
@@ -28,6 +29,7 @@ import type { EhloCapabilities } from '../../smtp/ehlo.ts';
 import type { SmtpReply } from '../../smtp/reply.ts';
 import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../tls/enforce.ts';
 import { mustMatch } from '../tls/level.ts';
+import { HANDSHAKE_FAILURE } from '../tls/reasons.ts';
 import type { TlsDecision, TlsEngine, TlsEvaluation, TlsPolicy } from '../tls/types.ts';
 import { ChatFailure, SmtpChat } from './chat.ts';
 import { openSocket } from './connect.ts';
@@ -55,6 +57,8 @@ export interface SessionSettings {
   /** Milliseconds, from the smtp_*_timeout parameters. */
   readonly timeouts: Timeouts;
   readonly skip5xxGreeting: boolean;
+  /** smtp_never_send_ehlo: HELO only. */
+  readonly neverEhlo: boolean;
   readonly tlsLoglevel: number;
   readonly noteStarttlsOffer: boolean;
   readonly saslSoftBounce: boolean;
@@ -78,6 +82,7 @@ export function sessionSettings(config: Config): SessionSettings {
       rset: ms('smtp_rset_timeout'),
     },
     skip5xxGreeting: config.getBool('smtp_skip_5xx_greeting'),
+    neverEhlo: config.getBool('smtp_never_send_ehlo'),
     tlsLoglevel: Number.isFinite(loglevel) ? loglevel : 0,
     noteStarttlsOffer: config.getBool('smtp_tls_note_starttls_offer'),
     saslSoftBounce: config.getBool('smtp_sasl_auth_soft_bounce'),
@@ -151,16 +156,19 @@ async function readReply(chat: SmtpChat, server: ServerTarget, timeoutMs: number
   }
 }
 
-/** smtp_helo(): EHLO, falling back to HELO unless the server said 421. */
-async function hello(env: SessionEnv, chat: SmtpChat, server: ServerTarget): Promise<EhloCapabilities> {
+/** smtp_helo(): EHLO, falling back to HELO unless the server said 421; HELO only with smtp_never_send_ehlo. */
+async function hello(env: SessionEnv, chat: SmtpChat, server: ServerTarget, afterTls = false): Promise<EhloCapabilities> {
   const t = env.settings.timeouts.helo;
-  const r = await command(chat, server, `EHLO ${env.settings.heloName}`, t, 'performing the EHLO handshake');
-  if (r.code >= 200 && r.code < 300) {
-    const caps = parseEhloReply(r);
-    for (const w of caps.warnings) env.log.warn(env.service, `${server.hostname}[${server.address}]: ${w}`);
-    return caps;
+  if (!env.settings.neverEhlo || afterTls) {
+    const r = await command(chat, server, `EHLO ${env.settings.heloName}`, t, 'performing the EHLO handshake');
+    if (r.code >= 200 && r.code < 300) {
+      const caps = parseEhloReply(r);
+      // smtp_proto.c: msg_warn("bad EHLO SIZE limit \"%s\" from %s", ...).
+      for (const w of caps.warnings) env.log.warn(env.service, `${w} from ${server.hostname}[${server.address}]:${server.port}`);
+      return caps;
+    }
+    if (r.code === 421) throw new SessionFailed(refusedToTalk(server, r, false));
   }
-  if (r.code === 421) throw new SessionFailed(refusedToTalk(server, r, false));
   const h = await command(chat, server, `HELO ${env.settings.heloName}`, t, 'performing the HELO handshake');
   if (h.code < 200 || h.code >= 300) throw new SessionFailed(refusedToTalk(server, h, false));
   return parseEhlo([h.lines[0] ?? '']);
@@ -173,7 +181,7 @@ function decisionTrouble(d: TlsDecision, server: ServerTarget): Trouble | 'plain
 }
 
 /** The TLS handshake over the plaintext socket within smtp_starttls_timeout. */
-function handshake(raw: import('node:net').Socket, options: ConnectionOptions, timeoutMs: number): Promise<TLSSocket | undefined> {
+function handshake(raw: Socket, options: ConnectionOptions, timeoutMs: number): Promise<TLSSocket | undefined> {
   return new Promise((resolve) => {
     const ts = tlsConnect({ ...options, socket: raw });
     const timer = setTimeout(() => {
@@ -208,9 +216,12 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
     }
     return { caps, tlsUsed: false };
   }
+  const relay = relayName(server.hostname, server.address, server.port);
+  // smtp_proto.c smtp_start_tls(): "Cannot start TLS: handshake failure" (4.7.5).
+  const handshakeFailure = (): Trouble => tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname);
   const plain = (d: TlsDecision): TlsState => {
     const t = decisionTrouble(d, server);
-    if (t === 'reconnect') throw new SessionFailed(streamFailure('lost', server, 'performing the TLS handshake'), true);
+    if (t === 'reconnect') throw new SessionFailed(handshakeFailure(), true);
     if (typeof t !== 'string') throw new SessionFailed(t);
     return { caps, tlsUsed: false };
   };
@@ -222,11 +233,10 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
     // smtp_proto.c: "TLS is required, but our TLS engine is unavailable"; at may: continue in plaintext.
     env.log.warn(env.service, `TLS engine: ${(err as Error).message}`);
     if (policy.level === 'may') return { caps, tlsUsed: false };
-    throw new SessionFailed(tlsTrouble(relayName(server.hostname, server.address, server.port),
-      { reason: 'TLS is required, but our TLS engine is unavailable', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname));
+    throw new SessionFailed(tlsTrouble(relay, { reason: 'TLS is required, but our TLS engine is unavailable', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname));
   }
   const t = env.settings.timeouts.starttls;
-  const r = await command(chat, server, 'STARTTLS', t, 'sending STARTTLS');
+  const r = await command(chat, server, 'STARTTLS', t, 'receiving the STARTTLS response');
   if (r.code !== 220) return plain(onStarttlsRefused(policy, server, r.text()));
   // RFC 3207 §6: discard anything received before the handshake completes.
   const raw = chat.detach();
@@ -234,12 +244,10 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
   if (!ts) {
     raw.destroy();
     const d = onHandshakeFailed(policy, server, { plaintextFallbackOk: opts.plaintextFallbackOk });
-    if (d.action === 'reconnect-plaintext') throw new SessionFailed(tlsTrouble(relayName(server.hostname, server.address, server.port),
-      { reason: 'Cannot start TLS: handshake failure', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname), true);
     const dt = decisionTrouble(d, server);
-    throw new SessionFailed(typeof dt === 'string'
-      ? tlsTrouble(relayName(server.hostname, server.address, server.port), { reason: 'Cannot start TLS: handshake failure', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname)
-      : dt);
+    if (dt === 'reconnect') throw new SessionFailed(handshakeFailure(), true);
+    // Never continue on this connection: its state is unknown (smtp_proto.c DONT_USE_DEAD_SESSION).
+    throw new SessionFailed(typeof dt === 'string' ? handshakeFailure() : dt);
   }
   chat.upgrade(ts);
   const evaluation = env.tls.evaluate(policy, ts, server);
@@ -249,7 +257,7 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
     await quietQuit(chat, env.settings.timeouts.quit);
     throw new SessionFailed(ed);
   }
-  const caps2 = await hello(env, chat, server);
+  const caps2 = await hello(env, chat, server, true);
   return { caps: caps2, tlsUsed: true, evaluation };
 }
 

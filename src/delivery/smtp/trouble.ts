@@ -36,6 +36,8 @@ export interface Trouble {
   readonly throttle: boolean;
   /** Never try another server for this failure (TLS decisions with nextHost = false, policy errors). */
   readonly final?: boolean;
+  /** A TCP connect failure: smtp_connect.c logs it as it happens, without a queue ID. */
+  readonly connect?: boolean;
   /** The server's reply, for the DSN Diagnostic-Code. */
   readonly remoteReply?: string;
   /** The server's host name, for the DSN Remote-MTA. */
@@ -91,7 +93,7 @@ export function errnoText(code: string | undefined, fallback: string): string {
 /** smtp_connect.c: `connect to %s[%s]:%d: %m` — 4.4.1, the site is throttled when no server answers. */
 export function connectFailed(hostname: string, address: string, port: number, errText: string): Trouble {
   return {
-    scope: 'session', dsn: '4.4.1', throttle: true, relay: 'none',
+    scope: 'session', dsn: '4.4.1', throttle: true, relay: 'none', connect: true,
     reason: `connect to ${hostname}[${address}]:${port}: ${errText}`,
   };
 }
@@ -101,8 +103,7 @@ export type Where =
   | 'receiving the initial server greeting'
   | 'performing the EHLO handshake'
   | 'performing the HELO handshake'
-  | 'sending STARTTLS'
-  | 'performing the TLS handshake'
+  | 'receiving the STARTTLS response'
   | 'sending AUTH data'
   | 'sending MAIL FROM'
   | 'sending RCPT TO'
@@ -127,15 +128,26 @@ function replyDsn(reply: SmtpReply): string {
 }
 
 /**
+ * smtp_trouble.c vsmtp_fill_dsn(): a server reply that is neither 4xx nor 5xx where a
+ * failure is reported (a 2xx/3xx out of place) is `Protocol error: ...`, 5.5.0.
+ */
+function serverFailure(reply: SmtpReply, reason: string): { dsn: string; reason: string } {
+  const dsn = replyDsn(reply);
+  if (dsn.startsWith('4') || dsn.startsWith('5')) return { dsn, reason };
+  return { dsn: '5.5.0', reason: `Protocol error: ${reason}` };
+}
+
+/**
  * smtp_proto.c: `host %s refused to talk to me: %s` (greeting, EHLO 421, HELO).
  * smtp_skip_5xx_greeting = yes: a 5xx greeting is treated as 4xx so the next server is tried.
  */
 export function refusedToTalk(server: { hostname: string; address: string; port: number }, reply: SmtpReply, skip5xx: boolean): Trouble {
-  let dsn = replyDsn(reply);
-  if (skip5xx && dsn.startsWith('5')) dsn = `4${dsn.slice(1)}`;
+  const f = serverFailure(reply, `host ${namaddr(server.hostname, server.address)} refused to talk to me: ${reply.text()}`);
+  // smtp_proto.c: with smtp_skip_5xx_greeting the 5 of the DSN becomes 4 (the reply text stays).
+  const dsn = skip5xx && reply.code >= 500 && f.dsn.startsWith('5') ? `4${f.dsn.slice(1)}` : f.dsn;
   return {
     scope: 'site', dsn, throttle: true, relay: relayName(server.hostname, server.address, server.port),
-    reason: `host ${namaddr(server.hostname, server.address)} refused to talk to me: ${reply.text()}`,
+    reason: f.reason,
     remoteReply: reply.text(), remoteMta: server.hostname,
   };
 }
@@ -145,9 +157,10 @@ export type InReplyTo = 'MAIL FROM command' | 'RCPT TO command' | 'DATA command'
 
 /** smtp_proto.c: `host %s said: %s (in reply to %s)`. */
 export function hostSaid(server: { hostname: string; address: string; port: number }, reply: SmtpReply, command: InReplyTo, scope: 'message' | 'recipient'): Trouble {
+  const f = serverFailure(reply, `host ${namaddr(server.hostname, server.address)} said: ${reply.text()} (in reply to ${command})`);
   return {
-    scope, dsn: replyDsn(reply), throttle: false, relay: relayName(server.hostname, server.address, server.port),
-    reason: `host ${namaddr(server.hostname, server.address)} said: ${reply.text()} (in reply to ${command})`,
+    scope, dsn: f.dsn, throttle: false, relay: relayName(server.hostname, server.address, server.port),
+    reason: f.reason,
     remoteReply: reply.text(), remoteMta: server.hostname,
   };
 }

@@ -28,7 +28,7 @@ import { decidePolicy, type DecidedPolicy, type PolicyDetails } from './policy.t
 import { CONFIG_PROBLEM, policyLookupWarning } from './reasons.ts';
 import { SessionCache } from './session-cache.ts';
 import { formatSummary, tlsLogLevel } from './summary.ts';
-import { evaluatePeer, peerFacts } from './verify.ts';
+import { evaluatePeer, peerFacts, rememberPeer } from './verify.ts';
 
 export interface TlsEngineOptions {
   readonly config: Config;
@@ -157,7 +157,7 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
 
     connectOptions(policy, server): ConnectionOptions {
       const sni = sniFor(policy, server);
-      const session = sessions.get(sessionKey(policy, server, sni));
+      const session = sessions.get(sessionKey(policy, server, sni))?.session;
       return {
         secureContext: contexts.get(policy),
         // Our own evaluation decides (verify.ts); Node's checks are off.
@@ -170,22 +170,24 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
 
     evaluate(policy, socket: TLSSocket, server): TlsEvaluation {
       const d = details.get(policy);
-      const evaluation = evaluatePeer(policy, peerFacts(socket), server, {
+      const key = sessionKey(policy, server, sniFor(policy, server));
+      const facts = peerFacts(socket, sessions.get(key)?.peer);
+      const evaluation = evaluatePeer(policy, facts, server, {
         digest,
         maxDepth,
         logLevel,
         ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
         ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
       });
-      const key = sessionKey(policy, server, sniFor(policy, server));
       if (evaluation.failure) {
         // Never resume a session whose peer failed the policy.
         sessions.delete(key);
       } else if (sessions.enabled) {
+        const peer = rememberPeer(facts);
         const s = socket.getSession();
-        if (s && socket.getProtocol() !== 'TLSv1.3') sessions.set(key, s);
+        if (s && socket.getProtocol() !== 'TLSv1.3') sessions.set(key, s, peer);
         // TLS 1.3 tickets arrive after the handshake.
-        socket.on('session', (ticket: Buffer) => sessions.set(key, ticket));
+        socket.on('session', (ticket: Buffer) => sessions.set(key, ticket, peer));
       }
       return evaluation;
     },

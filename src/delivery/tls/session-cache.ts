@@ -6,7 +6,7 @@
  * File format (sealpost's own; Postfix's tlsmgr uses a btree/lmdb table): the
  * path after `type:` in smtp_tls_session_cache_database (`btree:/var/lib/
  * sealpost/smtp_scache` → `/var/lib/sealpost/smtp_scache`) holds JSON lines
- * `{"k":KEY,"s":BASE64-SESSION,"e":EXPIRES-MS}`; it is rewritten atomically
+ * `{"k":KEY,"s":BASE64-SESSION,"e":EXPIRES-MS,"p":{"chain":[BASE64-DER...],"authorized":BOOL}}`; it is rewritten atomically
  * (temp file + rename) at most once a second. Entries live
  * smtp_tls_session_cache_timeout (≤0 disables the cache; under 2 minutes
  * counts as 2 minutes; at most 100 days — postconf(5)).
@@ -32,8 +32,25 @@ export interface SessionCacheOptions {
 
 const MAX_ENTRIES = 10_000;
 
+/**
+ * What the first handshake learned about the peer: a resumed session carries
+ * no certificate chain in Node, so the chain (DER, base64) and OpenSSL's
+ * verdict are kept with the ticket (Postfix's tlsmgr cache keeps the peer
+ * status the same way).
+ */
+export interface StoredPeer {
+  readonly chain: readonly string[];
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
+}
+
+export interface CachedSession {
+  readonly session: Buffer;
+  readonly peer?: StoredPeer;
+}
+
 export class SessionCache {
-  private readonly entries = new Map<string, { session: Buffer; expires: number }>();
+  private readonly entries = new Map<string, { session: Buffer; peer?: StoredPeer; expires: number }>();
   private readonly file: string | undefined;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -53,20 +70,20 @@ export class SessionCache {
     return this.ttlMs > 0;
   }
 
-  get(key: string): Buffer | undefined {
+  get(key: string): CachedSession | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
     if (e.expires <= this.now()) {
       this.entries.delete(key);
       return undefined;
     }
-    return e.session;
+    return e.peer ? { session: e.session, peer: e.peer } : { session: e.session };
   }
 
-  set(key: string, session: Buffer): void {
+  set(key: string, session: Buffer, peer?: StoredPeer): void {
     if (!this.enabled) return;
     this.entries.delete(key);
-    this.entries.set(key, { session, expires: this.now() + this.ttlMs });
+    this.entries.set(key, { session, expires: this.now() + this.ttlMs, ...(peer ? { peer } : {}) });
     if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
     this.scheduleSave();
   }
@@ -91,9 +108,10 @@ export class SessionCache {
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       try {
-        const o = JSON.parse(line) as { k?: unknown; s?: unknown; e?: unknown };
+        const o = JSON.parse(line) as { k?: unknown; s?: unknown; e?: unknown; p?: StoredPeer };
         if (typeof o.k === 'string' && typeof o.s === 'string' && typeof o.e === 'number' && o.e > now) {
-          this.entries.set(o.k, { session: Buffer.from(o.s, 'base64'), expires: Math.min(o.e, now + this.ttlMs) });
+          const peer = o.p && Array.isArray(o.p.chain) && typeof o.p.authorized === 'boolean' ? o.p : undefined;
+          this.entries.set(o.k, { session: Buffer.from(o.s, 'base64'), expires: Math.min(o.e, now + this.ttlMs), ...(peer ? { peer } : {}) });
         }
       } catch {
         // A torn or foreign line: skip it (the cache is advisory).
@@ -119,7 +137,7 @@ export class SessionCache {
     if (!this.file) return;
     const now = this.now();
     const lines: string[] = [];
-    for (const [k, e] of this.entries) if (e.expires > now) lines.push(JSON.stringify({ k, s: e.session.toString('base64'), e: e.expires }));
+    for (const [k, e] of this.entries) if (e.expires > now) lines.push(JSON.stringify({ k, s: e.session.toString('base64'), e: e.expires, ...(e.peer ? { p: e.peer } : {}) }));
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       const tmp = `${this.file}.${process.pid}.tmp`;

@@ -4,10 +4,10 @@
  *   Verified TLS connection established to mx.example.com[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature ECDSA (P-256) server-digest SHA256
  *
  * and smtp_tls_loglevel. Contract: pure except `summaryExtra(socket)`, which
- * reads what Node exposes: getEphemeralKeyInfo() (key exchange), the peer
- * certificate's key (signature algorithm and size), getSharedSigalgs()
- * (digest). OpenSSL's exact signature choice is not exposed by Node; the
- * first shared algorithm that fits the server's key is reported.
+ * reads what Node exposes: getEphemeralKeyInfo() (key exchange) and the
+ * peer certificate's key (signature algorithm and size). OpenSSL's exact
+ * signature scheme is not exposed by Node (getSharedSigalgs() is empty on a
+ * client): the digest is inferred from the key (see below).
  *
  * Not here: deciding the trust word (verify.ts), writing the log (the SMTP client).
  */
@@ -45,19 +45,17 @@ export function summaryExtra(socket: TLSSocket): string {
   }
   const cert = socket.getPeerCertificate();
   if (cert && cert.raw) {
-    const c = cert as { nistCurve?: string; asn1Curve?: string; bits?: number; pubkey?: Buffer; modulus?: string };
-    const sigalgs = (socket as TLSSocket & { getSharedSigalgs?: () => string[] }).getSharedSigalgs?.() ?? [];
-    if (c.nistCurve || c.asn1Curve) {
-      const alg = sigalgs.find((s) => /^ecdsa/i.test(s));
-      out += ` server-signature ECDSA (${c.nistCurve ?? c.asn1Curve})`;
-      const d = alg ? /sha(\d+)/i.exec(alg) : null;
-      if (d) out += ` server-digest SHA${d[1]}`;
+    const c = cert as { nistCurve?: string; asn1Curve?: string; bits?: number; modulus?: string };
+    // Node exposes neither the peer's signature scheme nor (client side) the
+    // shared list: infer it — ECDSA signs with the curve's hash (RFC 8446
+    // §4.2.3 ecdsa_secp256r1_sha256 ...), RSA with RSA-PSS/SHA256 (OpenSSL's
+    // first preference since 1.1.1).
+    const curve = c.nistCurve ?? c.asn1Curve;
+    if (curve) {
+      const hash = /384/.test(curve) ? 'SHA384' : /521/.test(curve) ? 'SHA512' : 'SHA256';
+      out += ` server-signature ECDSA (${curve}) server-digest ${hash}`;
     } else if (c.modulus && c.bits) {
-      const alg = sigalgs.find((s) => /^rsa/i.test(s));
-      const pss = alg ? /pss/i.test(alg) : false;
-      out += ` server-signature ${pss ? 'RSA-PSS' : 'RSA'} (${c.bits} bits)`;
-      const d = alg ? /sha(\d+)/i.exec(alg) : null;
-      if (d) out += ` server-digest SHA${d[1]}`;
+      out += ` server-signature RSA-PSS (${c.bits} bits) server-digest SHA256`;
     }
   }
   return out;

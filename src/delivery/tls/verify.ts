@@ -284,16 +284,19 @@ export function onelineName(text: string): string {
     .join('');
 }
 
-function certFacts(c: PeerCertificate): CertFacts {
-  const x = new X509Certificate(c.raw);
-  const dnsNames = (c.subjectaltname ?? '')
+/** CertFacts of one DER certificate. */
+export function certFactsFromDer(der: Buffer): CertFacts {
+  const x = new X509Certificate(der);
+  const dnsNames = (x.subjectAltName ?? '')
     .split(/,\s*/)
     .filter((s) => s.startsWith('DNS:'))
     .map((s) => s.slice(4));
-  const cn = c.subject?.CN;
-  const commonNames = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
+  const commonNames = x.subject
+    .split('\n')
+    .filter((l) => l.startsWith('CN='))
+    .map((l) => l.slice(3));
   return {
-    der: c.raw,
+    der: x.raw,
     spki: x.publicKey.export({ type: 'spki', format: 'der' }),
     dnsNames,
     commonNames,
@@ -313,22 +316,49 @@ function peerChain(socket: TLSSocket): CertFacts[] {
   let c: (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined = leaf;
   while (c && c.raw && !seen.has(c.fingerprint256) && out.length < 32) {
     seen.add(c.fingerprint256);
-    out.push(certFacts(c));
+    out.push(certFactsFromDer(c.raw));
     c = c.issuerCertificate as typeof c;
   }
   return out;
 }
 
-/** Extract PeerFacts from a connected client TLSSocket. */
-export function peerFacts(socket: TLSSocket): PeerFacts {
+/** The peer as remembered with a resumable session (see session-cache.ts). */
+export interface RememberedPeer {
+  readonly chain: readonly string[];
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
+}
+
+/**
+ * Extract PeerFacts from a connected client TLSSocket. A resumed session has
+ * no chain in Node: `remembered` (stored with the session) supplies it.
+ */
+export function peerFacts(socket: TLSSocket, remembered?: RememberedPeer): PeerFacts {
   const cipher = socket.getCipher();
+  const base = { protocol: socket.getProtocol() ?? 'unknown', cipher: cipher?.name ?? 'unknown', summaryExtra: summaryExtra(socket) };
+  const chain = peerChain(socket);
+  if (chain.length === 0 && remembered && socket.isSessionReused()) {
+    return {
+      ...base,
+      chain: remembered.chain.map((b64) => certFactsFromDer(Buffer.from(b64, 'base64'))),
+      authorized: remembered.authorized,
+      ...(remembered.authorizationError ? { authorizationError: remembered.authorizationError } : {}),
+    };
+  }
   const authErr = socket.authorizationError as unknown;
   return {
-    protocol: socket.getProtocol() ?? 'unknown',
-    cipher: cipher?.name ?? 'unknown',
-    chain: peerChain(socket),
+    ...base,
+    chain,
     authorized: socket.authorized,
     ...(authErr ? { authorizationError: String((authErr as { code?: string }).code ?? authErr) } : {}),
-    summaryExtra: summaryExtra(socket),
+  };
+}
+
+/** What to remember about the peer with its session. */
+export function rememberPeer(facts: PeerFacts): RememberedPeer {
+  return {
+    chain: facts.chain.map((c) => c.der.toString('base64')),
+    authorized: facts.authorized,
+    ...(facts.authorizationError ? { authorizationError: facts.authorizationError } : {}),
   };
 }

@@ -28,10 +28,15 @@ import type { CleanupSettings, Transaction } from '../cleanup.ts';
 import type { Outcome, Session } from './session.ts';
 import { bareLfExempt } from './session.ts';
 
+/** The host's interface addresses, re-read at most once a minute (networkInterfaces() is a system call per use). */
+let interfaces: { readonly at: number; readonly set: Set<string> } | undefined;
 function interfaceAddresses(): Set<string> {
-  const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address.split('%')[0]!);
-  return out;
+  const now = Date.now();
+  if (interfaces && now - interfaces.at < 60_000) return interfaces.set;
+  const set = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) set.add(a.address.split('%')[0]!);
+  interfaces = { at: now, set };
+  return set;
 }
 
 /** local_header_rewrite_clients (postconf(5)): may this client get missing headers added? */

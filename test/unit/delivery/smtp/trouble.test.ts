@@ -63,3 +63,8 @@ test('size, SMTPUTF8 and SASL texts', () => {
   assert.deepEqual([s.dsn, s.reason], ['4.7.8', 'SASL authentication failed; server mx.example.com[192.0.2.1] said: 535 5.7.8 bad']);
   assert.equal(saslFailed(server, reply('535 5.7.8 bad'), false).dsn, '5.7.8');
 });
+
+test('a 2xx/3xx reply reported as a failure is a "Protocol error", 5.5.0 (smtp_trouble.c vsmtp_fill_dsn)', () => {
+  const t = hostSaid(server, reply('354 go ahead'), 'MAIL FROM command', 'message');
+  assert.deepEqual([t.dsn, t.reason], ['5.5.0', 'Protocol error: host mx.example.com[192.0.2.1] said: 354 go ahead (in reply to MAIL FROM command)']);
+});
