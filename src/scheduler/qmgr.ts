@@ -140,13 +140,23 @@ export class QueueManager {
   private feedAgain = false;
   private started = false;
   private stopping = false;
+  private closed = false;
   private rateTimer: NodeJS.Timeout | undefined;
   private deferredTimer: NodeJS.Timeout | undefined;
   private incomingTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: QueueManagerOptions) {
     this.spool = opts.spool;
-    this.log = opts.log;
+    // After stop() returns, a delivery abandoned at the grace limit may still finish: it must not write to a closed log.
+    this.log = {
+      write: (service, text) => {
+        if (!this.closed) opts.log.write(service, text);
+      },
+      warn: (service, text) => {
+        if (!this.closed) opts.log.warn(service, text);
+      },
+      close: () => undefined,
+    };
     this.config = opts.config;
     this.feed = new QueueFeed(opts.spool);
     this.now = opts.now ?? Date.now;
@@ -251,6 +261,7 @@ export class QueueManager {
     })();
     await Promise.race([drain, grace]);
     if (timer) clearTimeout(timer);
+    this.closed = true;
     await this.runtime?.close().catch(() => undefined);
   }
 

@@ -41,7 +41,17 @@ export function pemBlocks(text: string): { certs: string[]; keys: string[] } {
 
 /** The cache key of a policy's context. */
 export function contextKey(policy: TlsPolicy): string {
-  return [policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers, policy.trustAnchorFiles.join('\n')].join('|');
+  return [policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers, policy.trustAnchorFiles.join('\n'), legacyAllowed(policy) ? 'legacy' : ''].join('|');
+}
+
+/**
+ * OpenSSL 3 refuses TLSv1/TLSv1.1 (and SHA-1 signatures, small keys) at its
+ * default security level. Postfix's `>=TLSv1` says they are allowed; sealpost
+ * lowers the level only where any encryption beats none — may and encrypt —
+ * and keeps OpenSSL's floor wherever the peer must be authenticated.
+ */
+function legacyAllowed(policy: TlsPolicy): boolean {
+  return (policy.level === 'may' || policy.level === 'encrypt') && (policy.minProtocol === 'TLSv1' || policy.minProtocol === 'TLSv1.1');
 }
 
 export class ContextCache {
@@ -128,9 +138,7 @@ export class ContextCache {
     const ca = policy.trustAnchorFiles.length > 0 ? policy.trustAnchorFiles.flatMap((f) => readPemCerts(f, 'tafile')) : this.caBundle();
     const cred = this.clientCredentials();
     let ciphers = policy.ciphers;
-    // OpenSSL 3 refuses TLSv1/TLSv1.1 handshakes at its default security level;
-    // Postfix's `>=TLSv1` means they are allowed, so lower it when they are.
-    if (policy.minProtocol === 'TLSv1' || policy.minProtocol === 'TLSv1.1') ciphers += ':@SECLEVEL=0';
+    if (legacyAllowed(policy)) ciphers += ':@SECLEVEL=0';
     let ctx: SecureContext;
     try {
       ctx = createSecureContext({

@@ -137,7 +137,9 @@ async function lookupPolicyMaps(env: PolicyEnv, specs: readonly string[], nextho
   const r: WalkResult = await tlsPolicyLookup(tables, nexthop);
   if (r.kind === 'notfound') return { kind: 'none' };
   if (r.kind === 'error') {
-    env.warn(`${policyWhere(r.table, nexthop)}: policy table lookup error: ${r.error.message}`);
+    // The table's own complaint, then smtp_tls_policy.c's line.
+    env.warn(r.error.message);
+    env.warn(`${where}: policy table lookup error`);
     return { kind: 'invalid', deferral: TEMP_LOOKUP_ERROR, source: r.table };
   }
   const matched = Object.freeze({ table: r.table, key: r.key, value: r.value });

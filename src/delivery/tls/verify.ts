@@ -173,7 +173,6 @@ const OPENSSL_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
 
 /** tls_verify.c tls_log_verify_error(): the one line for the first verification error. */
 export function verifyErrorLine(code: string, chain: readonly CertFacts[], where: string, now: number): string {
-  const leaf = chain[0];
   const top = chain[chain.length - 1];
   switch (code) {
     case 'CERT_UNTRUSTED':
@@ -198,7 +197,6 @@ export function verifyErrorLine(code: string, chain: readonly CertFacts[], where
       return verifyLog.notServer(where);
     default: {
       const [num, text] = OPENSSL_ERRORS[code] ?? [0, code];
-      void leaf;
       return verifyLog.generic(where, num, text);
     }
   }

@@ -408,3 +408,58 @@ test('stop: in-flight deliveries finish within the grace time; nothing new start
   assert.equal(l.lines(new RegExp(`${id}: removed`)).length, 1);
   await l.done();
 });
+
+test('reload: new deliveries use the new agents; the old runtime is closed once its deliveries are done', async () => {
+  const t = tempDir('sealpost-qmgr-');
+  try {
+    const queueDir = join(t.dir, 'queue');
+    writeFileSync(join(t.dir, 'main.cf'), `queue_directory = ${queueDir}\n`);
+    const config = loadConfig({ configDir: t.dir });
+    const spool = await createSpool(queueDir, { fsync: false });
+    const log = memoryMailLog();
+    const used: string[] = [];
+    const closed: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let generation = 0;
+    const runtime = async (c: LoadedConfig): Promise<QmgrRuntime> => {
+      const name = `gen${++generation}`;
+      const agent: DeliveryAgent = {
+        deliver: async (req) => {
+          used.push(name);
+          if (name === 'gen1') await gate;
+          return allWith('sent', `250 ${name}`)(req);
+        },
+        close: async () => undefined,
+      };
+      const handle: TransportHandle = { name: 'smtp', agent, maxproc: 10, logProgram: 'sealpost/smtp', recipientLimit: 50, destination: destinationSettings(c, 'smtp') };
+      return {
+        config: c,
+        router: { resolve: async (rcpt) => ({ kind: 'deliver', transport: 'smtp', nexthops: [rcpt.slice(rcpt.indexOf('@') + 1)], fallbackRelays: [] }) },
+        transport: (n) => (n === 'smtp' ? handle : undefined),
+        close: async () => {
+          closed.push(name);
+        },
+      };
+    };
+    const qmgr = new QueueManager({ spool, log, config, runtime });
+    await qmgr.start();
+    const first = await spool.writeMessage({ arrivalTime: Date.now(), sender: 's@x', recipients: [{ address: 'a@one.example' }] }, Buffer.from('x\r\n'));
+    qmgr.onQueued(first);
+    while (used.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await qmgr.reload(loadConfig({ configDir: t.dir }));
+    const second = await spool.writeMessage({ arrivalTime: Date.now(), sender: 's@x', recipients: [{ address: 'b@two.example' }] }, Buffer.from('x\r\n'));
+    qmgr.onQueued(second);
+    while (!log.lines.some((l) => l.includes(`${second}: removed`))) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(used, ['gen1', 'gen2']);
+    assert.deepEqual(closed, [], 'the old runtime stays open while its delivery runs');
+    release();
+    while (!log.lines.some((l) => l.includes(`${first}: removed`))) await new Promise((r) => setTimeout(r, 5));
+    while (closed.length === 0) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(closed, ['gen1']);
+    await qmgr.stop(500);
+    assert.deepEqual(closed, ['gen1', 'gen2']);
+  } finally {
+    t.cleanup();
+  }
+});
