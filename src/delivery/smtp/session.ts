@@ -263,9 +263,10 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
 
 function logTls(env: SessionEnv, policy: TlsPolicy, evaluation: TlsEvaluation, server: ServerTarget): void {
   const level = policy.level === 'invalid' ? 'none' : policy.level;
-  // postconf(5) smtp_tls_loglevel 1: summary, plus verification problems when verification is required.
+  // postconf(5) smtp_tls_loglevel 1: summary, plus verification problems when verification is
+  // required. tls_verify.c logs them with msg_info(), not as warnings.
   if (mustMatch(level) && (env.settings.tlsLoglevel >= 1 || evaluation.failure)) {
-    for (const l of evaluation.logLines) env.log.warn(env.service, l);
+    for (const l of evaluation.logLines) env.log.write(env.service, l);
   } else if (env.settings.tlsLoglevel >= 2) {
     for (const l of evaluation.logLines) env.log.write(env.service, l);
   }
