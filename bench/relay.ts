@@ -114,7 +114,7 @@ export function runSmtpSource(args: readonly string[]): Promise<void> {
 }
 
 /** A throw-away Postfix relaying to `sinkPort`; returns its stop function, or a reason it cannot run. */
-function startPostfix(dir: string, port: number, sinkPort: number): (() => void) | string {
+export function startPostfix(dir: string, port: number, sinkPort: number, extra: readonly string[] = []): (() => void) | string {
   if (process.getuid?.() !== 0) return 'not root';
   if (!existsSync('/usr/sbin/postfix') || !existsSync('/etc/postfix/master.cf')) return 'Debian postfix not installed';
   let uid: number;
@@ -151,6 +151,7 @@ function startPostfix(dir: string, port: number, sinkPort: number): (() => void)
       'myhostname = bench.localdomain',
       `relayhost = [127.0.0.1]:${sinkPort}`,
       'smtp_tls_security_level = none',
+      ...extra,
       `maillog_file_prefixes = ${dir}`,
       `maillog_file = ${dir}/maillog`,
       '',
@@ -170,10 +171,10 @@ function startPostfix(dir: string, port: number, sinkPort: number): (() => void)
   };
 }
 
-async function postfixComparison(n: number, sinkPort: number): Promise<void> {
+export async function postfixComparison(n: number, sinkPort: number, extra: readonly string[] = [], label = 'Postfix 3.7, same load'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-postfix-'));
   const port = await freePort();
-  const stop = startPostfix(dir, port, sinkPort);
+  const stop = startPostfix(dir, port, sinkPort, extra);
   if (typeof stop === 'string') {
     process.stdout.write(`relay: Postfix comparison skipped (${stop})\n`);
     rmSync(dir, { recursive: true, force: true });
@@ -186,7 +187,7 @@ async function postfixComparison(n: number, sinkPort: number): Promise<void> {
     const f = await waitDelivered(join(dir, 'maillog'), n, 600_000);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const delays = [...f.delays].sort((a, b) => a - b);
-    process.stdout.write(`relay: Postfix 3.7, same load: ${(f.sent / secs).toFixed(0)} msgs/s relayed (${f.sent} sent, ${secs.toFixed(2)} s), latency p50 ${percentile(delays, 50).toFixed(2)} s, p99 ${percentile(delays, 99).toFixed(2)} s\n`);
+    process.stdout.write(`relay: ${label}: ${(f.sent / secs).toFixed(0)} msgs/s relayed (${f.sent} sent, ${secs.toFixed(2)} s), latency p50 ${percentile(delays, 50).toFixed(2)} s, p99 ${percentile(delays, 99).toFixed(2)} s\n`);
   } finally {
     stop();
     rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['queue', () => import('./queue.ts')],
   ['intake', () => import('./intake.ts')],
   ['relay', () => import('./relay.ts')],
+  ['relay-tls', () => import('./relay-tls.ts')],
 ];
 
 let failed = 0;

@@ -46,6 +46,7 @@ import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRef
 import { parseLevel } from '../delivery/tls/level.ts';
 import { certNames, expectedNames, fingerprints, matchServerName, peerFacts, type CertFacts, type PeerFacts } from '../delivery/tls/verify.ts';
 import type { TlsDecision, TlsLevel, TlsPolicy } from '../delivery/tls/types.ts';
+import { cipherBits } from '../delivery/tls/summary.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
@@ -171,7 +172,7 @@ type TlsOutcome =
   | { readonly kind: 'not-offered' }
   | { readonly kind: 'refused'; readonly reply: string }
   | { readonly kind: 'failed'; readonly error: string }
-  | { readonly kind: 'ok'; readonly socket: TLSSocket; readonly facts: PeerFacts };
+  | { readonly kind: 'ok'; readonly socket: TLSSocket; readonly facts: PeerFacts; readonly verdicts: readonly string[] };
 
 interface Out {
   line(text: string): void;
@@ -253,14 +254,14 @@ function verdictText(d: TlsDecision, usedTls: boolean, trust?: string): string {
   }
 }
 
-function showVerdicts(out: Out, judges: readonly LevelJudge[], server: ServerTarget, tls: TlsOutcome): void {
-  out.line('verdicts (what sealpost would do at each level, policy table not consulted):');
+/** One verdict line per judged level (plus the engine's log lines); for `ok` the TLS socket must still be open. */
+function judgeAll(judges: readonly LevelJudge[], server: ServerTarget, tls: TlsOutcome): string[] {
+  const lines: string[] = [];
   for (const j of judges) {
     const p = j.policy;
     const name = p.level !== 'invalid' && p.level !== j.level ? `${j.level} (runs as ${p.level})` : j.level;
     let text: string;
     const extra: string[] = [...j.warnings.map((w) => `warning: ${w.replace(/^.*?: warning: /, '')}`)];
-    j.warnings.length = 0;
     if (p.level === 'invalid') {
       text = `deferred (${p.invalid?.reason ?? 'client TLS configuration problem'})`;
     } else if (!wantStarttls(p)) {
@@ -276,9 +277,10 @@ function showVerdicts(out: Out, judges: readonly LevelJudge[], server: ServerTar
       extra.push(...ev.logLines);
       text = verdictText(onPeerEvaluated(p, ev), true, ev.trust);
     }
-    out.line(`  ${name}: ${text}`);
-    for (const e of extra) out.line(`      ${e}`);
+    lines.push(`  ${name}: ${text}`);
+    for (const e of extra) lines.push(`      ${e}`);
   }
+  return lines;
 }
 
 /** Talk to one server; true when it answered at all. */
@@ -300,7 +302,7 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
     answered = true;
     showReply(out, 'greeting', greeting);
     if (greeting.code !== 220) {
-      out.line('the server does not accept mail now: no EHLO sent');
+      out.line('the server does not accept mail now: no EHLO sent, no verdicts (every level would try the next MX host)');
       await quit(chat, t);
       return true;
     }
@@ -313,8 +315,7 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
     } else {
       out.line('EHLO capabilities:');
       for (const c of capabilityLines(ehlo)) out.line(`  ${c}`);
-      const strict = judges[judges.length - 1];
-      if (!strict || !judges.some((j) => wantStarttls(j.policy))) {
+      if (!judges.some((j) => wantStarttls(j.policy))) {
         out.line('STARTTLS: not used at the level asked for');
       } else if (!parseEhloReply(ehlo).startTls) {
         out.line('STARTTLS: not offered');
@@ -327,10 +328,17 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
   } catch (err) {
     const text = err instanceof ChatFailure ? err.message : String(err);
     out.line(`${answered ? 'lost connection' : 'no greeting'}: ${text}`);
+    if (answered && tls.kind !== 'ok') {
+      out.line('no verdicts: the dialogue ended before the TLS decision');
+      return true;
+    }
   } finally {
     chat.destroy();
   }
-  if (answered) showVerdicts(out, judges, server, tls);
+  if (answered) {
+    out.line('verdicts (what sealpost would do at each level; the policy table is not consulted):');
+    for (const l of tls.kind === 'ok' ? tls.verdicts : judgeAll(judges, server, tls)) out.line(l);
+  }
   if (tls.kind === 'ok') tls.socket.destroy();
   return answered;
 }
@@ -354,7 +362,10 @@ async function starttls(out: Out, chat: SmtpChat, server: ServerTarget, judges: 
   }
   chat.upgrade(ts);
   const facts = peerFacts(ts);
-  out.line(`TLS: ${facts.protocol} with cipher ${facts.cipher}${facts.summaryExtra ?? ''}`);
+  // Judge now, while the session is up (the chain is gone once the socket closes).
+  const verdicts = judgeAll(judges, server, { kind: 'ok', socket: ts, facts, verdicts: [] });
+  const bits = cipherBits(facts.cipher);
+  out.line(`TLS: ${facts.protocol} with cipher ${facts.cipher} (${bits.cipherBits}/${bits.cipherAlgBits} bits)${facts.summaryExtra ?? ''}`);
   out.line(`chain trust: ${facts.chain.length === 0 ? 'none (anonymous)' : facts.authorized ? 'trusted (signed by a configured CA)' : `untrusted (${facts.authorizationError ?? 'not verified'})`}`);
   showChain(out, facts.chain, digest);
   if (facts.chain[0]) showNameChecks(out, facts.chain[0], server, strict.policy.nexthopDomain, judges.flatMap((j) => (j.level === 'verify' || j.level === 'secure' ? j.policy.match : [])).filter((v, i, a) => a.indexOf(v) === i));
@@ -366,7 +377,7 @@ async function starttls(out: Out, chat: SmtpChat, server: ServerTarget, judges: 
   } catch (err) {
     out.line(`EHLO after STARTTLS: ${(err as Error).message}`);
   }
-  return { kind: 'ok', socket: ts, facts };
+  return { kind: 'ok', socket: ts, facts, verdicts };
 }
 
 async function quit(chat: SmtpChat, t: number, out?: Out): Promise<void> {

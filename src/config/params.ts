@@ -92,6 +92,9 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   { name: 'sealpost_maillog_format', defaultText: 'postfix', type: 'string', values: ['postfix', 'json'], origin: 'sealpost' },
   // SMTP AUTH users for smtpd (scrypt hashes only; managed with `sealpost saslpasswd`).
   { name: 'sealpost_sasl_password_file', defaultText: '$config_directory/sasl_passwd', type: 'string', origin: 'sealpost' },
+  // How many worker threads run each smtp(8) service's SMTP client (TLS handshakes and
+  // crypto off the intake's event loop); 0 = in the master's thread.
+  { name: 'sealpost_delivery_workers', defaultText: '1', type: 'int', origin: 'sealpost' },
 ];
 
 /** Obsolete parameters (DEPRECATION_README) and what to set instead. */

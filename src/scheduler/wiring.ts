@@ -45,6 +45,12 @@ export function programLog(base: MailLog, syslogName: string): MailLog {
 }
 
 async function defaultSmtpAgent(ctx: AgentContext): Promise<DeliveryAgent> {
+  // sealpost_delivery_workers: the SMTP client in worker threads (worker-agent.ts), or here.
+  const workers = ctx.config.getInt('sealpost_delivery_workers');
+  if (workers > 0) {
+    const { createWorkerSmtpAgent } = await import('./worker-agent.ts');
+    return createWorkerSmtpAgent(ctx, workers);
+  }
   const { createSmtpServiceAgent } = await import('./smtp-agent.ts');
   return createSmtpServiceAgent(ctx);
 }

@@ -1,0 +1,68 @@
+/**
+ * agent-worker.ts — the worker-thread side of worker-agent.ts: one smtp(8)
+ * service's SMTP client (smtp-agent.ts: resolver, TLS engine, connection
+ * cache) running in its own thread, so TLS handshakes and crypto, reply
+ * parsing and DATA streaming use the second core while the master's thread
+ * takes mail in and schedules.
+ *
+ * Protocol (structured-clone messages on parentPort):
+ *   in:  {kind:'deliver', id, request}   {kind:'close'}
+ *   out: {kind:'ready'} | {kind:'failed', message}
+ *        {kind:'log', service, text}      one mail-log line, written by the master
+ *        {kind:'result', id, result}       {kind:'error', id, message}
+ *        {kind:'closed'}
+ * The configuration is read again here from workerData (config directory +
+ * the service's master.cf -o overrides): a LoadedConfig holds functions and
+ * cannot cross threads. Requests and results are plain data (delivery/types.ts).
+ *
+ * Not here: choosing a worker, restarting one (worker-agent.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadConfig } from '../config/load.ts';
+import type { DeliveryRequest } from '../delivery/types.ts';
+import { TableSet } from '../maps/registry.ts';
+import type { MailLog } from '../reports/maillog.ts';
+import { createSmtpServiceAgent } from './smtp-agent.ts';
+
+export interface AgentWorkerData {
+  readonly configDir: string;
+  readonly overrides: Readonly<Record<string, string>>;
+  readonly serviceName: string;
+}
+
+type Inbound = { readonly kind: 'deliver'; readonly id: number; readonly request: DeliveryRequest } | { readonly kind: 'close' };
+
+const port = parentPort;
+if (!port) throw new Error('agent-worker.ts runs only as a worker thread');
+const data = workerData as AgentWorkerData;
+
+const log: MailLog = {
+  write: (service, text) => port.postMessage({ kind: 'log', service, text }),
+  warn: (service, text) => port.postMessage({ kind: 'log', service, text: `warning: ${text}` }),
+  close: () => undefined,
+};
+
+async function main(): Promise<void> {
+  const config = loadConfig({ configDir: data.configDir, overrides: data.overrides, warn: () => undefined });
+  const service = config.services.find((s) => s.name === data.serviceName);
+  if (!service) throw new Error(`master.cf has no service "${data.serviceName}" any more`);
+  const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash', warn: (m) => log.warn('smtp', m) });
+  const agent = await createSmtpServiceAgent({ service, config, tables, log });
+  port!.on('message', (m: Inbound) => {
+    if (m.kind === 'deliver') {
+      agent.deliver(m.request).then(
+        (result) => port!.postMessage({ kind: 'result', id: m.id, result }),
+        (err: unknown) => port!.postMessage({ kind: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+      );
+    } else {
+      void Promise.allSettled([agent.close()]).then(async () => {
+        await tables.close();
+        port!.postMessage({ kind: 'closed' });
+        port!.close();
+      });
+    }
+  });
+  port!.postMessage({ kind: 'ready' });
+}
+
+main().catch((err: unknown) => port.postMessage({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
