@@ -49,6 +49,19 @@ function workerUrl(): URL {
   return new URL(`./agent-worker${ext}`, import.meta.url);
 }
 
+/**
+ * Start the worker. From TypeScript sources (tests, development) the worker
+ * needs the tsx loader, and Node 20 does not apply the parent's `--import`
+ * hooks to worker threads: a two-line bootstrap registers tsx's ESM hooks in
+ * the worker, then imports the script.
+ */
+function spawnWorker(url: URL, workerData: AgentWorkerData): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
+  const api = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
 class AgentThread {
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
@@ -62,7 +75,7 @@ class AgentThread {
 
   private start(): Promise<void> {
     const data: AgentWorkerData = { configDir: this.ctx.config.configDir, overrides: serviceOverrides(this.ctx.service), serviceName: this.ctx.service.name };
-    const worker = new Worker(workerUrl(), { workerData: data });
+    const worker = spawnWorker(workerUrl(), data);
     this.worker = worker;
     const ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: Outbound) => {
