@@ -81,7 +81,7 @@ function openLog(config: LoadedConfig, fallback: string): MailLog {
   const format = config.get('sealpost_maillog_format') === 'json' ? 'json' : 'postfix';
   const file = config.get('maillog_file') || fallback;
   try {
-    return openMailLog({ file, syslogName: config.get('syslog_name') || 'sealpost', format });
+    return openMailLog({ file, syslogName: config.get('syslog_name') || 'sealpost', format, buffered: true });
   } catch (err) {
     throw new UserError(`cannot open maillog_file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: fix the path or its permissions`);
   }
