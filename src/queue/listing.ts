@@ -10,6 +10,7 @@
  * Not here: the formats themselves (showq.ts), configuration (the CLI passes
  * plain values).
  */
+import { availableParallelism } from 'node:os';
 import { CompatFormatter, jsonLine, summarize } from './showq.ts';
 import type { ShowqOptions } from './showq.ts';
 import type { DelayReason } from './defer-log.ts';
@@ -31,6 +32,8 @@ export async function listQueue(spool: Spool, opts: ListingOptions): Promise<{ m
   const writes: Promise<void>[] = [];
   const summary = await spool.scan({
     quarantine: false,
+    // Two threads open 100k queue files in about half the time (bench/queue.ts).
+    readers: Math.min(2, availableParallelism()),
     onCorrupt: (f) => opts.onWarning?.(`${f.queue}/${f.id}: skipping corrupt queue file: ${f.error}`),
     onMessage: ({ queue, id, envelope }) => {
       const reasons = withLog.has(id) ? spool.readDelayReasons(id) : noReasons;

@@ -24,7 +24,8 @@
  *
  * Not here: the SMTP client (delivery/smtp/), scheduling (qmgr.ts).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { siblingScript, startWorker } from '../lib/worker.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../delivery/types.ts';
 import type { AgentWorkerData } from './agent-worker.ts';
 import { serviceOverrides } from './transports.ts';
@@ -43,25 +44,6 @@ interface Pending {
   reject(e: Error): void;
 }
 
-/** The worker script next to this file: `.ts` under tsx (tests), `.js` in dist/. */
-function workerUrl(): URL {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./agent-worker${ext}`, import.meta.url);
-}
-
-/**
- * Start the worker. From TypeScript sources (tests, development) the worker
- * needs the tsx loader, and Node 20 does not apply the parent's `--import`
- * hooks to worker threads: a two-line bootstrap registers tsx's ESM hooks in
- * the worker, then imports the script.
- */
-function spawnWorker(url: URL, workerData: AgentWorkerData): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(boot, { eval: true, workerData });
-}
-
 class AgentThread {
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
@@ -75,7 +57,7 @@ class AgentThread {
 
   private start(): Promise<void> {
     const data: AgentWorkerData = { configDir: this.ctx.config.configDir, overrides: serviceOverrides(this.ctx.service), serviceName: this.ctx.service.name };
-    const worker = spawnWorker(workerUrl(), data);
+    const worker = startWorker(siblingScript(import.meta.url, 'agent-worker'), data);
     this.worker = worker;
     const ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: Outbound) => {
