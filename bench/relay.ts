@@ -13,14 +13,15 @@
  * smtp-sink (Debian package postfix); prints a skip line without them.
  * Run alone: `node --import tsx bench/relay.ts`.
  * When run as root with Debian's Postfix installed, the same load is then
- * relayed by a throw-away Postfix 3.7 instance (`postfix -c TMPDIR start`,
- * its own queue_directory, maillog_file, smtp-sink as relayhost) for the
+ * relayed by a throw-away Postfix 3.7 instance (test/harness/postfix-daemon.ts:
+ * its own queue_directory and maillog_file, smtp-sink as relayhost) for the
  * comparison the issue asks for; otherwise that line says why it was skipped.
  * Not here: thresholds (figures only); TLS (issue 5).
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { startPostfixPeer, type PostfixPeer } from '../test/harness/postfix-daemon.ts';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -113,84 +114,29 @@ export function runSmtpSource(args: readonly string[]): Promise<void> {
   );
 }
 
-/** A throw-away Postfix relaying to `sinkPort`; returns its stop function, or a reason it cannot run. */
-export function startPostfix(dir: string, port: number, sinkPort: number, extra: readonly string[] = []): (() => void) | string {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!existsSync('/usr/sbin/postfix') || !existsSync('/etc/postfix/master.cf')) return 'Debian postfix not installed';
-  let uid: number;
+export async function postfixComparison(n: number, sinkPort: number, extra: readonly string[] = [], label = 'Postfix 3.7, same load'): Promise<void> {
+  const port = await freePort();
+  let peer: PostfixPeer;
   try {
-    uid = Number(execFileSync('id', ['-u', 'postfix'], { encoding: 'utf8' }).trim());
-  } catch {
-    return 'no postfix user';
-  }
-  const conf = join(dir, 'conf');
-  chmodSync(dir, 0o755); // mkdtemp makes it 0700: Postfix's unprivileged daemons must reach the queue
-  mkdirSync(conf, { recursive: true });
-  mkdirSync(join(dir, 'queue'));
-  mkdirSync(join(dir, 'data'));
-  chownSync(join(dir, 'data'), uid, -1);
-  const master = readFileSync('/etc/postfix/master.cf', 'utf8')
-    .split('\n')
-    .map((l) => (/^smtp\s+inet\s/.test(l) ? `127.0.0.1:${port} inet n - n - - smtpd` : l))
-    .filter((l) => !/^postlog\s/.test(l))
-    .join('\n');
-  writeFileSync(join(conf, 'master.cf'), `${master}\npostlog   unix-dgram n  -       n       -       1       postlogd\n`);
-  if (existsSync('/etc/postfix/dynamicmaps.cf')) cpSync('/etc/postfix/dynamicmaps.cf', join(conf, 'dynamicmaps.cf'));
-  if (existsSync('/etc/postfix/dynamicmaps.cf.d')) cpSync('/etc/postfix/dynamicmaps.cf.d', join(conf, 'dynamicmaps.cf.d'), { recursive: true });
-  writeFileSync(
-    join(conf, 'main.cf'),
-    [
-      'compatibility_level = 3.6',
-      `queue_directory = ${dir}/queue`,
-      `data_directory = ${dir}/data`,
-      'mail_owner = postfix',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
+    peer = await startPostfixPeer('127.0.0.1', port, [
       'mynetworks = 127.0.0.0/8',
-      'mydestination =',
-      'myhostname = bench.localdomain',
       `relayhost = [127.0.0.1]:${sinkPort}`,
       'smtp_tls_security_level = none',
       ...extra,
-      `maillog_file_prefixes = ${dir}`,
-      `maillog_file = ${dir}/maillog`,
-      '',
-    ].join('\n'),
-  );
-  try {
-    execFileSync('/usr/sbin/postfix', ['-c', conf, 'start'], { stdio: 'pipe' });
+    ]);
   } catch (err) {
-    return `postfix -c DIR start failed: ${String((err as { stderr?: Buffer }).stderr ?? '').trim() || (err as Error).message}`;
-  }
-  return () => {
-    try {
-      execFileSync('/usr/sbin/postfix', ['-c', conf, 'stop'], { stdio: 'ignore' });
-    } catch {
-      /* already stopped */
-    }
-  };
-}
-
-export async function postfixComparison(n: number, sinkPort: number, extra: readonly string[] = [], label = 'Postfix 3.7, same load'): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-postfix-'));
-  const port = await freePort();
-  const stop = startPostfix(dir, port, sinkPort, extra);
-  if (typeof stop === 'string') {
-    process.stdout.write(`relay: Postfix comparison skipped (${stop})\n`);
-    rmSync(dir, { recursive: true, force: true });
+    process.stdout.write(`relay: Postfix comparison skipped (${(err as Error).message.split('\n')[0]})\n`);
     return;
   }
   try {
-    await waitListening(port, 'postfix');
     const t0 = process.hrtime.bigint();
     await runSmtpSource(['-s', String(SESSIONS), '-m', String(n), '-l', String(SIZE), '-f', 'bench@example.org', '-t', 'sink@example.com', `127.0.0.1:${port}`]);
-    const f = await waitDelivered(join(dir, 'maillog'), n, 600_000);
+    const f = await waitDelivered(join(peer.dir, 'maillog'), n, 600_000);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const delays = [...f.delays].sort((a, b) => a - b);
     process.stdout.write(`relay: ${label}: ${(f.sent / secs).toFixed(0)} msgs/s relayed (${f.sent} sent, ${secs.toFixed(2)} s), latency p50 ${percentile(delays, 50).toFixed(2)} s, p99 ${percentile(delays, 99).toFixed(2)} s\n`);
   } finally {
-    stop();
-    rmSync(dir, { recursive: true, force: true });
+    peer.stop();
   }
 }
 
