@@ -20,6 +20,7 @@
  * Not here: the flush itself (the daemon's scheduler), fast-flush logs per site
  * (`-s` is accepted for any syntactically valid site).
  */
+import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -133,6 +134,8 @@ export async function main(ctx: CommandContext): Promise<number> {
     emptyAddress: config.get('empty_address_recipient') || 'MAILER-DAEMON',
     write: (chunk) => writeOut(ctx, chunk),
     onWarning: (m) => warn(ctx, m),
+    // Big queues are read and formatted by two threads (listing.ts); output is the same.
+    threads: Math.min(2, availableParallelism()),
   });
   return EX.OK;
 }

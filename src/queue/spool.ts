@@ -43,7 +43,6 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { appendFile, chmod, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { siblingScript, startWorker } from '../lib/worker.ts';
 import { isValidQueueId, makeQueueId, nowMicros } from './queue-id.ts';
 import {
   decodeEnvelope,
@@ -113,11 +112,6 @@ export interface CorruptFile {
 
 export interface ScanOptions {
   readonly queues?: readonly MessageQueue[];
-  /**
-   * Read envelopes in this many worker threads when a queue holds more than
-   * PARALLEL_SCAN_MIN files (mailq over a big queue); default 1 = this thread.
-   */
-  readonly readers?: number;
   /** Move unparsable files to corrupt/ (default true; read-only tools such as mailq pass false). */
   readonly quarantine?: boolean;
   onMessage?(entry: ScanEntry): void;
@@ -191,46 +185,6 @@ class DirectorySync {
 }
 
 const readBuffer = Buffer.allocUnsafe(4096);
-
-/** Below this many files a queue is read in the caller's thread (a worker costs ~30 ms to start). */
-const PARALLEL_SCAN_MIN = 5000;
-
-type WorkerRead = { readonly envelope: QueueEnvelope } | { readonly missing: true } | { readonly error: string };
-
-const SCAN_CHUNK = 2000;
-
-/**
- * Read envelopes in `readers` worker threads (envelope-worker.ts). Chunks are
- * dealt round-robin and come back as each is read; `chunk(i)` resolves with
- * chunk i's results (in path order), so the caller formats chunk 0 while the
- * workers still read the rest.
- */
-function readInWorkers(paths: readonly string[], readers: number): (i: number) => Promise<WorkerRead[]> {
-  const count = Math.ceil(paths.length / SCAN_CHUNK);
-  const slots = Array.from({ length: count }, () => {
-    let resolve!: (r: WorkerRead[]) => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<WorkerRead[]>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => undefined);
-    return { promise, resolve, reject };
-  });
-  for (let k = 0; k < readers; k++) {
-    const chunks: Array<{ index: number; paths: string[] }> = [];
-    for (let i = k; i < count; i += readers) chunks.push({ index: i, paths: paths.slice(i * SCAN_CHUNK, (i + 1) * SCAN_CHUNK) });
-    if (chunks.length === 0) continue;
-    const w = startWorker(siblingScript(import.meta.url, 'envelope-worker'), { chunks });
-    const fail = (e: Error) => {
-      for (const c of chunks) slots[c.index]!.reject(e);
-    };
-    w.on('message', (m: { index: number; results: WorkerRead[] }) => slots[m.index]!.resolve(m.results));
-    w.once('error', fail);
-    w.once('exit', (code) => code !== 0 && fail(new Error(`envelope reader thread exited with ${code}`)));
-  }
-  return (i) => slots[i]!.promise;
-}
 
 /** Read a queue file's envelope (not its content) with synchronous I/O. */
 export function readEnvelopeSync(path: string): QueueEnvelope {
@@ -574,19 +528,10 @@ export class Spool {
     let messages = 0;
     let corrupt = 0;
     for (const queue of opts.queues ?? MESSAGE_QUEUES) {
-      const ids = this.list(queue);
-      const parallel = (opts.readers ?? 1) > 1 && ids.length >= PARALLEL_SCAN_MIN ? readInWorkers(ids.map((id) => this.path(queue, id)), opts.readers!) : undefined;
-      let chunk: WorkerRead[] | undefined;
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]!;
+      for (const id of this.list(queue)) {
         let envelope: QueueEnvelope;
-        if (parallel && i % SCAN_CHUNK === 0) chunk = await parallel(i / SCAN_CHUNK);
         try {
-          const got = chunk?.[i % SCAN_CHUNK];
-          if (got === undefined) envelope = this.readEnvelope(queue, id);
-          else if ('envelope' in got) envelope = got.envelope;
-          else if ('missing' in got) continue;
-          else throw new QueueFileFormatError(got.error);
+          envelope = this.readEnvelope(queue, id);
         } catch (err) {
           if (isNotFound(err)) continue;
           const error = err instanceof Error ? err.message : String(err);
