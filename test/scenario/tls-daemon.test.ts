@@ -124,3 +124,19 @@ test('a server that requires STARTTLS: may satisfies it; none gets its 530 and b
     tmp.cleanup();
   }
 });
+
+test('obsolete smtp_enforce_tls = yes (with smtp_tls_security_level empty) still enforces TLS, with a deprecation warning', async () => {
+  const [mx] = await startReceivers([{ name: 'mx.one.test' }]);
+  const lab = await qmgrLab({ zone, receiverPort: mx!.port, mainCf: ['smtp_tls_security_level =', 'smtp_enforce_tls = yes', 'minimal_backoff_time = 60s', 'queue_run_delay = 60s'] });
+  try {
+    await lab.start();
+    assert.ok(lab.lines(/warning: .*support for parameter "smtp_enforce_tls" will be removed; instead, specify "smtp_tls_security_level = encrypt"/).length >= 1, lab.log());
+    const id = await lab.submit('alice@sender.test', ['bob@one.test']);
+    const [line] = await lab.waitLog(new RegExp(`^sealpost/smtp: ${id}: to=<bob@one\\.test>, `));
+    assert.match(line!, /dsn=4\.7\.4, status=deferred \(TLS is required, but was not offered by host mx\.one\.test\[127\.0\.0\.2\]\)$/);
+    assert.equal(mx!.messages.length, 0, 'never in the clear');
+  } finally {
+    await lab.cleanup();
+    await mx!.close();
+  }
+});
