@@ -68,7 +68,7 @@ test('the relayhost trap: the per-domain entry is shadowed by relayhost until tr
 });
 
 test('transport_maps forms through the daemon: :[gateway], error:, discard:', async () => {
-  const [, mx, gw] = await startReceivers([{ name: 'unused.test' }, { name: 'mx.example.com' }, { name: 'gw.test' }]);
+  const [unused, mx, gw] = await startReceivers([{ name: 'unused.test' }, { name: 'mx.example.com' }, { name: 'gw.test' }]);
   const lab = await qmgrLab({ zone, receiverPort: mx!.port, mainCf: ['transport_maps = texthash:__T__'] });
   try {
     const t = join(lab.configDir, 'transport');
@@ -89,8 +89,7 @@ test('transport_maps forms through the daemon: :[gateway], error:, discard:', as
     assert.match(dropped!, /relay=none, delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, status=sent \(dropped by policy\)$/);
   } finally {
     await lab.cleanup();
-    await mx!.close();
-    await gw!.close();
+    await Promise.all([unused!.close(), mx!.close(), gw!.close()]);
   }
 });
 
