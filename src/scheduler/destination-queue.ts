@@ -39,7 +39,7 @@ export class DestinationQueue<E> {
   readonly transport: string;
   readonly nexthops: readonly string[];
   readonly fallbackRelays: readonly string[];
-  private readonly todo: E[] = [];
+  private readonly waiting: E[] = [];
   private head = 0;
   busy = 0;
   private readonly window: ConcurrencyWindow;
@@ -67,7 +67,7 @@ export class DestinationQueue<E> {
   }
 
   get size(): number {
-    return this.todo.length - this.head;
+    return this.waiting.length - this.head;
   }
 
   get dead(): boolean {
@@ -89,7 +89,7 @@ export class DestinationQueue<E> {
   }
 
   add(entry: E): void {
-    this.todo.push(entry);
+    this.waiting.push(entry);
   }
 
   /** When the next delivery may start (rate delay), or 0 when a start is allowed now. */
@@ -106,10 +106,10 @@ export class DestinationQueue<E> {
 
   /** The next entry, counted busy. Caller checked ready(). */
   take(now: number): E {
-    const e = this.todo[this.head]!;
-    this.todo[this.head++] = undefined as unknown as E;
-    if (this.head > 1024 && this.head * 2 > this.todo.length) {
-      this.todo.splice(0, this.head);
+    const e = this.waiting[this.head]!;
+    this.waiting[this.head++] = undefined as unknown as E;
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
       this.head = 0;
     }
     this.busy++;
@@ -134,8 +134,8 @@ export class DestinationQueue<E> {
 
   /** Remove and return every waiting entry. */
   drain(): E[] {
-    const out = this.todo.slice(this.head);
-    this.todo.length = 0;
+    const out = this.waiting.slice(this.head);
+    this.waiting.length = 0;
     this.head = 0;
     return out;
   }
