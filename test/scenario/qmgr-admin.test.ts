@@ -61,3 +61,35 @@ test('postsuper -h/-H/-d and postqueue -i act on a running daemon', { timeout: 6
     await mx!.close();
   }
 });
+
+test('postqueue -s SITE retries the deferred mail for that destination now, and only that', { timeout: 60_000 }, async () => {
+  let accept = false;
+  const [mx, two] = await startReceivers([
+    { name: 'mx.one.test', replies: { rcpt: () => (accept ? undefined : '451 4.3.0 not yet') } },
+    { name: 'mx.two.test', replies: { rcpt: () => (accept ? undefined : '451 4.3.0 not yet') } },
+  ]);
+  const lab = await qmgrLab({
+    zone: { ...zone, 'two.test': { MX: [[10, 'mx.two.test']] }, 'mx.two.test': { A: ['127.0.0.3'] } },
+    receiverPort: mx!.port,
+    mainCf: ['minimal_backoff_time = 300s', 'maximal_backoff_time = 600s', 'queue_run_delay = 1s'],
+  });
+  try {
+    await lab.start();
+    const a = await lab.submit('alice@sender.test', ['bob@one.test']);
+    const b = await lab.submit('alice@sender.test', ['carol@two.test']);
+    for (const id of [a, b]) {
+      await lab.waitLog(new RegExp(`^sealpost/smtp: ${id}: .*status=deferred`));
+      for (let i = 0; i < 200 && !lab.spool.list('deferred').includes(id); i++) await sleep(25);
+    }
+    accept = true;
+    const s = await lab.cli(['postqueue', '-s', 'one.test']);
+    assert.equal(s.code, 0, s.stderr);
+    await lab.waitLog(new RegExp(`^sealpost/smtp: ${a}: to=<bob@one\\.test>, .*status=sent`), 1, 10_000);
+    await sleep(1500); // a queue run passes: the other site's mail keeps its retry time
+    assert.equal(two!.messages.length, 0);
+    assert.ok(lab.spool.list('deferred').includes(b));
+  } finally {
+    await lab.cleanup();
+    await Promise.all([mx!.close(), two!.close()]);
+  }
+});

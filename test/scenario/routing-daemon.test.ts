@@ -112,3 +112,20 @@ test('sender_dependent_relayhost_maps: one sender goes through its own relay, th
     await mx!.close();
   }
 });
+
+test('smtp_fallback_relay: when the MX host cannot be reached, the fallback relay gets the mail', async () => {
+  // A receiver only on 127.0.0.2 (relay.test, unused here) and 127.0.0.4 (gw.test as the fallback): mx.example.com (127.0.0.3) refuses.
+  const [unused, fallback] = await startReceivers([{ name: 'relay.test' }, { name: 'gw.test', host: '127.0.0.4' }]);
+  const lab = await qmgrLab({ zone, receiverPort: fallback!.port, mainCf: ['smtp_fallback_relay = [gw.test]'] });
+  try {
+    await lab.start();
+    const id = await lab.submit('alice@sender.test', ['bob@example.com']);
+    const [line] = await lab.waitLog(new RegExp(`^sealpost/smtp: ${id}: to=<bob@example\\.com>, `));
+    assert.match(line!, new RegExp(`relay=gw\\.test\\[127\\.0\\.0\\.4\\]:${fallback!.port}, .*dsn=2\\.0\\.0, status=sent`));
+    assert.ok(lab.lines(/connect to mx\.example\.com\[127\.0\.0\.3\]:\d+: Connection refused/).length >= 1, lab.log());
+    assert.deepEqual(fallback!.messages.map((m) => m.rcptTo[0]), ['bob@example.com']);
+  } finally {
+    await lab.cleanup();
+    await Promise.all([unused!.close(), fallback!.close()]);
+  }
+});
