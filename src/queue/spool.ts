@@ -186,22 +186,36 @@ class DirectorySync {
 
 const readBuffer = Buffer.allocUnsafe(4096);
 
+/**
+ * How many leading bytes of a `size`-byte queue file the envelope needs, given
+ * the first `got` bytes read into `head` (both readers below share this).
+ */
+function envelopeNeed(head: Buffer, got: number, size: number): number {
+  if (got < HEADER_LENGTH) throw new QueueFileFormatError(`truncated header (${got} of ${HEADER_LENGTH} bytes)`);
+  const need = envelopePrefixLength(head.subarray(0, got));
+  if (need > size) throw new QueueFileFormatError(`truncated envelope (${size} of ${need} bytes)`);
+  return need;
+}
+
+/** `head` (the first `got` bytes) grown into a buffer of `need` bytes, ready for the rest of the read. */
+function grow(head: Buffer, got: number, need: number): Buffer {
+  const more = Buffer.allocUnsafe(need);
+  head.copy(more, 0, 0, got);
+  return more;
+}
+
 /** Read a queue file's envelope (not its content) with synchronous I/O. */
 export function readEnvelopeSync(path: string): QueueEnvelope {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     // One shared read buffer: the decoded envelope holds no reference to it.
-    let buf = readBuffer;
+    let buf: Buffer = readBuffer;
     let got = readSync(fd, buf, 0, Math.min(size, buf.length), 0);
-    if (got < HEADER_LENGTH) throw new QueueFileFormatError(`truncated header (${got} of ${HEADER_LENGTH} bytes)`);
-    const need = envelopePrefixLength(buf.subarray(0, got));
+    const need = envelopeNeed(buf, got, size);
     if (need > got) {
-      if (need > size) throw new QueueFileFormatError(`truncated envelope (${size} of ${need} bytes)`);
-      const more = Buffer.allocUnsafe(need);
-      buf.copy(more, 0, 0, got);
-      got += readSync(fd, more, got, need - got, got);
-      buf = more;
+      buf = grow(buf, got, need);
+      got += readSync(fd, buf, got, need - got, got);
     }
     return decodeEnvelope(buf.subarray(0, got), size);
   } finally {
@@ -429,16 +443,12 @@ export class Spool {
     const fh = await open(this.path(queue, id), 'r');
     try {
       const { size } = await fh.stat();
-      let buf = Buffer.allocUnsafe(Math.min(size, 4096));
+      let buf: Buffer = Buffer.allocUnsafe(Math.min(size, 4096));
       let { bytesRead: got } = await fh.read(buf, 0, buf.length, 0);
-      if (got < HEADER_LENGTH) throw new QueueFileFormatError(`truncated header (${got} of ${HEADER_LENGTH} bytes)`);
-      const need = envelopePrefixLength(buf.subarray(0, got));
+      const need = envelopeNeed(buf, got, size);
       if (need > got) {
-        if (need > size) throw new QueueFileFormatError(`truncated envelope (${size} of ${need} bytes)`);
-        const more = Buffer.allocUnsafe(need);
-        buf.copy(more, 0, 0, got);
-        got += (await fh.read(more, got, need - got, got)).bytesRead;
-        buf = more;
+        buf = grow(buf, got, need);
+        got += (await fh.read(buf, got, need - got, got)).bytesRead;
       }
       return decodeEnvelope(buf.subarray(0, got), size);
     } finally {
