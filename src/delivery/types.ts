@@ -21,6 +21,7 @@
  * Not here: routing (scheduler/resolve.ts), TLS policy (delivery/tls/).
  */
 import type { DsnNotify } from '../queue/queue-file.ts';
+import type { TlsSessionRecord } from './outcome.ts';
 
 export interface DeliveryRecipient {
   /** The recipient's index in the queue file. */
@@ -99,12 +100,20 @@ export interface RecipientOutcome {
   readonly remoteReply?: string;
   /** The remote host name for DSN Remote-MTA (`dns; mx.example.com`). */
   readonly remoteMta?: string;
+  /** Index into DeliveryResult.sessions of the session this outcome was decided on (absent when no server was involved). */
+  readonly session?: number;
   readonly timing: DeliveryTiming;
 }
 
 export interface DeliveryResult {
   /** Exactly one outcome per request recipient, any order. */
   readonly outcomes: readonly RecipientOutcome[];
+  /**
+   * Every TLS session of the request in the order they happened, including
+   * servers tried before the one that decided (delivery/outcome.ts). Plain
+   * data: it crosses the worker boundary with the outcomes.
+   */
+  readonly sessions?: readonly TlsSessionRecord[];
   /**
    * The destination itself failed (every server unreachable, or a TLS
    * requirement not met that Postfix throttles on): the queue manager marks the
