@@ -38,6 +38,11 @@ import { compact, encodeBatch, ensurePeriodDir, markClosed, readPeriods, removeP
 
 const DAY_MS = 86_400_000;
 
+/** The UTC midnight at or before `t`. */
+export function utcDayStart(t: number): number {
+  return Math.floor(t / DAY_MS) * DAY_MS;
+}
+
 /** The next UTC midnight strictly after `t`. */
 export function nextUtcMidnight(t: number): number {
   return (Math.floor(t / DAY_MS) + 1) * DAY_MS;
@@ -140,7 +145,7 @@ export class TlsRptStore {
       return;
     }
     const now = this.clock();
-    if (now >= this.current.naturalEnd) this.switchPeriod(this.current.naturalEnd, now);
+    if (now >= this.current.naturalEnd) this.switchPeriod(this.current.naturalEnd, utcDayStart(now));
     this.current.pending.add(c.policy, c.failure);
     this.scheduleFlush();
   }
@@ -153,7 +158,7 @@ export class TlsRptStore {
   /** Close the open period if its midnight has passed (the daemon's timer calls this). */
   rotateIfDue(): Promise<void> {
     const now = this.clock();
-    if (now >= this.current.naturalEnd) this.switchPeriod(this.current.naturalEnd, now);
+    if (now >= this.current.naturalEnd) this.switchPeriod(this.current.naturalEnd, utcDayStart(now));
     return this.chain;
   }
 
