@@ -145,8 +145,8 @@ export class Outbox {
     };
     try {
       const queueId = await this.d.queueMail(envelope, content);
-      this.d.log(`${item.domain}: report ${item.reportId} queued for ${item.rua.addresses.join(',')} as ${queueId}`);
       await this.remove(item);
+      this.d.log(`${item.domain}: report ${item.reportId} queued for ${item.rua.addresses.join(',')} as ${queueId}`);
     } catch (err) {
       await this.retry(item, `queue file write error: ${(err as Error).message}`);
     }
@@ -155,8 +155,8 @@ export class Outbox {
   private async post(item: OutboxItem, body: Buffer): Promise<void> {
     const r = await this.d.https.post(item.rua.uri, body);
     if (r.ok) {
-      this.d.log(`${item.domain}: report ${item.reportId} posted to ${item.rua.uri}: status ${r.status}`);
       await this.remove(item);
+      this.d.log(`${item.domain}: report ${item.reportId} posted to ${item.rua.uri}: status ${r.status}`);
       return;
     }
     await this.retry(item, r.error);
@@ -167,8 +167,8 @@ export class Outbox {
     const attempts = item.attempts + 1;
     const where = item.rua.uri;
     if (now - item.created >= this.d.retryLifetimeMs) {
-      this.d.warn(`${item.domain}: report ${item.reportId} to ${where} dropped after ${attempts} attempts: ${error}`);
       await this.remove(item);
+      this.d.warn(`${item.domain}: report ${item.reportId} to ${where} dropped after ${attempts} attempts: ${error}`);
       return;
     }
     const delay = this.d.retryBackoffMs * 2 ** Math.min(attempts - 1, 5);
