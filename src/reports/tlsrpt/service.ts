@@ -126,7 +126,7 @@ export class TlsRptService {
     return new Outbox({
       dir: this.dir,
       clock: this.clock,
-      https: this.opts.https ?? createHttpsPoster(trustRoots(this.config)),
+      https: this.opts.https ?? this.poster(),
       queueMail: this.opts.queueMail,
       sender: this.config.get('sealpost_tlsrpt_sender'),
       submitter: this.config.get('sealpost_tlsrpt_submitter'),
@@ -136,6 +136,17 @@ export class TlsRptService {
       log: (t) => this.info(t),
       warn: (t) => this.warn(t),
     });
+  }
+
+  /** The HTTPS poster; unreadable trust roots fail every upload (retried), never fall back to other roots. */
+  private poster(): HttpsPoster {
+    try {
+      return createHttpsPoster(trustRoots(this.config));
+    } catch (err) {
+      const error = `cannot read the trust roots (smtp_tls_CAfile, smtp_tls_CApath): ${(err as Error).message}`;
+      this.warn(error);
+      return { post: async () => ({ ok: false, error }) };
+    }
   }
 
   /** New configuration (SIGHUP): parameters and trust roots are read again. */
