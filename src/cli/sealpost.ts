@@ -34,6 +34,7 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: Loader }
   tls: { summary: 'tls explain RECIPIENT: the route, next hop, TLS policy and name checks (no network)', load: () => import('./tls-explain.ts') },
   'tls-finger': { summary: 'probe a destination\'s SMTP servers: STARTTLS, certificates, verdict per TLS level (posttls-finger(1))', load: () => import('./tls-finger.ts') },
   demo: { summary: 'play the postmaster\'s story on loopback: three receivers, a policy table, a narrated transcript', load: () => import('./demo.ts') },
+  tlsrpt: { summary: 'show the TLS-RPT sessions recorded per policy domain; "tlsrpt send --now" sends the reports now', load: () => import('./tlsrpt.ts') },
   saslpasswd: { summary: 'add, delete or list SMTP AUTH users (passwords stored hashed)', load: () => import('./saslpasswd.ts') },
 };
 

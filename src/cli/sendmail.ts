@@ -14,7 +14,9 @@
  *   full|hdrs`, `-V envid` recorded in the envelope (bad -N/-R values are
  *   warned about and ignored, as Postfix does); `-B 8BITMIME`; `-bm`
  *   (default), `-bp` (= mailq), `-bs` (SMTP on stdin/stdout), `-bi`
- *   (newaliases: nothing to do), `-q` (flush); `-C dir`; other `-o x`, `-v`,
+ *   (newaliases: nothing to do), `-q` (flush); `-C dir`; `-O requiretls=yes`
+ *   (Postfix 3.11: queue the message with REQUIRETLS; pickup adds
+ *   `Require-TLS-ESMTP: yes`); other `-O`, `-o x`, `-v`,
  *   `-U`, `-n`, ... are ignored as Postfix ignores them.
  * - Bare local parts get `@$myorigin` (append_at_myorigin). The default sender
  *   is the login name.
@@ -54,6 +56,8 @@ interface Submission {
   ret: 'FULL' | 'HDRS' | undefined;
   envid: string | undefined;
   eightBit: boolean;
+  /** The last -O requiretls=yes as given (undefined after requiretls=no); applied once the configuration is known. */
+  requireTls: string | undefined;
   recipients: string[];
 }
 
@@ -113,6 +117,7 @@ function parseArgs(ctx: CommandContext): Submission {
     ret: undefined,
     envid: undefined,
     eightBit: false,
+    requireTls: undefined,
     recipients: [],
   };
   for (const [flag, arg = ''] of opts.list) {
@@ -158,6 +163,9 @@ function parseArgs(ctx: CommandContext): Submission {
       case 'q':
         sub.mode = 'q';
         break;
+      case 'O':
+        requireTlsOption(ctx, sub, arg);
+        break;
       default:
         // -G -I -L -O -U -X -c -e -h -m -n -p -v -x: accepted and ignored, as Postfix does.
         break;
@@ -165,6 +173,20 @@ function parseArgs(ctx: CommandContext): Submission {
   }
   for (const r of opts.rest) sub.recipients.push(...parseAddressList(r));
   return sub;
+}
+
+/**
+ * sendmail.c -O: `requiretls=yes|no` (name and value case-insensitive) asks
+ * for REQUIRETLS; another value is Postfix's "bad -O option"; other -O
+ * options are ignored.
+ */
+function requireTlsOption(ctx: CommandContext, sub: Submission, arg: string): void {
+  const eq = arg.indexOf('=');
+  const name = eq < 0 ? arg : arg.slice(0, eq + 1);
+  if (name === '' || !'REQUIRETLS='.startsWith(name.toUpperCase())) return;
+  const value = eq < 0 ? '' : arg.slice(eq + 1).toLowerCase();
+  if (value === 'yes' || value === 'no') sub.requireTls = value === 'yes' ? arg : undefined;
+  else warn(ctx, `bad -O option: '${arg}' -- ignored`);
 }
 
 /** `<addr>` → `addr`; `<>` → ''. */
@@ -182,6 +204,14 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
   return Buffer.concat(chunks);
+}
+
+/** -O requiretls=yes only counts with requiretls_enable = yes (sendmail.c, Postfix's warning text). */
+function requireTlsRequested(ctx: CommandContext, sub: Submission, config: LoadedConfig): boolean {
+  if (sub.requireTls === undefined) return false;
+  if (config.getBool('requiretls_enable')) return true;
+  warn(ctx, `Ignoring option '-O ${sub.requireTls}, because the configuration is 'requiretls_enable = no'`);
+  return false;
 }
 
 async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig): Promise<number> {
@@ -216,6 +246,7 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
     ...(sub.envid !== undefined ? { envid: sub.envid } : {}),
     ...(sub.ret !== undefined ? { ret: sub.ret } : {}),
     eightBitMime: sub.eightBit,
+    requireTls: requireTlsRequested(ctx, sub, config),
   };
   try {
     const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });

@@ -6,6 +6,11 @@
  *   ${name?value}  ${name?{value}}          value when name is non-empty, else ''
  *   ${name:value}  ${name:{value}}          value when name is empty/undefined, else ''
  *   ${name?{then}:{else}}                   one or the other
+ *   ${name{text}}                           a named function applied to the expanded
+ *                                           text (mac_expand_add_named_fn); the one
+ *                                           Postfix registers for main.cf is
+ *                                           domain_to_ascii (≥ 3.11: the A-label form
+ *                                           of an internationalized domain name)
  *   ${{lhs} op {rhs} ? {then} : {else}}     Postfix ≥ 3.5 relational form; op is one of
  *                                           == != < <= > >= (numeric when both sides are
  *                                           integers, else byte-wise) or <level <=level
@@ -22,6 +27,8 @@
  *
  * Not here: where values come from (load.ts), warnings about undefined names.
  */
+
+import { domainToASCII } from 'node:url';
 
 /** A malformed reference or a loop. The message is Postfix's text. */
 export class ExpandError extends Error {
@@ -118,6 +125,7 @@ function expandBraced(inner: string, whole: string, opts: ExpandOptions, depth: 
   let k = skipSpace(inner, j);
   if (name === '') throw new ExpandError(`empty macro name: "${whole}"`);
   if (k >= inner.length) return valueOf(name, opts, depth);
+  if (inner[j] === '{') return namedFunction(name, inner, j, whole, opts, depth);
   const op = inner[k]!;
   if (op !== '?' && op !== ':') throw new ExpandError(`attribute name syntax error at: "...${inner.slice(0, j)}>>>${inner.slice(j)}"`);
   opts.onReference?.(name);
@@ -133,6 +141,24 @@ function expandBraced(inner: string, whole: string, opts: ExpandOptions, depth: 
   // postconf(5): ${name?value} gives value when $name is non-empty; ${name:value} when it is empty.
   if (takeThen) return expandAt(then, opts, depth + 1, name);
   return otherwise === undefined ? '' : expandAt(otherwise, opts, depth + 1, name);
+}
+
+/** Named functions (Postfix mac_expand_add_named_fn); the input is the expanded text. */
+const NAMED_FUNCTIONS: Readonly<Record<string, (text: string) => string>> = {
+  // An IDN's A-label form; ASCII text is returned unchanged, text that is no domain as given.
+  domain_to_ascii: (text) => (/^[\x00-\x7f]*$/.test(text) ? text : domainToASCII(text) || text),
+};
+
+/** `${name{text}}`: apply a named function to the expanded `{text}`. */
+function namedFunction(name: string, inner: string, at: number, whole: string, opts: ExpandOptions, depth: number): string {
+  const group = readGroup(inner, at);
+  if (skipSpace(inner, group.end) < inner.length) {
+    throw new ExpandError(`unexpected input at: "...${inner.slice(0, group.end)}>>>${inner.slice(group.end)}"`);
+  }
+  const fn = NAMED_FUNCTIONS[name];
+  if (!fn) throw new ExpandError(`unknown function "${name}" at: "${whole}"`);
+  const arg = expandAt(group.text, opts, depth + 1, name);
+  return opts.scan ? '' : fn(arg);
 }
 
 /** After `?` or `:`: `text`, `{text}`, or (after `?`) `{then}:{else}`. */

@@ -77,7 +77,10 @@ export const POSTFIX_3_8_TO_3_11: Readonly<Record<string, string>> = {
   // 3.11: REQUIRETLS (RFC 8689) and TLS-Required: No (REQUIRETLS_README, mail_params.h).
   requiretls_enable: 'yes',
   tls_required_enable: 'yes',
-  smtp_requiretls_policy: 'inline:{{.$mydomain=opportunistic}, {localhost=opportunistic}}, opportunistic+starttls',
+  // mail_params.h DEF_SMTP_REQTLS_POLICY (3.11-20251114 and later): internal destinations
+  // opportunistic, everything else enforce.
+  smtp_requiretls_policy:
+    'inline:{{${domain_to_ascii{$mydomain}}=opportunistic}, {.${domain_to_ascii{$mydomain}}=opportunistic}, {localhost=opportunistic}}, cidr:{{0.0.0.0/0 opportunistic}, {::/0 opportunistic}}, enforce',
   lmtp_requiretls_policy: 'opportunistic',
   requiretls_redact_dsn: 'yes',
   requiretls_esmtp_header: 'yes',
@@ -95,6 +98,16 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // How many worker threads run each smtp(8) service's SMTP client (TLS handshakes and
   // crypto off the intake's event loop); 0 = in the master's thread.
   { name: 'sealpost_delivery_workers', defaultText: '1', type: 'int', origin: 'sealpost' },
+  // TLS-RPT (RFC 8460), docs/tls.md "TLS-RPT": record sessions and send daily reports to the
+  // domains that publish _smtp._tls; the report fields default from $mydomain/$myhostname.
+  { name: 'sealpost_tlsrpt', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_organization', defaultText: '$mydomain', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_contact', defaultText: 'postmaster@$mydomain', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_sender', defaultText: 'noreply-smtp-tls-reporting@$mydomain', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_submitter', defaultText: '$myhostname', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_max_delay', defaultText: '1h', type: 'time', unit: 's', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_retry_backoff', defaultText: '5m', type: 'time', unit: 's', origin: 'sealpost' },
+  { name: 'sealpost_tlsrpt_retry_lifetime', defaultText: '1d', type: 'time', unit: 's', origin: 'sealpost' },
 ];
 
 /** Obsolete parameters (DEPRECATION_README) and what to set instead. */

@@ -32,6 +32,7 @@ import type { Config } from '../config/types.ts';
 import { missingHeaders, type CleanupSettings } from '../intake/cleanup.ts';
 import { writeWithQueueId } from '../intake/queue-write.ts';
 import { parseHeaders, withHeaders } from '../message/headers.ts';
+import { requireTlsEsmtp } from '../message/require-tls-esmtp.ts';
 import { mailDate } from '../message/received.ts';
 import type { EnvelopeInput, QueueEnvelope } from '../queue/queue-file.ts';
 import { QueueFileFormatError } from '../queue/queue-file.ts';
@@ -55,6 +56,7 @@ export function localCleanupSettings(config: Config): CleanupSettings {
     myhostname: config.get('myhostname'),
     mailName: config.get('mail_name') || 'sealpost',
     tlsRequiredEnable: config.getBool('tls_required_enable'),
+    requireTlsEsmtpHeader: config.getBool('requiretls_enable') && config.getBool('requiretls_esmtp_header'),
     // cleanup(8): missing headers are always added for mail that arrives through pickup.
     addMissingHeaders: true,
   };
@@ -95,7 +97,9 @@ export function localCleanup(
   // pickup(8)/cleanup(8): "Received: by HOST (Postfix, from userid N)\n\tid ID; DATE".
   const received = `Received: by ${s.myhostname} (${s.mailName}, from userid ${uid})\n\tid ${queueId}; ${mailDate(arrival)}`;
   const missing = missingHeaders(content, env, queueId, arrival, s);
-  return { content: withHeaders(content, [received], missing.lines), messageId: missing.messageId ?? '<>' };
+  // Require-TLS-ESMTP: yes for REQUIRETLS mail (sendmail -O requiretls=yes) that lacks it.
+  const reqtls = requireTlsEsmtp(content, env.requireTls === true, s.requireTlsEsmtpHeader === true).append;
+  return { content: withHeaders(content, [received], [...missing.lines, ...reqtls]), messageId: missing.messageId ?? '<>' };
 }
 
 /** The body without the separator line (cleanup may insert one where there was none). */
@@ -230,7 +234,8 @@ export class Pickup {
     }
     await this.writeState(id);
     const settings = localCleanupSettings(this.config);
-    const env = pickupEnvelope(raw.envelope, false);
+    const esmtp = requireTlsEsmtp(raw.content, raw.envelope.requireTls, settings.requireTlsEsmtpHeader === true);
+    const env = { ...pickupEnvelope(raw.envelope, false), requireTls: esmtp.requireTls };
     let messageId = '<>';
     const queueId = await writeWithQueueId(this.spool, env, (qid) => {
       const built = localCleanup(raw.content, env, uid, qid, settings);

@@ -11,7 +11,9 @@
  *   duplicate filter keys on the DSN attributes too, so a duplicate with
  *   other DSN parameters is kept, not merged). DSN, SMTPUTF8, BODY and
  *   REQUIRETLS values are recorded; `TLS-Required: No` (RFC 8689 §5) in the
- *   header sets `tlsRequiredNo` when tls_required_enable = yes.
+ *   header sets `tlsRequiredNo` when tls_required_enable = yes; a
+ *   `Require-TLS-ESMTP: yes` header sets REQUIRETLS, and REQUIRETLS mail
+ *   without one gets it appended (requireTlsEsmtpHeader; Postfix 3.11).
  * - `buildContent()` (pure): prepends `Received:` (received.ts); when the
  *   client may have headers added (always_add_missing_headers, or the client
  *   matches local_header_rewrite_clients — postconf(5): Postfix ≥ 2.6 adds
@@ -29,6 +31,7 @@ import type { ClientInfo, DsnNotify, EnvelopeInput, RecipientInput } from '../qu
 import type { Spool } from '../queue/spool.ts';
 import { findHeader, parseHeaders, withHeaders } from '../message/headers.ts';
 import { formatReceived, mailDate } from '../message/received.ts';
+import { requireTlsEsmtp } from '../message/require-tls-esmtp.ts';
 import type { ReceivedInfo } from '../message/received.ts';
 import { writeWithQueueId } from './queue-write.ts';
 
@@ -58,6 +61,8 @@ export interface CleanupSettings {
   readonly tlsRequiredEnable: boolean;
   /** The client may get missing headers added (always_add_missing_headers or local_header_rewrite_clients). */
   readonly addMissingHeaders: boolean;
+  /** requiretls_enable && requiretls_esmtp_header: honour and add `Require-TLS-ESMTP: yes` (message/require-tls-esmtp.ts). */
+  readonly requireTlsEsmtpHeader?: boolean;
 }
 
 export interface ContentContext {
@@ -108,7 +113,7 @@ export function buildEnvelope(t: Transaction, data: Buffer, s: CleanupSettings):
     ...(t.ret !== undefined ? { ret: t.ret } : {}),
     smtputf8: t.smtputf8,
     eightBitMime: t.eightBitMime,
-    requireTls: t.requireTls,
+    requireTls: requireTlsEsmtp(data, t.requireTls, s.requireTlsEsmtpHeader === true).requireTls,
     tlsRequiredNo: s.tlsRequiredEnable && hasTlsRequiredNo(data),
     client: t.client,
   };
@@ -139,7 +144,8 @@ export function missingHeaders(data: Buffer, env: EnvelopeInput, queueId: string
 export function buildContent(data: Buffer, env: EnvelopeInput, t: Transaction, ctx: ContentContext, s: CleanupSettings, queueId: string): { content: Buffer; messageId: string | undefined } {
   const received = formatReceived({ ...ctx.received, queueId, recipients: env.recipients.map((r) => r.address), date: t.arrival });
   const missing = missingHeaders(data, env, queueId, t.arrival, s);
-  return { content: withHeaders(data, [received], missing.lines), messageId: missing.messageId };
+  const reqtls = requireTlsEsmtp(data, t.requireTls, s.requireTlsEsmtpHeader === true).append;
+  return { content: withHeaders(data, [received], [...missing.lines, ...reqtls]), messageId: missing.messageId };
 }
 
 /** Write the message durably; returns the queue ID and the message-id to log. */

@@ -38,6 +38,16 @@
  *   Postfix's default): sealpost's mail_name gives `X-sealpost-Queue-ID`,
  *   `X-sealpost-Sender`, `Diagnostic-Code: X-sealpost; ...`.
  *
+ * - RFC 8689 §5 (bounce.c edit_notification_properties, requiretls_enable =
+ *   yes): the notice for a message sent with REQUIRETLS is redacted when
+ *   requiretls_redact_dsn = yes — the original's header only (as RET=HDRS) and
+ *   the notice itself without REQUIRETLS (`requireTls: false`), so that it can
+ *   travel back over a path without REQUIRETLS; with requiretls_redact_dsn = no
+ *   the notice keeps RET and asks for REQUIRETLS itself (`requireTls: true`).
+ *   `TLS-Required: No` (tls_required_enable = yes) is copied into the notice's
+ *   header (and `tlsRequiredNo: true` set) only when REQUIRETLS was not
+ *   requested (bounce_notify_util.c bounce_header()).
+ *
  * Not here: bounce_template_file (the built-in templates only), VERP,
  * Received: (the queue manager queues the notice as it is), queueing and
  * the `sender non-delivery notification: ID` log line (the queue manager).
@@ -85,6 +95,22 @@ export interface BounceMessage {
   readonly sender: string;
   readonly recipient: string;
   readonly content: Buffer;
+  /** Queue the notice with REQUIRETLS (only when requiretls_redact_dsn = no; see the header). */
+  readonly requireTls?: boolean;
+  /** The notice carries `TLS-Required: No` (queue it with tlsRequiredNo). */
+  readonly tlsRequiredNo?: boolean;
+}
+
+/** RFC 8689 §5 / bounce.c edit_notification_properties(): how a notice treats REQUIRETLS and TLS-Required: No. */
+export function noticeTlsProperties(envelope: QueueEnvelope, config: Config): { readonly redact: boolean; readonly requireTls: boolean; readonly tlsRequiredNo: boolean } {
+  const reqtls = config.getBool('requiretls_enable') && envelope.requireTls;
+  const redact = reqtls && config.getBool('requiretls_redact_dsn');
+  return {
+    redact,
+    requireTls: reqtls && !redact,
+    // REQUIRETLS wins over TLS-Required: No (it is not propagated then).
+    tlsRequiredNo: config.getBool('tls_required_enable') && envelope.tlsRequiredNo && !reqtls,
+  };
 }
 
 interface Template {
@@ -163,9 +189,10 @@ export function buildBounce(p: BounceParams): (BounceMessage & { readonly sender
   if (listed.length === 0) return undefined;
   // bounce_notify_service.c: failure returns RET (default FULL); bounce_warn_service.c
   // and bounce_trace_service.c return headers only.
-  const ret = p.kind === 'failure' ? (p.envelope.ret ?? 'FULL') : 'HDRS';
+  const tls = noticeTlsProperties(p.envelope, p.config);
+  const ret = p.kind === 'failure' && !tls.redact ? (p.envelope.ret ?? 'FULL') : 'HDRS';
   const content = compose(p, { to: sender, postmaster: false, ret, boilerplate: true, recipients: listed });
-  return { sender: '', recipient: sender, content };
+  return { sender: '', recipient: sender, content, ...tlsFlags(tls) };
 }
 
 /**
@@ -196,8 +223,14 @@ export function postmasterCopy(p: BounceParams): BounceMessage | undefined {
     to = p.config.get('bounce_notice_recipient');
   }
   to = qualify(to, p.config);
+  const tls = noticeTlsProperties(p.envelope, p.config);
+  if (tls.redact) ret = 'HDRS';
   const content = compose(p, { to, postmaster: true, ret, boilerplate: false, recipients: p.recipients });
-  return { sender: from, recipient: to, content };
+  return { sender: from, recipient: to, content, ...tlsFlags(tls) };
+}
+
+function tlsFlags(t: ReturnType<typeof noticeTlsProperties>): { requireTls?: true; tlsRequiredNo?: true } {
+  return { ...(t.requireTls ? { requireTls: true } : {}), ...(t.tlsRequiredNo ? { tlsRequiredNo: true } : {}) };
 }
 
 /**
@@ -250,6 +283,8 @@ function compose(p: BounceParams, o: ComposeOptions): Buffer {
   add(`To: ${quoteAddress(o.to)}`);
   const origId = config.getBool('enable_threaded_bounces') ? messageIdOf(p.content) : undefined;
   if (origId) add(`References: ${origId}`, `In-Reply-To: ${origId}`);
+  // bounce_header(): availability over confidentiality for a TLS-Required: No original.
+  if (noticeTlsProperties(envelope, config).tlsRequiredNo) add('TLS-Required: no');
   // RFC 3834 §5: auto-replied to the sender, auto-generated for the postmaster.
   add(`Auto-Submitted: ${o.postmaster ? 'auto-generated' : 'auto-replied'}`);
   add('MIME-Version: 1.0', 'Content-Type: multipart/report; report-type=delivery-status;', `\tboundary="${boundary}"`);

@@ -64,6 +64,13 @@ export interface TlsSessionEvent {
   readonly kind: 'tls-session';
   readonly queueId: string;
   readonly record: TlsSessionRecord;
+  /**
+   * The session carried a TLS report (RFC 8460 §3: report delivery is not
+   * itself reported on). The publisher sets it when the message is a
+   * sealpost TLS-RPT report (reports/tlsrpt/send.ts marks them); the
+   * TLS-RPT store skips such sessions.
+   */
+  readonly tlsRptExempt?: true;
 }
 
 /** A message left the queue for good. */

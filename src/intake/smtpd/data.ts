@@ -137,6 +137,7 @@ async function queue(s: Session, content: Buffer): Promise<Outcome> {
     myhostname: s.s.myhostname,
     mailName: s.s.mailName,
     tlsRequiredEnable: s.s.tlsRequiredEnable,
+    requireTlsEsmtpHeader: s.s.requireTlsEsmtpHeader,
     addMissingHeaders: await mayAddHeaders(s),
   };
   const received = {

@@ -43,6 +43,8 @@ export interface SmtpdSettings {
   readonly smtputf8: boolean;
   readonly requireTlsEnable: boolean;
   readonly tlsRequiredEnable: boolean;
+  /** requiretls_enable && requiretls_esmtp_header (Require-TLS-ESMTP: yes). */
+  readonly requireTlsEsmtpHeader: boolean;
   readonly strictRfc821: boolean;
   readonly bareNewline: BareNewlineMode;
   readonly bareNewlineRejectCode: number;
@@ -122,6 +124,7 @@ export function smtpdSettings(config: Config): SmtpdSettings {
     smtputf8: config.getBool('smtputf8_enable'),
     requireTlsEnable: config.get('requiretls_enable') !== '' && config.getBool('requiretls_enable'),
     tlsRequiredEnable: config.get('tls_required_enable') !== '' && config.getBool('tls_required_enable'),
+    requireTlsEsmtpHeader: config.getBool('requiretls_enable') && config.getBool('requiretls_esmtp_header'),
     strictRfc821: config.getBool('strict_rfc821_envelopes'),
     bareNewline: bareNewline(config),
     bareNewlineRejectCode: num('smtpd_forbid_bare_newline_reject_code'),

@@ -52,3 +52,10 @@ test('syntax errors carry Postfix wording', () => {
 test('references() walks every branch without values', () => {
   assert.deepEqual(references('$a ${b?{$c}:{$d}} ${{$e} == {x} ? {$f} : {$g}} $$h'), ['a', 'b', 'c', 'd', 'e', 'f', 'g']);
 });
+
+test('${name{text}}: the domain_to_ascii function (Postfix 3.11), unknown functions refused', () => {
+  const lookup = (n: string) => ({ mydomain: 'bücher.example', plain: 'example.com' })[n];
+  assert.equal(expand('${domain_to_ascii{$mydomain}}', { lookup }), 'xn--bcher-kva.example');
+  assert.equal(expand('.${domain_to_ascii{$plain}}', { lookup }), '.example.com');
+  assert.throws(() => expand('${nosuch{$plain}}', { lookup }), /unknown function "nosuch"/);
+});

@@ -57,7 +57,12 @@ test('main.cf values, $name expansion, overrides win, typed getters with default
     assert.equal(c.getBool('smtp_use_tls'), true);
     assert.equal(c.isSet('relayhost'), true);
     assert.deepEqual(c.getList('relayhost'), ['[mx.example.com]:587', 'backup']);
-    assert.deepEqual(c.getList('smtp_requiretls_policy'), ['inline:{{.example.com=opportunistic}, {localhost=opportunistic}}', 'opportunistic+starttls']);
+    // Postfix 3.11's default (mail_params.h), with ${domain_to_ascii{$mydomain}} expanded.
+    assert.deepEqual(c.getList('smtp_requiretls_policy'), [
+      'inline:{{example.com=opportunistic}, {.example.com=opportunistic}, {localhost=opportunistic}}',
+      'cidr:{{0.0.0.0/0 opportunistic}, {::/0 opportunistic}}',
+      'enforce',
+    ]);
     assert.equal(expandValue(c, 'host=$myhostname ${relayhost?set}'), 'host=mx.example.com set');
     assert.deepEqual(deprecations(c), [`${dir}/main.cf, line 7: support for parameter "smtp_use_tls" will be removed; instead, specify "smtp_tls_security_level = may"`]);
   });

@@ -268,3 +268,40 @@ test('differential: template texts equal real Postfix (postconf -b expanded_*_te
     t.cleanup();
   }
 });
+
+test('golden: a REQUIRETLS message\'s notice is redacted (header only, no REQUIRETLS on the notice)', () => {
+  const reqtls: BounceRecipient = {
+    index: 0,
+    address: 'bob@example.net',
+    origAddress: 'bob@example.net',
+    status: '5.7.30',
+    action: 'failed',
+    reason: 'Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.example.net[192.0.2.25]:25',
+  };
+  const b = buildBounce(params({ recipients: [reqtls], envelope: envelope({ requireTls: true, ret: 'FULL', tlsRequiredNo: true }) }));
+  assert.ok(b);
+  assert.equal(b.requireTls, undefined, 'the notice travels without REQUIRETLS');
+  assert.equal(b.tlsRequiredNo, undefined, 'REQUIRETLS wins over TLS-Required: No');
+  golden('requiretls-redacted.eml', b.content);
+  const text = b.content.toString();
+  assert.doesNotMatch(text, /the numbers are attached/);
+  assert.doesNotMatch(text, /TLS-Required/);
+  // The postmaster copy and the double bounce are redacted too.
+  const cfg = config('notify_classes = bounce, 2bounce\n');
+  const dbl = postmasterCopy(params({ config: cfg, envelope: envelope({ sender: '', requireTls: true }) }))!;
+  assert.match(dbl.content.toString(), /Content-Type: text\/rfc822-headers/);
+});
+
+test('requiretls_redact_dsn = no keeps RET and asks REQUIRETLS for the notice; TLS-Required: No is copied without REQUIRETLS', () => {
+  const keep = buildBounce(params({ config: config('requiretls_redact_dsn = no\n'), envelope: envelope({ requireTls: true }) }))!;
+  assert.equal(keep.requireTls, true);
+  assert.match(keep.content.toString(), /the numbers are attached/);
+  const off = buildBounce(params({ config: config('requiretls_enable = no\n'), envelope: envelope({ requireTls: true }) }))!;
+  assert.equal(off.requireTls, undefined);
+  assert.match(off.content.toString(), /the numbers are attached/);
+  const trn = buildBounce(params({ envelope: envelope({ tlsRequiredNo: true }) }))!;
+  assert.equal(trn.tlsRequiredNo, true);
+  assert.match(trn.content.toString(), /\r\nTo: alice@example\.org\r\nTLS-Required: no\r\nAuto-Submitted: auto-replied\r\n/);
+  const trnOff = buildBounce(params({ config: config('tls_required_enable = no\n'), envelope: envelope({ tlsRequiredNo: true }) }))!;
+  assert.doesNotMatch(trnOff.content.toString(), /TLS-Required/);
+});
