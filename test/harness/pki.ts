@@ -53,10 +53,10 @@ function newKey(dir: string, name: string): string {
   return key;
 }
 
-function sanConfig(dir: string, name: string, names: readonly string[], eku = 'serverAuth'): string {
+function sanConfig(dir: string, name: string, names: readonly string[], eku = 'serverAuth', keyUsage = 'digitalSignature'): string {
   const file = join(dir, `${name}.ext`);
   const san = names.length > 0 ? `subjectAltName=${names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n` : '';
-  writeFileSync(file, `${san}basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n${eku ? `extendedKeyUsage=${eku}\n` : ''}`);
+  writeFileSync(file, `${san}basicConstraints=CA:FALSE\n${keyUsage ? `keyUsage=${keyUsage}\n` : ''}${eku ? `extendedKeyUsage=${eku}\n` : ''}`);
   return file;
 }
 
@@ -140,6 +140,8 @@ export interface MintOptions {
   readonly end?: string;
   /** extendedKeyUsage value (`serverAuth` by default; '' for none, `clientAuth` for the wrong purpose). */
   readonly eku?: string;
+  /** keyUsage value (`digitalSignature` by default; '' for none). */
+  readonly keyUsage?: string;
 }
 
 /** A server certificate for any names; `chain` = key + leaf + `chain` CAs (smtpd_tls_chain_files layout). */
@@ -152,7 +154,7 @@ export function mintCert(dir: string, name: string, opts: MintOptions): ServerCe
     openssl(['req', '-x509', '-new', '-key', key, '-subj', `/CN=${cn}`, '-days', '30', ...san, '-out', cert], dir);
     return finishChain(dir, name, key, cert, []);
   }
-  const ext = sanConfig(dir, name, opts.names, opts.eku ?? 'serverAuth');
+  const ext = sanConfig(dir, name, opts.names, opts.eku ?? 'serverAuth', opts.keyUsage ?? 'digitalSignature');
   const dates = opts.start || opts.end ? { ...(opts.start ? { start: opts.start } : {}), ...(opts.end ? { end: opts.end } : {}) } : {};
   const c = signed(dir, name, opts.names, opts.issuer, dates, ext, cn);
   return finishChain(dir, name, c.key, c.cert, (opts.chain ?? []).map((a) => a.cert));

@@ -472,7 +472,8 @@ function matchTrustAnchor(input: DaneMatchInput, tas: readonly UsableRecord[]): 
   const nodes: Node[] = input.chain.map((facts) => ({ facts, x509: new X509Certificate(facts.der) }));
   const path = [nodes[0]!];
   const maxDepth = input.maxDepth ?? 9;
-  const anchor = tas.length > 0 ? findAnchor(path, nodes.slice(1), tas, maxDepth) : undefined;
+  // The path is built even without DANE-TA records: the failure line names the top of it.
+  const anchor = findAnchor(path, nodes.slice(1), tas, maxDepth);
   if (anchor === 'too-long') return fail('Untrusted', 'validation-failure', [verifyLog.chainTooLong(input.where, maxDepth)]);
   if (!anchor) return fail('Untrusted', 'validation-failure', [noMatchLine(input, path)]);
   const problem = chainProblem(input, path, anchor);
