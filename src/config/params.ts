@@ -95,6 +95,10 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // How many worker threads run each smtp(8) service's SMTP client (TLS handshakes and
   // crypto off the intake's event loop); 0 = in the master's thread.
   { name: 'sealpost_delivery_workers', defaultText: '1', type: 'int', origin: 'sealpost' },
+  // MTA-STS (RFC 8461) built in: on by default; the policy fetch's deadline and size limit.
+  { name: 'sealpost_mta_sts', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
+  { name: 'sealpost_mta_sts_fetch_timeout', defaultText: '30s', type: 'time', unit: 's', origin: 'sealpost' },
+  { name: 'sealpost_mta_sts_max_policy_size', defaultText: '65536', type: 'size', origin: 'sealpost' },
 ];
 
 /** Obsolete parameters (DEPRECATION_README) and what to set instead. */
@@ -160,6 +164,9 @@ const DECLARED: Readonly<Record<string, ParamType | readonly [ParamType, TimeUni
   smtp_host_lookup: 'list',
   smtpd_tls_chain_files: 'list',
   smtp_requiretls_policy: 'list',
+  tls_dane_digests: 'list',
+  smtp_dns_support_level: 'string',
+  smtp_tls_dane_insecure_mx_policy: 'string',
   smtp_tls_security_level: 'string',
   smtpd_tls_security_level: 'string',
   smtp_tls_loglevel: 'string',

@@ -161,7 +161,7 @@ export class MemoryStsCache implements StsCacheStore {
     return this.entries.get(cacheKey(domain));
   }
   write(entry: StsCacheEntry): void {
-    this.entries.set(cacheKey(entry.domain), Object.freeze({ ...entry }));
+    this.entries.set(cacheKey(entry.domain), Object.freeze({ ...entry, domain: cacheKey(entry.domain) }));
   }
   remove(domain: string): void {
     this.entries.delete(cacheKey(domain));

@@ -44,6 +44,12 @@
  *   does; the presentation form (`3 1 1 ab12...`, RFC 8460 policy-string) is
  *   whole and lower case.
  *
+ * - `daneSettings(config)` reads the Postfix parameters DANE uses
+ *   (smtp_dns_support_level, smtp_host_lookup,
+ *   smtp_tls_dane_insecure_mx_policy, smtp_tls_force_insecure_host_tlsa_lookup,
+ *   tls_dane_digests, smtp_tls_scert_verifydepth); invalid values are a
+ *   ConfigError worded as smtp.c's msg_fatal().
+ *
  * Not here: the TLSA lookup (dns/tlsa.ts), the handshake and SNI (engine),
  * what a failure means for the next MX (enforce.ts / trouble.ts).
  */
@@ -55,6 +61,8 @@ import type { CertFacts } from './verify.ts';
 import { matchServerName } from './verify.ts';
 import { NOT_VERIFIED, verifyLog } from './reasons.ts';
 import type { TlsTrust } from './types.ts';
+import type { Config } from '../../config/types.ts';
+import { ConfigError } from '../../lib/errors.ts';
 
 export const USAGE = Object.freeze({ PKIX_TA: 0, PKIX_EE: 1, DANE_TA: 2, DANE_EE: 3 });
 export const SELECTOR = Object.freeze({ CERT: 0, SPKI: 1 });
@@ -522,4 +530,41 @@ function chainProblem(input: DaneMatchInput, path: readonly Node[], anchor: Anch
 /** RFC 8460 policy-string for a DANE policy: the TLSA RRset in presentation form. */
 export function tlsaPolicyStrings(records: readonly TlsaRecord[]): string[] {
   return records.map(tlsaPresentation);
+}
+
+// ------------------------------------------------------------ from main.cf
+
+export type DnsSupportLevel = 'disabled' | 'enabled' | 'dnssec';
+
+export interface DaneSettings {
+  /** postconf(5) smtp_dns_support_level (empty = `enabled`, or `disabled` with disable_dns_lookups = yes). */
+  readonly dnsSupport: DnsSupportLevel;
+  /** DANE is possible: dnssec lookups and `dns` in smtp_host_lookup (smtp_tls_policy.c dane_init()). */
+  readonly dnssecEnabled: boolean;
+  readonly insecureMxPolicy: InsecureMxPolicy;
+  readonly forceInsecureHostLookup: boolean;
+  readonly digests: DaneDigests;
+  readonly maxDepth: number;
+}
+
+/** The DANE parameters of main.cf (see the header). */
+export function daneSettings(config: Config): DaneSettings {
+  const raw = config.get('smtp_dns_support_level').trim().toLowerCase();
+  let dnsSupport: DnsSupportLevel;
+  if (raw === '') dnsSupport = config.getBool('disable_dns_lookups') ? 'disabled' : 'enabled';
+  else if (raw === 'disabled' || raw === 'enabled' || raw === 'dnssec') dnsSupport = raw;
+  else throw new ConfigError(`invalid smtp_dns_support_level: "${config.get('smtp_dns_support_level')}": use disabled, enabled or dnssec`);
+  const policy = config.get('smtp_tls_dane_insecure_mx_policy').trim().toLowerCase();
+  if (policy !== 'may' && policy !== 'encrypt' && policy !== 'dane') {
+    throw new ConfigError(`invalid smtp_tls_dane_insecure_mx_policy: "${config.get('smtp_tls_dane_insecure_mx_policy')}": use may, encrypt or dane`);
+  }
+  const lookup = config.getList('smtp_host_lookup').map((x) => x.toLowerCase());
+  return {
+    dnsSupport,
+    dnssecEnabled: dnsSupport === 'dnssec' && lookup.includes('dns'),
+    insecureMxPolicy: policy,
+    forceInsecureHostLookup: config.getBool('smtp_tls_force_insecure_host_tlsa_lookup'),
+    digests: parseDaneDigests(config.getList('tls_dane_digests').join(' ')),
+    maxDepth: config.getInt('smtp_tls_scert_verifydepth'),
+  };
 }
