@@ -167,6 +167,8 @@ function tryAddress(address: string, req: HttpsGetRequest, opts: HttpsGetterOpti
     const socket = tlsConnect({
       host: address, port: opts.port ?? 443, servername: req.host, secureContext: context,
       rejectUnauthorized: false, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'],
+      // The name check is ours (certificateProblem): Node's would fold a name mismatch into `authorized`.
+      checkServerIdentity: () => undefined,
     });
     onCleanup(() => socket.destroy());
     let connected = false;
@@ -212,21 +214,25 @@ function get(socket: TLSSocket, address: string, req: HttpsGetRequest, opts: Htt
       const contentType = String(res.headers['content-type'] ?? '');
       if (status !== 200) {
         const location = res.headers.location;
+        resolve({ kind: 'response', status, contentType, ...(location ? { location } : {}), body: Buffer.alloc(0), address });
         res.destroy();
-        return resolve({ kind: 'response', status, contentType, ...(location ? { location } : {}), body: Buffer.alloc(0), address });
+        return;
       }
       const declared = Number(res.headers['content-length'] ?? NaN);
       if (declared > req.maxBytes) {
+        resolve({ kind: 'too-large', status, contentType, address });
         res.destroy();
-        return resolve({ kind: 'too-large', status, contentType, address });
+        return;
       }
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
         if (size > req.maxBytes) {
+          // Settle first: destroying the response emits 'aborted' at once.
+          resolve({ kind: 'too-large', status, contentType, address });
           res.destroy();
-          return resolve({ kind: 'too-large', status, contentType, address });
+          return;
         }
         chunks.push(c);
       });
