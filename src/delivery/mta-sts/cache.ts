@@ -56,10 +56,11 @@ export interface StsCacheStore {
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN = new RegExp(`^${LABEL}(?:\\.${LABEL})+$`);
 
-/** A policy domain usable as a cache key and file name: lower case, LDH labels, at least two labels. */
+/** A policy domain usable as a cache key and file name: lower case, LDH labels, at least two, not an IP address. */
 export function cacheKey(domain: string): string {
   const d = domain.toLowerCase().replace(/\.$/, '');
-  if (d.length > 253 || !DOMAIN.test(d)) throw new Error(`not a policy domain name: "${domain.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}"`);
+  // An all-digit last label is an IPv4 address, not a domain (no TLD is numeric).
+  if (d.length > 253 || !DOMAIN.test(d) || /\.\d+$/.test(d)) throw new Error(`not a policy domain name: "${domain.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}"`);
   return d;
 }
 
