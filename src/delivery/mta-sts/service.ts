@@ -25,7 +25,9 @@
  *   4. A policy in mode `none` is cached (it retires an older policy) and
  *      answers `none`.
  * `refresh(domain)` fetches now (the cache tool's "fetch now"); `forget`,
- * `list`, `show` serve the tool. Domains that are not DNS names (an IP
+ * `list`, `show` serve the tool — on the daemon's own instance: policies
+ * once read are kept in memory, so another process editing the files is not
+ * seen until the service is made anew (reload). Domains that are not DNS names (an IP
  * literal, `[host]`) have no policy. The clock, resolver, HTTPS getter and
  * store are injected.
  *
@@ -103,7 +105,8 @@ type FetchOutcome = { readonly ok: true; readonly entry: StsCacheEntry } | { rea
 const DAY_MS = 86_400_000;
 
 export class StsService implements StsPolicySource {
-  private readonly memory = new Map<string, StsCacheEntry | null>();
+  /** Policies read from or written to the store (domains without one are not remembered: the Map stays bounded by the domains that publish). */
+  private readonly memory = new Map<string, StsCacheEntry>();
   private readonly lookups = new Map<string, Promise<StsLookup>>();
   private readonly fetches = new Map<string, Promise<FetchOutcome>>();
   private readonly now: () => number;
@@ -163,16 +166,17 @@ export class StsService implements StsPolicySource {
   private cached(key: string): StsCacheEntry | undefined {
     let e = this.memory.get(key);
     if (e === undefined) {
-      e = this.opts.store.read(key) ?? null;
+      e = this.opts.store.read(key);
+      if (e === undefined) return undefined;
       this.memory.set(key, e);
     }
-    if (e && !this.live(e)) {
+    if (!this.live(e)) {
       this.opts.info?.(`MTA-STS policy of ${key} (id ${e.id}) expired; dropped from the cache`);
-      this.memory.set(key, null);
+      this.memory.delete(key);
       this.opts.store.remove(key);
       return undefined;
     }
-    return e ?? undefined;
+    return e;
   }
 
   private async resolve(key: string): Promise<StsLookup> {

@@ -7,17 +7,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect, createServer as tlsCreateServer } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import {
-  DEFAULT_DANE_DIGESTS, daneAfterLookup, daneBeforeLookup, matchDane, parseDaneDigests, screenTlsa, tlsaLogText,
+  DEFAULT_DANE_DIGESTS, daneAfterLookup, daneSettings, daneBeforeLookup, matchDane, parseDaneDigests, screenTlsa, tlsaLogText,
   tlsaPresentation, usableTlsa,
 } from '../../../../src/delivery/tls/dane.ts';
 import type { DaneContext, DaneMatchInput } from '../../../../src/delivery/tls/dane.ts';
 import type { TlsaLookup, TlsaRecord } from '../../../../src/delivery/dns/tlsa.ts';
-import { certFactsFromDer } from '../../../../src/delivery/tls/verify.ts';
+import { certFactsFromDer, peerFacts } from '../../../../src/delivery/tls/verify.ts';
+import { loadConfig } from '../../../../src/config/load.ts';
+import { ConfigError } from '../../../../src/lib/errors.ts';
 import type { CertFacts } from '../../../../src/delivery/tls/verify.ts';
 import { makeCa, mintCert, tlsaFor } from '../../../harness/pki.ts';
 import type { CertAuthority, ServerCert } from '../../../harness/pki.ts';
@@ -267,4 +271,45 @@ test('digest agility: per usage and selector only the most preferred matching ty
   assert.equal(matchDane(input([full, rec([3, 1, 1, 'ef'.repeat(32)])], chainOf(good))).ok, false, 'Full(0) ranks below a digest');
   // Different selectors are separate sets: the SPKI digest does not shadow the certificate digest.
   assert.equal(matchDane(input([rec(tlsaFor(good.cert, 3, 0, 1)), rec([3, 1, 2, 'cd'.repeat(64)])], chainOf(good))).ok, true);
+});
+
+test('over a real handshake: the chain Node presents is what DANE-TA needs', async () => {
+  const pem = readFileSync(good.chain, 'utf8');
+  const server = tlsCreateServer({ key: readFileSync(good.key), cert: pem.slice(pem.indexOf('-----BEGIN CERTIFICATE-----')) }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'mx.example.com', rejectUnauthorized: false });
+    await new Promise<void>((r, j) => { socket.once('secureConnect', () => r()); socket.once('error', j); });
+    const facts = peerFacts(socket);
+    socket.destroy();
+    assert.equal(facts.chain.length, 3);
+    const v = matchDane(input([rec(tlsaFor(inter.cert, 2, 0, 1))], [...facts.chain]));
+    assert.ok(v.ok && v.how === 'TA certificate' && v.depth === 1);
+    assert.ok(matchDane(input([rec(tlsaFor(good.cert, 3, 1, 1))], [...facts.chain])).ok);
+  } finally {
+    server.close();
+  }
+});
+
+test('daneSettings: Postfix parameters, with the errors of smtp.c for bad values', () => {
+  const d = mkdtempSync(join(tmpdir(), 'sealpost-dane-cf-'));
+  const load = (mainCf: string) => {
+    writeFileSync(join(d, 'master.cf'), '');
+    writeFileSync(join(d, 'main.cf'), mainCf);
+    return daneSettings(loadConfig({ configDir: d, warn: () => undefined }));
+  };
+  try {
+    const def = load('');
+    assert.deepEqual([def.dnsSupport, def.dnssecEnabled, def.insecureMxPolicy, def.forceInsecureHostLookup, def.maxDepth], ['enabled', false, 'dane', false, 9]);
+    assert.deepEqual([...def.digests.types.keys()], [2, 1]);
+    assert.equal(load('disable_dns_lookups = yes\n').dnsSupport, 'disabled');
+    const on = load('smtp_dns_support_level = dnssec\nsmtp_tls_dane_insecure_mx_policy = encrypt\ntls_dane_digests = sha256\nsmtp_tls_force_insecure_host_tlsa_lookup = yes\n');
+    assert.deepEqual([on.dnssecEnabled, on.insecureMxPolicy, on.forceInsecureHostLookup, [...on.digests.types.keys()]], [true, 'encrypt', true, [1]]);
+    assert.equal(load('smtp_dns_support_level = dnssec\nsmtp_host_lookup = native\n').dnssecEnabled, false);
+    assert.throws(() => load('smtp_dns_support_level = secure\n'), (e: unknown) => e instanceof ConfigError && /invalid smtp_dns_support_level: "secure"/.test(e.message));
+    assert.throws(() => load('smtp_tls_dane_insecure_mx_policy = verify\n'), (e: unknown) => e instanceof ConfigError && /invalid smtp_tls_dane_insecure_mx_policy: "verify"/.test(e.message));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
