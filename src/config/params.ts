@@ -108,6 +108,10 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   { name: 'sealpost_tlsrpt_max_delay', defaultText: '1h', type: 'time', unit: 's', origin: 'sealpost' },
   { name: 'sealpost_tlsrpt_retry_backoff', defaultText: '5m', type: 'time', unit: 's', origin: 'sealpost' },
   { name: 'sealpost_tlsrpt_retry_lifetime', defaultText: '1d', type: 'time', unit: 's', origin: 'sealpost' },
+  // MTA-STS (RFC 8461) built in: on by default; the policy fetch's deadline and size limit.
+  { name: 'sealpost_mta_sts', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
+  { name: 'sealpost_mta_sts_fetch_timeout', defaultText: '30s', type: 'time', unit: 's', origin: 'sealpost' },
+  { name: 'sealpost_mta_sts_max_policy_size', defaultText: '65536', type: 'size', origin: 'sealpost' },
 ];
 
 /** Obsolete parameters (DEPRECATION_README) and what to set instead. */
@@ -173,6 +177,9 @@ const DECLARED: Readonly<Record<string, ParamType | readonly [ParamType, TimeUni
   smtp_host_lookup: 'list',
   smtpd_tls_chain_files: 'list',
   smtp_requiretls_policy: 'list',
+  tls_dane_digests: 'list',
+  smtp_dns_support_level: 'string',
+  smtp_tls_dane_insecure_mx_policy: 'string',
   smtp_tls_security_level: 'string',
   smtpd_tls_security_level: 'string',
   smtp_tls_loglevel: 'string',

@@ -12,7 +12,12 @@
  * reply was SERVFAIL/REFUSED/other failure rcodes.
  * Replies are accepted only from the queried server address/port, with the
  * random query ID and the same question (spoofed or stale datagrams are
- * ignored and we keep waiting).
+ * ignored and we keep waiting). The reply is read by our own bounds-checked
+ * parser (wire.ts): `records` holds the raw answer records with their rdata
+ * (what resolver.ts decodes, and TLSA rdata for tlsa.ts); `answers` is
+ * dns-packet's decoding of the same reply, kept for callers that want it —
+ * empty when dns-packet cannot decode a record (a truncated TLSA rdata, say)
+ * that our parser reads fine.
  *
  * Not here: caching, CNAME chasing, DNSSEC validation (we trust the AD bit of
  * the configured resolver, as Postfix does with smtp_dns_support_level=dnssec),
@@ -23,6 +28,8 @@ import { connect, isIPv6 } from 'node:net';
 import { randomInt } from 'node:crypto';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet, RecordType } from 'dns-packet';
+import { parseReply, sameName, WireError } from './wire.ts';
+import type { RawRecord, WireReply } from './wire.ts';
 
 /** One configured DNS server. */
 export interface DnsServer {
@@ -41,6 +48,10 @@ export interface DnsResponse {
   /** 'NOERROR' or 'NXDOMAIN'. */
   readonly rcode: 'NOERROR' | 'NXDOMAIN';
   readonly answers: Answer[];
+  /** The answer section as raw records (wire.ts), CNAMEs included, in reply order. */
+  readonly records: readonly RawRecord[];
+  /** The whole reply (names inside rdata may be compressed against it). */
+  readonly message: Buffer;
   /** The AD bit of the reply (RFC 4035 §3.2.3): only meaningful from a validating resolver. */
   readonly authenticatedData: boolean;
 }
@@ -108,8 +119,18 @@ export function stripDot(name: string): string {
 }
 
 type Attempt =
-  | { kind: 'reply'; packet: DecodedPacket }
+  | { kind: 'reply'; reply: WireReply; message: Buffer }
   | { kind: 'timeout' };
+
+/** RFC 1035 TYPE numbers of the questions we ask. */
+const TYPE_NUMBER: Partial<Record<RecordType, number>> = { A: 1, CNAME: 5, MX: 15, TXT: 16, AAAA: 28, TLSA: 52 };
+
+/** The wire-level twin of matchesQuery(): same ID, QR set, exactly our question. */
+export function replyMatches(reply: WireReply, id: number, name: string, type: RecordType): boolean {
+  if (!reply.header.response || reply.header.id !== id || !reply.question) return false;
+  const want = TYPE_NUMBER[type];
+  return want !== undefined && reply.question.type === want && sameName(reply.question.name, stripDot(name));
+}
 
 export class DnsClient {
   readonly servers: readonly DnsServer[];
@@ -134,12 +155,14 @@ export class DnsClient {
       const slice = Math.max(Math.floor(remaining / (tries - i)), Math.min(remaining, 50));
       const result = await this.attempt(server, name, type, slice, opts.signal);
       if (result.kind === 'timeout') continue;
-      const rcode = rcodeName(result.packet.flags ?? 0);
+      const rcode = rcodeName(result.reply.header.flags);
       if (rcode === 'NOERROR' || rcode === 'NXDOMAIN') {
         return {
           rcode,
-          answers: result.packet.answers ?? [],
-          authenticatedData: result.packet.flag_ad === true,
+          answers: tryDecode(result.message)?.answers ?? [],
+          records: result.reply.answers,
+          message: result.message,
+          authenticatedData: result.reply.header.authenticatedData,
         };
       }
       lastServerError = new DnsServerError(
@@ -159,12 +182,12 @@ export class DnsClient {
     const id = randomInt(0, 0x10000);
     const query = encodeQuery(id, name, type);
     const started = Date.now();
-    const udp = await udpExchange(server, query, ms, signal, (p) => matchesQuery(p, id, name, type));
-    if (udp.kind === 'timeout' || !udp.packet.flag_tc) return udp;
+    const udp = await udpExchange(server, query, ms, signal, (p) => replyMatches(p, id, name, type));
+    if (udp.kind === 'timeout' || !udp.reply.header.truncated) return udp;
     // RFC 7766 §5: a truncated UDP answer is retried over TCP.
     const left = ms - (Date.now() - started);
     if (left <= 0) return { kind: 'timeout' };
-    return tcpExchange(server, query, left, signal, (p) => matchesQuery(p, id, name, type));
+    return tcpExchange(server, query, left, signal, (p) => replyMatches(p, id, name, type));
   }
 }
 
@@ -192,7 +215,7 @@ function settleOnce(
 
 function udpExchange(
   server: DnsServer, query: Buffer, ms: number, signal: AbortSignal | undefined,
-  accept: (p: DecodedPacket) => boolean,
+  accept: (p: WireReply) => boolean,
 ): Promise<Attempt> {
   return new Promise((resolve) => {
     const socket = createSocket(isIPv6(server.host) ? 'udp6' : 'udp4');
@@ -200,8 +223,8 @@ function udpExchange(
     socket.on('error', () => finish({ kind: 'timeout' }));
     socket.on('message', (msg, rinfo) => {
       if (rinfo.port !== server.port || normalizeAddr(rinfo.address) !== normalizeAddr(server.host)) return;
-      const packet = tryDecode(msg);
-      if (packet && accept(packet)) finish({ kind: 'reply', packet });
+      const reply = tryParse(msg);
+      if (reply && accept(reply)) finish({ kind: 'reply', reply, message: msg });
     });
     socket.send(query, server.port, server.host, (err) => {
       if (err) finish({ kind: 'timeout' });
@@ -211,7 +234,7 @@ function udpExchange(
 
 function tcpExchange(
   server: DnsServer, query: Buffer, ms: number, signal: AbortSignal | undefined,
-  accept: (p: DecodedPacket) => boolean,
+  accept: (p: WireReply) => boolean,
 ): Promise<Attempt> {
   return new Promise((resolve) => {
     const socket = connect({ host: server.host, port: server.port });
@@ -230,18 +253,27 @@ function tcpExchange(
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        const packet = tryDecode(msg);
-        if (packet && accept(packet)) return finish({ kind: 'reply', packet });
+        const reply = tryParse(msg);
+        if (reply && accept(reply)) return finish({ kind: 'reply', reply, message: Buffer.from(msg) });
       }
     });
   });
+}
+
+function tryParse(msg: Buffer): WireReply | undefined {
+  try {
+    return parseReply(msg);
+  } catch (err) {
+    if (err instanceof WireError) return undefined; // garbage datagram: ignore, keep waiting
+    throw err;
+  }
 }
 
 function tryDecode(msg: Buffer): DecodedPacket | undefined {
   try {
     return dnsPacket.decode(msg);
   } catch {
-    return undefined; // garbage datagram: ignore, keep waiting
+    return undefined;
   }
 }
 

@@ -9,6 +9,11 @@
  *     host's A/AAAA per `inet_protocols`), truncated to `smtp_mx_address_limit`
  *     (0 = unlimited); `implicit` when there was no MX and the domain's own
  *     address records were used (RFC 5321 §5.1: implicit MX with preference 0);
+ *     `mxAuthenticated` says whether the MX RRset was DNSSEC-secure (AD bit),
+ *     and each target says whether its own address lookup was
+ *     (`addressAuthenticated`) and, when the MX host name is an alias, the
+ *     name at the end of its CNAME chain (`canonicalName`): DANE needs all
+ *     three (RFC 7672 §2.2: TLSA only for secure MX hosts; §2.2.2: CNAMEs);
  *   - `nullmx`: RFC 7505 null MX — the caller bounces with `text` (5.1.0);
  *   - `notfound`: a permanent DNS answer — the caller bounces (5.4.4);
  *   - `tempfail`: any lookup that could not complete — the caller defers (4.4.3).
@@ -39,6 +44,17 @@ export interface MxTarget {
   readonly preference: number;
   readonly address: string;
   readonly family: 4 | 6;
+  /** The AD bit of the host's address lookup (true only when every family's answer was secure). */
+  readonly addressAuthenticated: boolean;
+  /** The end of the host name's CNAME chain, when the MX host name is an alias. */
+  readonly canonicalName?: string;
+}
+
+function target(hostname: string, preference: number, a: AddressRecord, authenticated: boolean): MxTarget {
+  return {
+    hostname, preference, address: a.address, family: a.family, addressAuthenticated: authenticated,
+    ...(a.canonicalName !== undefined ? { canonicalName: a.canonicalName } : {}),
+  };
 }
 
 export type MxResolution =
@@ -116,7 +132,7 @@ async function implicitMx(domain: string, resolver: Resolver, families: IpFamily
   const type = families.length === 1 && families[0] === 'ipv6' ? 'AAAA' : 'A';
   if (a.status === 'tempfail') return { kind: 'tempfail', dsn: '4.4.3', text: tempText(domain, type) };
   if (a.status === 'notfound') return { kind: 'notfound', dsn: '5.4.4', text: notFoundText(domain, type, a.reason) };
-  const targets = a.records.map((r) => ({ hostname: domain, preference: 0, address: r.address, family: r.family }));
+  const targets = a.records.map((r) => target(domain, 0, r, a.authenticated));
   return { kind: 'targets', targets: truncate(targets, limit), implicit: true, mxAuthenticated: false };
 }
 
@@ -129,7 +145,7 @@ async function mxHostAddresses(
   hosts.forEach((h, i) => {
     const r = results[i]!;
     if (r.status === 'found') {
-      for (const a of r.records) targets.push({ hostname: h.exchange, preference: h.preference, address: a.address, family: a.family });
+      for (const a of r.records) targets.push(target(h.exchange, h.preference, a, r.authenticated));
     } else if (r.status === 'tempfail' && firstTemp === undefined) {
       firstTemp = tempText(h.exchange, families[0] === 'ipv6' ? 'AAAA' : 'A');
     }

@@ -1,27 +1,39 @@
 /**
- * resolver.ts — the DNS questions delivery asks (MX, A/AAAA), as values that
- * keep "not found" apart from "could not find out".
+ * resolver.ts — the DNS questions delivery asks (MX, A/AAAA for the route;
+ * TXT, TLSA and CNAME for the policy sources), as values that keep "not
+ * found" apart from "could not find out".
  *
  * Contract: every method resolves (never rejects for DNS trouble) to a
  * `LookupResult`: `found` (records + whether the resolver set the AD bit),
  * `notfound` (NXDOMAIN or NODATA — a permanent answer) or `tempfail` (timeout,
  * SERVFAIL, REFUSED, network error — the caller defers, never downgrades).
- * Two implementations:
+ * `authenticated` is the AD bit of the reply that gave the answer: for an
+ * address lookup behind a CNAME it covers the whole chain, and the record
+ * carries the `canonicalName` it was found at (RFC 7672 §2.2.2 needs it).
+ * Two interfaces: `Resolver` (mx, addresses — what the route needs) and
+ * `PolicyResolver` (txt, tlsa, cname — what MTA-STS and DANE need); both
+ * implementations below serve both:
  *   - `PacketResolver`: our dns-client against `sealpost_dns_resolvers`
- *     (`ip`, `ip:port`, `[ipv6]:port`), with per-lookup deadlines and the AD bit;
+ *     (`ip`, `ip:port`, `[ipv6]:port`), with per-lookup deadlines, the DO
+ *     bit asked and the AD bit reported; replies read by wire.ts;
  *   - `SystemResolver`: node:dns/promises (the system's resolv.conf) wrapped in
- *     a deadline; it cannot see the AD bit, so `authenticated` is always false.
+ *     a deadline; it cannot see the AD bit, so `authenticated` is always false,
+ *     and Node 20 cannot ask for TLSA: `tlsa()` answers an *insecure* NODATA
+ *     (authenticated false), which DANE reads as "no DANE here" — `dane`
+ *     runs as `may`, `dane-only` defers (fail closed; never a TLSA match made up).
  * `createResolver(config)` picks one.
  *
- * Not here: MX policy (mx.ts), TLSA (later), caching.
+ * Not here: MX policy (mx.ts), TLSA base-domain logic (tlsa.ts), caching.
  */
 import { Resolver as NodeResolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Answer } from 'dns-packet';
+import type { RecordType } from 'dns-packet';
 import { ConfigError } from '../../lib/errors.ts';
 import type { Config } from '../../config/types.ts';
 import { DnsClient, DnsError } from './dns-client.ts';
-import type { DnsServer } from './dns-client.ts';
+import type { DnsResponse, DnsServer } from './dns-client.ts';
+import { RR_TYPE, WireError, chaseCname, decodeA, decodeAAAA, decodeCname, decodeMx, decodeTxt, sameName, txtText } from './wire.ts';
+import type { RawRecord } from './wire.ts';
 
 export interface MxRecord {
   readonly preference: number;
@@ -34,6 +46,14 @@ export type IpFamily = 'ipv4' | 'ipv6';
 export interface AddressRecord {
   readonly address: string;
   readonly family: 4 | 6;
+  /** The owner name of the record when the host name is an alias (the end of its CNAME chain); absent otherwise. */
+  readonly canonicalName?: string;
+}
+
+/** One TLSA record as found: its owner name (after any CNAME) and its rdata bytes (parsed by tlsa.ts). */
+export interface TlsaRdata {
+  readonly owner: string;
+  readonly rdata: Buffer;
 }
 
 export type LookupResult<T> =
@@ -46,6 +66,21 @@ export interface Resolver {
   /** A and/or AAAA records: found if either family has addresses. */
   addresses(host: string, families: readonly IpFamily[]): Promise<LookupResult<AddressRecord>>;
 }
+
+/**
+ * The lookups of the policy sources. Kept apart from `Resolver` so the
+ * route's resolver wrappers (smtp_host_lookup) need not forward them.
+ */
+export interface PolicyResolver {
+  /** TXT records, each one's strings concatenated without spaces (RFC 8461 §3.1), as latin1 text. */
+  txt(name: string): Promise<LookupResult<string>>;
+  /** TLSA records at `name` (`_25._tcp.mx.example.com`), CNAMEs followed by the resolver. */
+  tlsa(name: string): Promise<LookupResult<TlsaRdata>>;
+  /** The CNAME target of `name` (RFC 7672 §2.2.2: is the alias itself secure?). */
+  cname(name: string): Promise<LookupResult<string>>;
+}
+
+export type FullResolver = Resolver & PolicyResolver;
 
 export const DEFAULT_DNS_TIMEOUT_MS = 5000;
 
@@ -68,7 +103,7 @@ export function mergeAddressResults(results: readonly LookupResult<AddressRecord
 
 // ---------------------------------------------------------------- our client
 
-export class PacketResolver implements Resolver {
+export class PacketResolver implements Resolver, PolicyResolver {
   readonly client: DnsClient;
   readonly timeoutMs: number;
 
@@ -78,30 +113,52 @@ export class PacketResolver implements Resolver {
   }
 
   async mx(domain: string): Promise<LookupResult<MxRecord>> {
-    return this.lookup(domain, 'MX', (a) =>
-      a.type === 'MX' ? [{ preference: a.data.preference ?? 0, exchange: a.data.exchange }] : []);
+    return this.lookup(domain, 'MX', (r, rec) => (rec.type === RR_TYPE.MX ? [decodeMx(r.message, rec)] : []));
   }
 
   async addresses(host: string, families: readonly IpFamily[]): Promise<LookupResult<AddressRecord>> {
     const parts = await Promise.all(families.map((f) =>
       f === 'ipv4'
-        ? this.lookup(host, 'A', (a): AddressRecord[] => (a.type === 'A' ? [{ address: a.data, family: 4 }] : []))
-        : this.lookup(host, 'AAAA', (a): AddressRecord[] => (a.type === 'AAAA' ? [{ address: a.data, family: 6 }] : []))));
+        ? this.lookup(host, 'A', (r, rec) => addressOf(host, r, rec, RR_TYPE.A, 4))
+        : this.lookup(host, 'AAAA', (r, rec) => addressOf(host, r, rec, RR_TYPE.AAAA, 6))));
     return mergeAddressResults(parts);
   }
 
-  private async lookup<T>(name: string, type: 'MX' | 'A' | 'AAAA', pick: (a: Answer) => T[]): Promise<LookupResult<T>> {
+  async txt(name: string): Promise<LookupResult<string>> {
+    return this.lookup(name, 'TXT', (_r, rec) => (rec.type === RR_TYPE.TXT ? [txtText(decodeTxt(rec.rdata))] : []));
+  }
+
+  async tlsa(name: string): Promise<LookupResult<TlsaRdata>> {
+    return this.lookup(name, 'TLSA', (_r, rec) => (rec.type === RR_TYPE.TLSA ? [{ owner: rec.name, rdata: rec.rdata }] : []));
+  }
+
+  async cname(name: string): Promise<LookupResult<string>> {
+    return this.lookup(name, 'CNAME', (r, rec) => (rec.type === RR_TYPE.CNAME && sameName(rec.name, name) ? [decodeCname(r.message, rec)] : []));
+  }
+
+  private async lookup<T>(name: string, type: RecordType, pick: (r: DnsResponse, rec: RawRecord) => T[]): Promise<LookupResult<T>> {
     try {
       const r = await this.client.query(name, type, { timeoutMs: this.timeoutMs });
       if (r.rcode === 'NXDOMAIN') return { status: 'notfound', reason: 'NXDOMAIN', authenticated: r.authenticatedData };
-      const records = r.answers.flatMap(pick);
+      const records = r.records.flatMap((rec) => pick(r, rec));
       if (records.length === 0) return { status: 'notfound', reason: 'NODATA', authenticated: r.authenticatedData };
       return { status: 'found', records, authenticated: r.authenticatedData };
     } catch (err) {
       if (err instanceof DnsError) return { status: 'tempfail', reason: err.message };
+      // A record we cannot read is a broken answer, never "no data" (no downgrade).
+      if (err instanceof WireError) return { status: 'tempfail', reason: `malformed reply for name=${name} type=${type}: ${err.message}` };
       throw err;
     }
   }
+}
+
+/** An A/AAAA record of `host` (directly or at the end of its CNAME chain), with the canonical name when aliased. */
+function addressOf(host: string, r: DnsResponse, rec: RawRecord, type: number, family: 4 | 6): AddressRecord[] {
+  if (rec.type !== type) return [];
+  const address = family === 4 ? decodeA(rec.rdata) : decodeAAAA(rec.rdata);
+  const canonical = chaseCname(r.message, r.records, host);
+  if (!sameName(rec.name, canonical)) return [];
+  return [sameName(canonical, host) ? { address, family } : { address, family, canonicalName: canonical.toLowerCase() }];
 }
 
 // ---------------------------------------------------------- system resolver
@@ -109,7 +166,7 @@ export class PacketResolver implements Resolver {
 /** Node's c-ares error codes that mean a permanent answer. */
 const NOT_FOUND_CODES: Record<string, 'NXDOMAIN' | 'NODATA'> = { ENOTFOUND: 'NXDOMAIN', ENODATA: 'NODATA' };
 
-export class SystemResolver implements Resolver {
+export class SystemResolver implements Resolver, PolicyResolver {
   readonly timeoutMs: number;
   /** Override resolv.conf (tests, labs): `ip` or `ip:port` strings as node:dns takes them. */
   readonly servers: readonly string[] | undefined;
@@ -130,6 +187,19 @@ export class SystemResolver implements Resolver {
         ? this.withDeadline((r) => r.resolve4(host), (a) => a.map((address): AddressRecord => ({ address, family: 4 })), `name=${host} type=A`)
         : this.withDeadline((r) => r.resolve6(host), (a) => a.map((address): AddressRecord => ({ address, family: 6 })), `name=${host} type=AAAA`)));
     return mergeAddressResults(parts);
+  }
+
+  async txt(name: string): Promise<LookupResult<string>> {
+    return this.withDeadline((r) => r.resolveTxt(name), (recs) => recs.map((chunks) => chunks.join('')), `name=${name} type=TXT`);
+  }
+
+  /** Node 20 cannot ask for TLSA: an insecure "no data" — DANE does not apply (see the header). */
+  async tlsa(_name: string): Promise<LookupResult<TlsaRdata>> {
+    return { status: 'notfound', reason: 'NODATA', authenticated: false };
+  }
+
+  async cname(name: string): Promise<LookupResult<string>> {
+    return this.withDeadline((r) => r.resolveCname(name), (targets) => targets, `name=${name} type=CNAME`);
   }
 
   /** Node's resolver retries for ~27 s on a dead server: cancel it at our deadline. */
@@ -196,7 +266,7 @@ function parseOne(entry: string, param: string): DnsServer {
 }
 
 /** Our client when `sealpost_dns_resolvers` lists servers, else the system resolver. */
-export function createResolver(config: Config, timeoutMs = DEFAULT_DNS_TIMEOUT_MS): Resolver {
+export function createResolver(config: Config, timeoutMs = DEFAULT_DNS_TIMEOUT_MS): FullResolver {
   const servers = parseResolverList(config.getList('sealpost_dns_resolvers'));
   return servers.length > 0 ? new PacketResolver(servers, timeoutMs) : new SystemResolver(timeoutMs);
 }

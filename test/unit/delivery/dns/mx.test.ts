@@ -37,6 +37,10 @@ before(async () => {
     'many.example': { MX: [[10, 'm1.many.example'], [20, 'm2.many.example']] },
     'm1.many.example': { A: ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'] },
     'm2.many.example': { A: ['192.0.2.5', '192.0.2.6', '192.0.2.7'] },
+    'sec.example': { MX: [[10, 'mx.sec.example'], [20, 'alias.sec.example']], ad: true },
+    'mx.sec.example': { A: ['192.0.2.30'], ad: true },
+    'alias.sec.example': { CNAME: 'mx.hoster.example', ad: true },
+    'mx.hoster.example': { A: ['192.0.2.31'], AAAA: ['2001:db8::31'] },
   });
   resolver = new PacketResolver([{ host: lab.host, port: lab.port }], 300);
 });
@@ -127,4 +131,16 @@ test('smtp_mx_address_limit truncates the address list (0 = no limit)', async ()
   assert.deepEqual(addrs(await resolveMx('many.example', resolver, { addressLimit: 2 })),
     ['10 m1.many.example 192.0.2.1', '10 m1.many.example 192.0.2.2']);
   assert.equal(addrs(await resolveMx('many.example', resolver, { addressLimit: 0 })).length, 7);
+});
+
+test('each target records its own AD bit and the CNAME-expanded name (DANE needs both)', async () => {
+  const r = await resolveMx('sec.example', resolver);
+  assert.ok(r.kind === 'targets');
+  assert.equal(r.mxAuthenticated, true);
+  assert.deepEqual(r.targets.map((t) => [t.hostname, t.address, t.addressAuthenticated, t.canonicalName]), [
+    ['mx.sec.example', '192.0.2.30', true, undefined],
+    ['alias.sec.example', '192.0.2.31', false, 'mx.hoster.example'],
+    ['alias.sec.example', '2001:db8::31', false, 'mx.hoster.example'],
+  ]);
+  assert.equal('canonicalName' in r.targets[0]!, false);
 });

@@ -19,6 +19,11 @@ before(async () => {
     'half.example': { A: ['192.0.2.5'] },
     'broken.example': { servfail: true },
     'dead.example': { drop: true },
+    '_mta-sts.example.com': { TXT: [['v=STSv1; ', 'id=20240101'], 'unrelated'], ad: true },
+    '_25._tcp.mx1.example.com': { TLSA: [[3, 1, 1, 'abcd']], ad: true },
+    'www.example.com': { CNAME: 'example.com', ad: true },
+    'alias.example': { CNAME: 'target.example' },
+    'target.example': { A: ['192.0.2.77'] },
   });
   resolver = new PacketResolver([{ host: lab.host, port: lab.port }], 300);
 });
@@ -92,4 +97,32 @@ test('SystemResolver maps node:dns answers and errors to results', async () => {
 test('SystemResolver: a dead server is a tempfail at our deadline', async () => {
   const r = await new SystemResolver(300, [`${lab.host}:${lab.port}`]).mx('dead.example');
   assert.equal(r.status, 'tempfail');
+});
+
+test('txt: multi-string records concatenated without spaces, one string per record', async () => {
+  const r = await resolver.txt('_mta-sts.example.com');
+  assert.deepEqual(r, { status: 'found', records: ['v=STSv1; id=20240101', 'unrelated'], authenticated: true });
+  assert.deepEqual(await resolver.txt('v4only.example'), { status: 'notfound', reason: 'NODATA', authenticated: false });
+});
+
+test('tlsa: owner and rdata bytes with the AD bit; cname: the target', async () => {
+  const r = await resolver.tlsa('_25._tcp.mx1.example.com');
+  assert.ok(r.status === 'found');
+  assert.equal(r.authenticated, true);
+  assert.equal(r.records[0]!.owner, '_25._tcp.mx1.example.com');
+  assert.equal(r.records[0]!.rdata.toString('hex'), '030101abcd');
+  assert.deepEqual(await resolver.cname('www.example.com'), { status: 'found', records: ['example.com'], authenticated: true });
+  assert.equal((await resolver.cname('example.com')).status, 'notfound');
+});
+
+test('addresses behind a CNAME carry the canonical name; the lab sets AD only when asked with DO', async () => {
+  const r = await resolver.addresses('alias.example', ['ipv4']);
+  assert.deepEqual(r, { status: 'found', records: [{ address: '192.0.2.77', family: 4, canonicalName: 'target.example' }], authenticated: false });
+  const sys = new SystemResolver(1000, [`${lab.host}:${lab.port}`]);
+  // node:dns sends no DO bit: never authenticated, even for a secure name.
+  assert.deepEqual(await sys.txt('_mta-sts.example.com'), { status: 'found', records: ['v=STSv1; id=20240101', 'unrelated'], authenticated: false });
+  assert.deepEqual(await sys.tlsa('_25._tcp.mx1.example.com'), { status: 'notfound', reason: 'NODATA', authenticated: false });
+  assert.deepEqual(await sys.cname('www.example.com'), { status: 'found', records: ['example.com'], authenticated: false });
+  assert.ok(lab.queries.some((q) => q.name === '_mta-sts.example.com' && !q.dnssecOk));
+  assert.ok(lab.queries.some((q) => q.name === '_mta-sts.example.com' && q.dnssecOk));
 });
