@@ -41,11 +41,11 @@ export const CATEGORY_LABELS: Readonly<Record<Category, string>> = {
 
 export const CATEGORY_COLORS: Readonly<Record<Category, string>> = {
   'verified-table': '#1b5e20',
-  'verified-dane': '#2e7d32',
+  'verified-dane': '#00796b',
   'verified-mta-sts': '#43a047',
-  'verified-default': '#66bb6a',
-  'verified-other': '#81c784',
-  trusted: '#c5e1a5',
+  'verified-default': '#9ccc65',
+  'verified-other': '#c0ca33',
+  trusted: '#e6ee9c',
   untrusted: '#ffd54f',
   anonymous: '#ffb74d',
   plaintext: '#e53935',

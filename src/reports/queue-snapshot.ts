@@ -12,8 +12,8 @@
  *   the order incoming, active, deferred; `truncated` says when more were
  *   there. The walk yields to the event loop every 256 files, so a daemon
  *   serving the page keeps delivering.
- * - The shape covers incoming, active and deferred (hold is counted, not
- *   shaped: held mail is not waiting for delivery).
+ * - The shape covers incoming, active and deferred (hold is read for its
+ *   oldest arrival, not shaped: held mail is not waiting for delivery).
  *
  * Not here: rendering (http/status-page.ts), the qshape layout (queue-shape.ts).
  */
@@ -36,13 +36,15 @@ export interface QueueSnapshot {
   readonly shape: QueueShape;
   /** By recipients (descending), then domain. */
   readonly deferrals: readonly DeferralGroup[];
+  /** The oldest arrival time (ms) per queue among the messages read. */
+  readonly oldestArrival: Readonly<Partial<Record<MessageQueue, number>>>;
   /** One queued recipient per destination domain (for the explain links). */
   readonly sampleRecipients: ReadonlyMap<string, string>;
   readonly scanned: number;
   readonly truncated: boolean;
 }
 
-const SHAPED: readonly MessageQueue[] = ['incoming', 'active', 'deferred'];
+const READ: readonly MessageQueue[] = ['incoming', 'active', 'deferred', 'hold'];
 
 export async function takeSnapshot(spool: Spool, opts: { limit?: number; now?: number } = {}): Promise<QueueSnapshot> {
   const now = opts.now ?? Date.now();
@@ -57,10 +59,11 @@ export async function takeSnapshot(spool: Spool, opts: { limit?: number; now?: n
   const shape = new QueueShape({}, Math.floor(now / 1000));
   const groups = new Map<string, DeferralGroup>();
   const samples = new Map<string, string>();
+  const oldestArrival: Partial<Record<MessageQueue, number>> = {};
   const withLog = spool.delayLogIds();
   let scanned = 0;
   let truncated = false;
-  for (const q of SHAPED) {
+  for (const q of READ) {
     for (const id of lists.get(q)!) {
       if (scanned >= limit) {
         truncated = true;
@@ -73,6 +76,8 @@ export async function takeSnapshot(spool: Spool, opts: { limit?: number; now?: n
       } catch {
         continue;
       }
+      oldestArrival[q] = Math.min(oldestArrival[q] ?? Infinity, env.arrivalTime);
+      if (q === 'hold') continue;
       const pending = env.recipients.filter((r) => r.status === 'pending');
       shape.add(Math.floor(env.arrivalTime / 1000), env.sender, pending.map((r) => r.address));
       for (const r of pending) {
@@ -94,5 +99,5 @@ export async function takeSnapshot(spool: Spool, opts: { limit?: number; now?: n
     }
   }
   const deferrals = [...groups.values()].sort((a, b) => b.recipients - a.recipients || (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
-  return { taken: now, counts, shape, deferrals, sampleRecipients: samples, scanned, truncated };
+  return { taken: now, counts, shape, deferrals, oldestArrival, sampleRecipients: samples, scanned, truncated };
 }

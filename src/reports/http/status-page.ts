@@ -65,7 +65,9 @@ pre{background:#f5f5f5;padding:1em;overflow:auto}.note{color:#8e24aa}`;
 function queueTable(d: StatusPageData): string {
   const rows = MESSAGE_QUEUES.map((q) => {
     const f = d.queues[q];
-    const oldest = f.oldest === undefined ? '-' : age(d.now - f.oldest);
+    // The arrival time read from the envelopes when the snapshot has it, else the file's age.
+    const t = d.snapshot.oldestArrival[q] ?? f.oldest;
+    const oldest = f.messages === 0 || t === undefined ? '-' : age(d.now - t);
     return `<tr data-queue="${q}"><td class="name">${q}</td><td>${f.messages}</td><td>${oldest}</td></tr>`;
   });
   return `<table id="queue-counts"><tr><th class="name">queue</th><th>messages</th><th>oldest</th></tr>${rows.join('')}</table>`;
