@@ -7,7 +7,8 @@
  *   so pipes, files and tests that capture output see nothing.
  * - Written to the given stream (stderr), redrawn in place (`\r` + erase to
  *   end of line), at most every `intervalMs` (default 100 ms) and not before
- *   `delayMs` (default 300 ms): a quick run draws nothing. `tick()` and
+ *   `delayMs` (default 300 ms, or SEALPOST_PROGRESS_DELAY_MS from the
+ *   environment, which tests set to 0): a quick run draws nothing. `tick()` and
  *   `set()` are cheap (they look at the clock every 256 calls, or at once for
  *   a `tick(n)` of more than one).
  * - `done()` erases the line, so what the command prints next starts clean.
@@ -51,7 +52,7 @@ export function progress(stream: TtyLike, opts: ProgressOptions): Progress {
   const start = now();
   const total = typeof opts.total === 'function' ? opts.total() : opts.total;
   const interval = opts.intervalMs ?? 100;
-  const delay = opts.delayMs ?? 300;
+  const delay = opts.delayMs ?? Number(process.env.SEALPOST_PROGRESS_DELAY_MS ?? 300);
   let count = 0;
   let calls = 0;
   let last = 0;
