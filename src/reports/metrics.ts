@@ -36,6 +36,7 @@ import type { DeliveryEvent, RecipientOutcomeEvent, Subscriber } from './events.
 import type { ObservabilityHooks } from './observe-hooks.ts';
 import type { QueueGauge } from './queue-gauge.ts';
 import { MESSAGE_QUEUES } from '../queue/spool.ts';
+import { recipientDomain } from './posture.ts';
 
 export interface MetricsOptions {
   /** Domains always labelled (`example.com`, or `.example.com` for every subdomain). */
@@ -64,12 +65,6 @@ export function nameLabel(s: string): string {
 export function protocolLabel(p: string | undefined): string {
   if (p === undefined) return 'none';
   return /^(SSLv3|TLSv1|TLSv1\.[0-3])$/.test(p) ? p : 'other';
-}
-
-/** The domain of an address, lower case; `` for a local address. */
-export function recipientDomain(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).toLowerCase().replace(/\.$/, '');
 }
 
 /** Decides which destination gets a label of its own (see the header). */

@@ -31,7 +31,7 @@ import type { Spool } from '../queue/spool.ts';
 import type { EventBus } from './events.ts';
 import { parseAuthFile, parseListen, type Credentials } from './http/access.ts';
 import { ObservabilityServer, type StatusSources } from './http/server.ts';
-import { SealpostMetrics } from './metrics.ts';
+import type { SealpostMetrics } from './metrics.ts';
 import { NO_HOOKS, type ObservabilityHooks } from './observe-hooks.ts';
 import { PostureStore, readPosture } from './posture.ts';
 import { ProofStore } from './proof.ts';
@@ -134,6 +134,8 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
     if (!listen) return { hooks: NO_HOOKS, stop };
     const secrets = listenerSecrets(config);
     const gauge = new SpoolQueueGauge(config.get('queue_directory'));
+    // prom-client is loaded only when metrics are on.
+    const { SealpostMetrics } = await import('./metrics.ts');
     const metrics = new SealpostMetrics({
       destinations: config.getList('sealpost_metrics_destinations'),
       destinationLimit: config.getInt('sealpost_metrics_destination_limit'),

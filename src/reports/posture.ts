@@ -113,6 +113,12 @@ function addReason(c: PostureCounts, reason: string, n = 1): void {
   c.reasons[key] = (c.reasons[key] ?? 0) + n;
 }
 
+/** The domain of an address, lower case, without a trailing dot; `` for a local address. */
+export function recipientDomain(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).toLowerCase().replace(/\.$/, '');
+}
+
 export function hourKey(ms: number): string {
   return new Date(Math.floor(ms / HOUR) * HOUR).toISOString().slice(0, 13);
 }
@@ -247,10 +253,7 @@ export class PostureStore {
 
   readonly subscriber: Subscriber = (e: DeliveryEvent) => {
     if (e.kind !== 'outcome') return;
-    const h = hourKey(e.time);
-    const at = e.recipient.lastIndexOf('@');
-    const domain = at < 0 ? '' : e.recipient.slice(at + 1).toLowerCase().replace(/\.$/, '');
-    this.count(h, domain, e);
+    this.count(hourKey(e.time), recipientDomain(e.recipient), e);
   };
 
   private bucket(h: string, domain: string): Bucket {

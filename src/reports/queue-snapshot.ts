@@ -19,7 +19,7 @@
  */
 import { MESSAGE_QUEUES, type MessageQueue, type Spool } from '../queue/spool.ts';
 import { QueueShape } from './queue-shape.ts';
-import { recipientDomain } from './metrics.ts';
+import { recipientDomain } from './posture.ts';
 
 export interface DeferralGroup {
   readonly domain: string;
