@@ -13,6 +13,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['intake', () => import('./intake.ts')],
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
+  ['observe', () => import('./observe.ts')],
 ];
 
 let failed = 0;

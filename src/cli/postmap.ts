@@ -41,6 +41,7 @@ import type { IndexedType } from '../maps/indexed.ts';
 import { CdbBuilder, encodeField, writeCdbFile } from '../maps/cdb.ts';
 import type { DupMode, NulMode } from '../maps/cdb.ts';
 import type { LookupTable } from '../maps/types.ts';
+import { progress, type Progress } from '../lib/progress.ts';
 
 const OPTSTRING = 'bc:d:fFhimnNopq:rsuUvw';
 
@@ -150,6 +151,7 @@ interface Env {
   readonly flags: Flags;
   readonly warn: (m: string) => void;
   readonly defaultType: string;
+  readonly progress?: Progress;
 }
 
 // ---------------------------------------------------------------- output
@@ -355,13 +357,17 @@ async function build(env: Env, spec: string): Promise<void> {
     throw new UserError(`cdb:${name}: a cdb table cannot be updated in place (-i); add the entries to ${name} and run "sealpost postmap cdb:${name}"`);
   }
   const { text, label } = await sourceText(env, name);
-  if (type === 'cdb') buildCdb(env, name, text, label);
-  else buildIndexed(env, type as IndexedType, name, text, label);
+  // A terminal shows how far a big source has been read (lib/progress.ts).
+  const shown = progress(env.ctx.stderr, { label: `postmap ${type}:${name}`, unit: 'lines', total: () => text.split('\n').length - 1 });
+  if (type === 'cdb') buildCdb({ ...env, progress: shown }, name, text, label);
+  else buildIndexed({ ...env, progress: shown }, type as IndexedType, name, text, label);
+  shown.done();
 }
 
 /** Walk the source items, warn about problems, and hand entries to `put`. */
 function feed(env: Env, text: string, label: string, dictName: string, put: (key: string, value: string | Buffer) => boolean): void {
   for (const item of parseSource(text)) {
+    env.progress?.set(item.line);
     if (item.kind !== 'entry') {
       // An alias-format hint is followed by its entry, which is still stored.
       env.warn(problemMessage(label, item));

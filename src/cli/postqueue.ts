@@ -29,7 +29,8 @@ import { EX, UsageError, UserError } from '../lib/errors.ts';
 import { isValidQueueId } from '../queue/queue-id.ts';
 import { listQueue } from '../queue/listing.ts';
 import { asctime } from '../queue/showq.ts';
-import { openSpool } from '../queue/spool.ts';
+import { MESSAGE_QUEUES, openSpool } from '../queue/spool.ts';
+import { NO_PROGRESS, progress } from '../lib/progress.ts';
 import type { Spool } from '../queue/spool.ts';
 import { warn } from './context.ts';
 import type { CommandContext } from './context.ts';
@@ -127,15 +128,21 @@ export async function main(ctx: CommandContext): Promise<number> {
   } catch (err) {
     throw new UserError(`${(err as Error).message} (queue_directory in ${configDir}/main.cf)`);
   }
+  // Progress on a terminal while the listing goes to a pipe or a file (lib/progress.ts): each
+  // listed message ends with an empty line (mailq layout) or a newline (-j).
+  const stdoutTty = (ctx.stdout as { isTTY?: boolean }).isTTY === true;
+  const shown = stdoutTty ? NO_PROGRESS : progress(ctx.stderr, { label: 'mailq', unit: 'messages', total: () => MESSAGE_QUEUES.reduce((n, q) => n + spool.list(q).length, 0) });
+  const ends = mode.kind === 'j' ? /\n/g : /\n\n/g;
   await listQueue(spool, {
     format: mode.kind === 'j' ? 'json' : 'compat',
     longQueueIds: config.getBool('enable_long_queue_ids'),
     asctime: (s) => asctime(s),
     emptyAddress: config.get('empty_address_recipient') || 'MAILER-DAEMON',
-    write: (chunk) => writeOut(ctx, chunk),
+    write: (chunk) => (shown.tick(chunk.match(ends)?.length ?? 0), writeOut(ctx, chunk)),
     onWarning: (m) => warn(ctx, m),
     // Big queues are read and formatted by two threads (listing.ts); output is the same.
     threads: Math.min(2, availableParallelism()),
   });
+  shown.done();
   return EX.OK;
 }

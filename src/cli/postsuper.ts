@@ -28,6 +28,7 @@
 import { createInterface } from 'node:readline';
 import { loadConfig, resolveConfigDir } from '../config/load.ts';
 import { EX, UserError } from '../lib/errors.ts';
+import { progress } from '../lib/progress.ts';
 import { isValidQueueId } from '../queue/queue-id.ts';
 import { isQueueName, openSpool } from '../queue/spool.ts';
 import type { QueueName, Spool } from '../queue/spool.ts';
@@ -147,13 +148,16 @@ async function operateOne(r: Run, op: Op, id: string): Promise<void> {
 
 /** ALL: every message of every eligible queue, without per-message lines. */
 async function operateAll(r: Run, op: Op): Promise<void> {
-  for (const q of r.queues) {
-    const ids = r.spool.list(q);
+  const lists = r.queues.map((q) => [q, r.spool.list(q)] as const);
+  const shown = progress(r.ctx.stderr, { label: `postsuper -${op} ALL`, unit: 'messages', total: lists.reduce((n, [, ids]) => n + ids.length, 0) });
+  for (const [q, ids] of lists) {
     for (const id of ids) {
       if (eligible(op, [q]).length > 0) await ACTIONS[op].fn(r, id, q);
       if (op === 'f' && q === 'hold') await releaseOne(r, id, q);
+      shown.tick();
     }
   }
+  shown.done();
 }
 
 async function readIds(ctx: CommandContext): Promise<string[]> {

@@ -112,6 +112,20 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   { name: 'sealpost_mta_sts', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
   { name: 'sealpost_mta_sts_fetch_timeout', defaultText: '30s', type: 'time', unit: 's', origin: 'sealpost' },
   { name: 'sealpost_mta_sts_max_policy_size', defaultText: '65536', type: 'size', origin: 'sealpost' },
+  // Observability (docs/observability.md): the HTTP listener for /metrics and the status page
+  // (empty = off; `PORT` or `HOST:PORT`; a bare port binds 127.0.0.1), its access and its TLS.
+  { name: 'sealpost_http_listen', defaultText: '', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_http_auth_file', defaultText: '', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_http_tls_cert_file', defaultText: '', type: 'string', origin: 'sealpost' },
+  { name: 'sealpost_http_tls_key_file', defaultText: '', type: 'string', origin: 'sealpost' },
+  // Destination domains that get their own label in sealpost_destination_* metrics, and how many others may.
+  { name: 'sealpost_metrics_destinations', defaultText: '', type: 'list', origin: 'sealpost' },
+  { name: 'sealpost_metrics_destination_limit', defaultText: '20', type: 'int', origin: 'sealpost' },
+  // The TLS posture store (`sealpost tls report`) and the per-message evidence store (`sealpost tls proof`).
+  { name: 'sealpost_tls_report_enable', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
+  { name: 'sealpost_tls_report_retention', defaultText: '400d', type: 'time', unit: 'd', origin: 'sealpost' },
+  { name: 'sealpost_tls_proof_enable', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
+  { name: 'sealpost_tls_proof_retention', defaultText: '400d', type: 'time', unit: 'd', origin: 'sealpost' },
 ];
 
 /** Obsolete parameters (DEPRECATION_README) and what to set instead. */
