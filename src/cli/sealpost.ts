@@ -26,7 +26,7 @@
  * Not here: the command table and help texts (commands.ts), each command.
  */
 import { basename, isAbsolute } from 'node:path';
-import { describeError, EX } from '../lib/errors.ts';
+import { describeError, EX, UserError } from '../lib/errors.ts';
 import { COMMANDS, commandList, didYouMean, helpText, POSTFIX_SCRIPT_COMMANDS } from './commands.ts';
 import type { CommandContext } from './context.ts';
 import { PROGRAM_NAMES } from './commands.ts';
@@ -117,6 +117,7 @@ async function runCommand(command: string, prog: string, argv: readonly string[]
       ctx.stderr.write(`${ctx.prog}: fatal: internal error (a sealpost bug; please report it): ${d.message}\n`);
       return EX.SOFTWARE;
     }
+    if (e instanceof UserError && e.before) ctx.stderr.write(`${ctx.prog}: ${e.before}\n`);
     ctx.stderr.write(`${ctx.prog}: fatal: ${d.message}\n`);
     return d.exitCode;
   }

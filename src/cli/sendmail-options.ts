@@ -90,14 +90,11 @@ export interface SendmailOptions {
 
 /** A sendmail.c msg_fatal_status(): one line, and sendmail's exit status 75. */
 export class SendmailFatal extends UserError {
-  /** getopt's own line printed before the fatal one (`invalid option -- 'z'`). */
-  readonly before: string | undefined;
   /** Warnings of the options parsed before the fatal one (printed first, as Postfix prints them as it goes). */
   warnings: readonly string[] = [];
   constructor(message: string, before?: string) {
-    super(message, EX.TEMPFAIL);
+    super(message, EX.TEMPFAIL, before);
     this.name = 'SendmailFatal';
-    this.before = before;
   }
 }
 

@@ -43,10 +43,13 @@ export const EX = {
 /** A problem with the postmaster's input: reported in one line, no stack trace. */
 export class UserError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode: number = 1) {
+  /** A line printed before the fatal one, as getopt(3) complains before Postfix's `fatal: usage:`. */
+  readonly before: string | undefined;
+  constructor(message: string, exitCode: number = 1, before?: string) {
     super(message);
     this.name = 'UserError';
     this.exitCode = exitCode;
+    this.before = before;
   }
 }
 
@@ -62,10 +65,10 @@ export class ConfigError extends UserError {
   }
 }
 
-/** Command-line usage problem (exit 64, like Postfix's `usage:` fatal). */
+/** Command-line usage problem (exit 64, like Postfix's `usage:` fatal); `before` is getopt's complaint. */
 export class UsageError extends UserError {
-  constructor(message: string) {
-    super(message, EX.USAGE);
+  constructor(message: string, before?: string) {
+    super(message, EX.USAGE, before);
     this.name = 'UsageError';
   }
 }
