@@ -13,9 +13,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { evaluate, logicalLines, parseRules } from '../src/maps/pattern-table.ts';
+import { buildRules, evaluate, logicalLines, parseMatchRule } from '../src/maps/pattern-table.ts';
 import type { Rule } from '../src/maps/pattern-table.ts';
-import { parseRegexpPattern } from '../src/maps/regexp.ts';
+import { REGEXP_DIALECT } from '../src/maps/regexp.ts';
 
 /** A table like a large access or transport map: one anchored rule per domain. */
 function tableText(rules: number): string {
@@ -27,7 +27,7 @@ function tableText(rules: number): string {
 function build(rules: number): { rules: Rule[]; ms: number } {
   const text = tableText(rules);
   const t0 = performance.now();
-  const parsed = parseRules(logicalLines(text, 'bench.re'), 'bench.re', parseRegexpPattern, { substitution: true });
+  const parsed = buildRules(logicalLines(text, 'bench.re'), 'bench.re', 'regexp', parseMatchRule(REGEXP_DIALECT), () => {});
   return { rules: parsed, ms: performance.now() - t0 };
 }
 

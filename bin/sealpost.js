@@ -4,8 +4,5 @@
 // default of 4 threads caps durable intake and delivery under load. It must be
 // sized before the pool is first used, so the CLI is imported only after this.
 process.env.UV_THREADPOOL_SIZE ??= '16';
-const { run } = await import('../dist/cli/sealpost.js');
-
-const code = await run(process.argv[1] ?? 'sealpost', process.argv.slice(2));
-// Let pending stdout writes drain before exiting with the command's status.
-process.exitCode = code;
+const { main } = await import('../dist/cli/main.js');
+await main();

@@ -54,7 +54,8 @@ function subcommand(ctx: CommandContext): Sub {
 function parse(ctx: CommandContext, sub: Sub): { configDir: string; verbose: boolean } {
   const opts = getopt(ctx.argv, sub === 'check' ? 'c:v' : 'c:', `usage: sealpost ${sub} [-c config_dir]${sub === 'check' ? ' [-v]' : ''}`);
   if (opts.rest.length > 0) throw new UsageError(`usage: sealpost ${sub} [-c config_dir]${sub === 'check' ? ' [-v]' : ''}`);
-  return { configDir: resolveConfigDir(opts.value('c'), ctx.env), verbose: opts.has('v') };
+  // `sealpost -v check` (postfix(1)'s global -v, MAIL_VERBOSE) is `sealpost check -v`.
+  return { configDir: resolveConfigDir(opts.value('c'), ctx.env), verbose: opts.has('v') || (sub === 'check' && ctx.env.MAIL_VERBOSE !== undefined) };
 }
 
 /** Validate; print warnings; throw the first error. */

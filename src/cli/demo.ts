@@ -292,7 +292,7 @@ export async function main(ctx: CommandContext): Promise<number> {
     say();
 
     // 7. tls-finger: what each level would do at the self-signed server.
-    const f = await runCommand(() => import('./tls-finger.ts'), 'tls-finger', ['-c', etc, '-t', '5', 'selfsigned.demo'], etc);
+    const f = await runCommand(() => import('./tls-finger.ts'), 'tls-finger', ['-t', '5', 'selfsigned.demo'], etc);
     say('7. $ sealpost tls-finger selfsigned.demo — what each level would do there (excerpt)');
     const fl = f.out.split('\n');
     const from = fl.findIndex((l) => l.startsWith('verdicts'));

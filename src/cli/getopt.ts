@@ -5,7 +5,8 @@
  * attached (`-qkey`) or separate (`-q key`), `--` ends options, and parsing stops
  * at the first non-option (POSIX order, as Postfix's tools do). Repeated options
  * are kept in order. An unknown option or a missing argument throws UsageError
- * with the program's usage line.
+ * with the program's usage line, and getopt(3)'s complaint as the line printed
+ * before it (`prog: invalid option -- 'z'`, then `prog: fatal: usage: ...`).
  */
 import { UsageError } from '../lib/errors.ts';
 
@@ -41,7 +42,7 @@ export function getopt(argv: readonly string[], optstring: string, usage: string
     for (let j = 1; j < arg.length; j++) {
       const flag = arg[j]!;
       const needs = takesArg.get(flag);
-      if (needs === undefined) throw new UsageError(`invalid option -- '${flag}'\n${usage}`);
+      if (needs === undefined) throw new UsageError(usage, `invalid option -- '${flag}'`);
       if (!needs) {
         list.push([flag, undefined]);
         continue;
@@ -49,7 +50,7 @@ export function getopt(argv: readonly string[], optstring: string, usage: string
       let value: string;
       if (j + 1 < arg.length) value = arg.slice(j + 1);
       else if (i + 1 < argv.length) value = argv[++i]!;
-      else throw new UsageError(`option requires an argument -- '${flag}'\n${usage}`);
+      else throw new UsageError(usage, `option requires an argument -- '${flag}'`);
       list.push([flag, value]);
       break;
     }

@@ -22,6 +22,7 @@
  * Not here: -d, -o, -r, -s (record types, offsets, raw pointers and start
  * offsets are Postfix record-format notions that sealpost's format lacks).
  */
+import { accessSync, constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, resolveConfigDir } from '../config/load.ts';
 import { EX, UserError } from '../lib/errors.ts';
@@ -122,6 +123,17 @@ function show(ctx: CommandContext, label: string, bytes: Buffer, flags: PostcatF
   ctx.stdout.write(renderPostcat(label, decoded.envelope, decoded.content, flags, (s) => asctime(s)));
 }
 
+/** A queue directory this user may not search is a permission problem, not "No such file". */
+function searchable(queueDir: string, queues: readonly QueueName[]): void {
+  for (const q of queues) {
+    try {
+      accessSync(`${queueDir}/${q}`, constants.X_OK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 export async function main(ctx: CommandContext): Promise<number> {
   const opts = getopt(ctx.argv, 'bc:ehqv', USAGE);
   const any = opts.has('e') || opts.has('h') || opts.has('b');
@@ -148,6 +160,7 @@ export async function main(ctx: CommandContext): Promise<number> {
   for (const id of opts.rest) {
     // postcat.c: mail_queue_id_ok() before any file is opened.
     if (!isValidQueueId(id)) throw new UserError(`bad mail queue ID: ${id}`);
+    searchable(spool.dir, SEARCH);
     const queue = spool.locate(id, SEARCH);
     if (queue === undefined) throw new UserError(`open queue file ${id}: No such file or directory`);
     show(ctx, `${queue}/${id}`, await readFile(spool.path(queue, id)), flags);

@@ -1,97 +1,200 @@
 /**
- * sealpost.ts — the one executable. `sealpost <command> [args]`, or the same
- * binary invoked under a Postfix tool's name (`sendmail`, `mailq`, `postqueue`,
- * `postsuper`, `postmap`, `postconf`, `postcat`) behaves as that tool, as
- * Postfix's `sendmail`/`mailq` dispatch on their program name.
+ * sealpost.ts — the one executable and its command lines:
  *
- * Contract: a UserError ends the command with one `fatal:` line on stderr and
- * its exit code; an unexpected exception is reported as a sealpost bug with its
- * stack (exit 70), never silently.
+ *   sealpost [-c config_dir] [-Dv] command [options]   (postfix(1)'s global options)
+ *   sealpost command --help | sealpost help [command] | sealpost -V | --version
+ *   postfix [-c config_dir] [-Dv] command               (the binary invoked as `postfix`)
+ *   sendmail | mailq | newaliases | postconf | postmap | postqueue | postsuper | postcat ...
+ *
+ * Contract:
+ * - Global options are parsed as postfix.c parses them (getopt "c:Dv", POSIX
+ *   order: they stop at the command): `-c` must be an absolute path and
+ *   becomes the command's MAIL_CONFIG; `-v` sets MAIL_VERBOSE (and makes
+ *   `check` print its summary); `-D` sets MAIL_DEBUG (accepted: sealpost has
+ *   no debugger_command). A command's own `-c` still wins, as in Postfix.
+ * - Under the name `postfix`, the command is one of postfix-script's; the ones
+ *   sealpost has run (extra arguments are ignored, as postfix-script ignores
+ *   them), the others are refused with postfix-script's usage line.
+ * - Under a Postfix tool's name the arguments go to that tool untouched
+ *   (Postfix's option parsing, so `postmap --help` is Postfix's usage error);
+ *   `sealpost <command> --help` prints the command's help and exits 0.
+ * - An unknown command is one line with the closest names ("did you mean").
+ * - A UserError or a file-system error ends the command with one `fatal:`
+ *   line and its exit code (lib/errors.ts); anything else is reported as a
+ *   sealpost bug with its stack (exit 70), never silently.
+ *
+ * Not here: the command table and help texts (commands.ts), each command.
  */
-import { basename } from 'node:path';
-import { describeError, EX } from '../lib/errors.ts';
-import type { CommandContext, CommandMain } from './context.ts';
+import { basename, isAbsolute } from 'node:path';
+import { describeError, EX, UserError } from '../lib/errors.ts';
+import { COMMANDS, commandList, didYouMean, helpText, POSTFIX_SCRIPT_COMMANDS } from './commands.ts';
+import type { CommandContext } from './context.ts';
+import { PROGRAM_NAMES } from './commands.ts';
+import { versionText } from './version.ts';
 
-type Loader = () => Promise<{ main: CommandMain }>;
+export { COMMANDS } from './commands.ts';
 
-/** Every command; loaded lazily so `sealpost postmap -q` does not load the daemon. */
-export const COMMANDS: Readonly<Record<string, { summary: string; load: Loader }>> = {
-  postconf: { summary: 'print or edit main.cf/master.cf parameters (postconf(1))', load: () => import('./postconf.ts') },
-  postmap: { summary: 'build, query and dump lookup tables (postmap(1))', load: () => import('./postmap.ts') },
-  mailq: { summary: 'list the mail queue (same as postqueue -p)', load: () => import('./postqueue.ts') },
-  postqueue: { summary: 'list (-p, -j) or flush (-f, -i, -s) the mail queue (postqueue(1))', load: () => import('./postqueue.ts') },
-  postsuper: { summary: 'delete, hold, release, requeue or expire queued mail (postsuper(1))', load: () => import('./postsuper.ts') },
-  postcat: { summary: 'show a queue file (postcat(1))', load: () => import('./postcat.ts') },
-  sendmail: { summary: 'submit a message from standard input (sendmail(1))', load: () => import('./sendmail.ts') },
-  start: { summary: 'start the mail system in the background', load: () => import('./daemon.ts') },
-  'start-fg': { summary: 'run the mail system in the foreground', load: () => import('./daemon.ts') },
-  stop: { summary: 'stop the mail system gracefully', load: () => import('./daemon.ts') },
-  abort: { summary: 'stop the mail system at once', load: () => import('./daemon.ts') },
-  reload: { summary: 're-read main.cf, master.cf and tables (a broken config is refused)', load: () => import('./daemon.ts') },
-  status: { summary: 'tell whether the mail system runs, and its PID', load: () => import('./daemon.ts') },
-  flush: { summary: 'attempt delivery of all queued mail (postqueue -f)', load: () => import('./daemon.ts') },
-  check: { summary: 'validate the configuration, master.cf, tables and queue directory', load: () => import('./daemon.ts') },
-  tls: { summary: 'tls explain RECIPIENT | tls report [--since 24h] | tls proof QUEUE_ID|MESSAGE_ID: TLS policy, posture, per-message evidence', load: () => import('./tls.ts') },
-  qshape: { summary: 'the queue by domain and age, as qshape(1)', load: () => import('./qshape.ts') },
-  'tls-finger': { summary: 'probe a destination\'s SMTP servers: STARTTLS, certificates, verdict per TLS level (posttls-finger(1))', load: () => import('./tls-finger.ts') },
-  demo: { summary: 'play the postmaster\'s story on loopback: three receivers, a policy table, a narrated transcript', load: () => import('./demo.ts') },
-  tlsrpt: { summary: 'show the TLS-RPT sessions recorded per policy domain; "tlsrpt send --now" sends the reports now', load: () => import('./tlsrpt.ts') },
-  saslpasswd: { summary: 'add, delete or list SMTP AUTH users (passwords stored hashed)', load: () => import('./saslpasswd.ts') },
-};
+type Io = Partial<CommandContext>;
+type Env = Readonly<Record<string, string | undefined>>;
 
-/** Program names that select a command by themselves (argv[0] dispatch). */
-const ALIASES: Readonly<Record<string, string>> = {
-  postconf: 'postconf',
-  postmap: 'postmap',
-  mailq: 'mailq',
-  postqueue: 'postqueue',
-  postsuper: 'postsuper',
-  postcat: 'postcat',
-  sendmail: 'sendmail',
-};
+const SEALPOST_USAGE = 'usage: sealpost [-c config_dir] [-Dv] command [options]';
+const POSTFIX_USAGE = 'usage: postfix [-c config_dir] [-Dv] command';
+/** postfix-script speaks as `<syslog_name>/postfix-script`; sealpost's daemon.ts as this. */
+const SCRIPT = 'sealpost/sealpost-script';
 
-function usage(): string {
-  const lines = ['usage: sealpost command [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
-  return lines.join('\n') + '\n';
+interface GlobalOptions {
+  readonly env: Env;
+  readonly rest: readonly string[];
+  readonly special?: 'help' | 'version';
 }
 
-export async function run(argv0: string, args: readonly string[], io?: Partial<CommandContext>): Promise<number> {
-  const invoked = basename(argv0).replace(/\.(js|ts)$/, '');
-  let command = ALIASES[invoked];
-  let rest = args;
-  if (!command) {
-    if (args.length === 0 || args[0] === '-h' || args[0] === '--help' || args[0] === 'help') {
-      (io?.stdout ?? process.stdout).write(usage());
-      return args.length === 0 ? EX.USAGE : EX.OK;
+class GlobalUsage extends Error {
+  constructor(
+    readonly lines: readonly string[],
+    readonly exitCode: number,
+  ) {
+    super(lines.join('\n'));
+  }
+}
+
+/** postfix.c: getopt(argc, argv, "c:Dv") in POSIX order; the sealpost name also knows -V, -h, --help, --version. */
+function parseGlobal(prog: string, args: readonly string[], env: Env, usage: string, extras: boolean): GlobalOptions {
+  const next: Record<string, string | undefined> = { ...env };
+  const bad = (first: string): never => {
+    throw new GlobalUsage([`${prog}: ${first}`, `${prog}: fatal: ${usage}`], extras ? EX.USAGE : 1);
+  };
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      i++;
+      break;
     }
-    command = args[0]!;
-    rest = args.slice(1);
+    if (extras && (arg === '--help' || arg === '-h')) return { env: next, rest: args.slice(i + 1), special: 'help' };
+    if (extras && (arg === '--version' || arg === '-V')) return { env: next, rest: args.slice(i + 1), special: 'version' };
+    if (arg.length < 2 || arg[0] !== '-') break;
+    for (let j = 1; j < arg.length; j++) {
+      const flag = arg[j]!;
+      if (flag === 'D') next.MAIL_DEBUG = '';
+      else if (flag === 'v') next.MAIL_VERBOSE = '';
+      else if (flag === 'c') {
+        const value = j + 1 < arg.length ? arg.slice(j + 1) : args[++i];
+        if (value === undefined) bad(`option requires an argument -- 'c'`);
+        // postfix.c: "-c requires absolute pathname".
+        if (!isAbsolute(value!)) throw new GlobalUsage([`${prog}: fatal: -c requires absolute pathname`], extras ? EX.USAGE : 1);
+        next.MAIL_CONFIG = value;
+        break;
+      } else bad(`invalid option -- '${flag}'`);
+    }
   }
-  const entry = COMMANDS[command];
-  const stderr = io?.stderr ?? process.stderr;
-  if (!entry) {
-    stderr.write(`sealpost: fatal: unknown command "${command}"; run "sealpost help" for the list\n`);
-    return EX.USAGE;
-  }
+  return { env: next, rest: args.slice(i) };
+}
+
+function out(io: Io | undefined): NodeJS.WritableStream {
+  return (io?.stdout ?? process.stdout) as NodeJS.WritableStream;
+}
+function err(io: Io | undefined): NodeJS.WritableStream {
+  return (io?.stderr ?? process.stderr) as NodeJS.WritableStream;
+}
+
+/** Run one command with its context; errors become one line (or a bug report). */
+async function runCommand(command: string, prog: string, argv: readonly string[], env: Env, io: Io | undefined): Promise<number> {
+  const entry = COMMANDS[command]!;
   const ctx: CommandContext = {
-    prog: `sealpost/${command}`,
-    argv: rest,
-    env: io?.env ?? process.env,
+    prog,
+    argv,
+    env,
     stdin: io?.stdin ?? process.stdin,
     stdout: io?.stdout ?? process.stdout,
-    stderr,
+    stderr: io?.stderr ?? process.stderr,
   };
   try {
     const mod = await entry.load();
     return await mod.main(ctx);
-  } catch (err) {
-    const { message, bug } = describeError(err);
-    if (bug) {
-      stderr.write(`${ctx.prog}: fatal: internal error (a sealpost bug; please report it): ${message}\n`);
+  } catch (e) {
+    const d = describeError(e);
+    if (d.bug) {
+      ctx.stderr.write(`${ctx.prog}: fatal: internal error (a sealpost bug; please report it): ${d.message}\n`);
       return EX.SOFTWARE;
     }
-    stderr.write(`${ctx.prog}: fatal: ${message}\n`);
-    return (err as { exitCode?: number }).exitCode ?? 1;
+    if (e instanceof UserError && e.before) ctx.stderr.write(`${ctx.prog}: ${e.before}\n`);
+    ctx.stderr.write(`${ctx.prog}: fatal: ${d.message}\n`);
+    return d.exitCode;
+  }
+}
+
+/** The binary invoked as a Postfix tool (`postmap`, `sendmail`, `newaliases` ...): Postfix's parsing. */
+function runAsTool(invoked: string, args: readonly string[], env: Env, io: Io | undefined): Promise<number> {
+  const command = invoked === 'newaliases' ? 'sendmail' : invoked;
+  return runCommand(command, `sealpost/${invoked}`, args, env, io);
+}
+
+/** The commands `postfix` runs: postfix-script's that sealpost has (its `tls` is not Postfix's). */
+function postfixCommands(): string[] {
+  return POSTFIX_SCRIPT_COMMANDS.filter((c) => c !== 'tls' && COMMANDS[c] !== undefined);
+}
+
+/** The binary invoked as `postfix`: postfix(1) then postfix-script. */
+async function runAsPostfix(args: readonly string[], env: Env, io: Io | undefined): Promise<number> {
+  const g = parseGlobal('postfix', args, env, POSTFIX_USAGE, false);
+  const command = g.rest[0] ?? '';
+  const have = postfixCommands();
+  if (!have.includes(command)) {
+    const list = `Usage: postfix ${have[0]} (or ${have.slice(1).join(', ')})`;
+    const known = POSTFIX_SCRIPT_COMMANDS.includes(command);
+    const why = known ? `"${command}" is a Postfix command that sealpost does not have` : `unknown command: '${command}'${didYouMean(command, have)}`;
+    err(io).write(`${SCRIPT}: fatal: ${why}. ${list}\n`);
+    return 1;
+  }
+  // postfix-script ignores arguments after the command.
+  return runCommand(command, `sealpost/${command}`, [], g.env, io);
+}
+
+function helpFor(name: string | undefined, io: Io | undefined): number {
+  if (name === undefined) {
+    out(io).write(commandList());
+    return EX.OK;
+  }
+  if (!COMMANDS[name]) {
+    err(io).write(`sealpost: fatal: no help for unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}; run "sealpost help" for the list\n`);
+    return EX.USAGE;
+  }
+  out(io).write(helpText(name));
+  return EX.OK;
+}
+
+/** The binary invoked as `sealpost`. */
+async function runAsSealpost(args: readonly string[], env: Env, io: Io | undefined): Promise<number> {
+  const g = parseGlobal('sealpost', args, env, SEALPOST_USAGE, true);
+  if (g.special === 'help') return helpFor(g.rest[0], io);
+  if (g.special === 'version') {
+    out(io).write(versionText());
+    return EX.OK;
+  }
+  const [command, ...rest] = g.rest;
+  if (command === undefined) {
+    err(io).write(commandList());
+    return EX.USAGE;
+  }
+  if (command === 'help') return helpFor(rest[0], io);
+  if (!COMMANDS[command]) {
+    err(io).write(`sealpost: fatal: unknown command "${command}"${didYouMean(command, Object.keys(COMMANDS))}; run "sealpost help" for the list\n`);
+    return EX.USAGE;
+  }
+  if (rest[0] === '--help') return helpFor(command, io);
+  return runCommand(command, `sealpost/${command}`, rest, g.env, io);
+}
+
+export async function run(argv0: string, args: readonly string[], io?: Io): Promise<number> {
+  const invoked = basename(argv0).replace(/\.(js|ts)$/, '');
+  const env: Env = io?.env ?? process.env;
+  try {
+    if (invoked === 'postfix') return await runAsPostfix(args, env, io);
+    if (PROGRAM_NAMES.has(invoked)) return await runAsTool(invoked, args, env, io);
+    return await runAsSealpost(args, env, io);
+  } catch (e) {
+    if (!(e instanceof GlobalUsage)) throw e;
+    err(io).write(e.lines.join('\n') + '\n');
+    return e.exitCode;
   }
 }

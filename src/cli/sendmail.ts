@@ -14,9 +14,7 @@
  *   full|hdrs`, `-V envid` recorded in the envelope (bad -N/-R values are
  *   warned about and ignored, as Postfix does); `-B 8BITMIME`; `-bm`
  *   (default), `-bp` (= mailq), `-bs` (SMTP on stdin/stdout), `-bi`
- *   (newaliases: nothing to do), `-q` (flush); `-C dir`; `-O requiretls=yes`
- *   (Postfix 3.11: queue the message with REQUIRETLS; pickup adds
- *   `Require-TLS-ESMTP: yes`); other `-O`, `-o x`, `-v`,
+ *   (newaliases: nothing to do), `-q` (flush); `-C dir`; other `-o x`, `-v`,
  *   `-U`, `-n`, ... are ignored as Postfix ignores them.
  * - Bare local parts get `@$myorigin` (append_at_myorigin). The default sender
  *   is the login name.
@@ -28,8 +26,6 @@
  * Not here: the maildrop format and header parsing (intake/maildrop.ts), the
  * header additions (daemon/pickup.ts), the SMTP session for -bs (intake/smtpd).
  */
-import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -40,14 +36,10 @@ import { withHeaders } from '../message/headers.ts';
 import type { DsnNotify, EnvelopeInput } from '../queue/queue-file.ts';
 import { createSpool, QueueWriteError } from '../queue/spool.ts';
 import type { CommandContext } from './context.ts';
-import { getopt } from './getopt.ts';
-
-const OPTSTRING = 'B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx';
-const USAGE = 'usage: sendmail [options] [recipient ...]';
+import { parseSendmailArgs, prescanConfigDir, SendmailFatal, senderAddress, type SendmailOptions, type SendmailSettings } from './sendmail-options.ts';
 
 interface Submission {
   readonly configDir: string;
-  mode: string;
   extract: boolean;
   ignoreDots: boolean;
   sender: string | undefined;
@@ -56,8 +48,8 @@ interface Submission {
   ret: 'FULL' | 'HDRS' | undefined;
   envid: string | undefined;
   eightBit: boolean;
-  /** The last -O requiretls=yes as given (undefined after requiretls=no); applied once the configuration is known. */
-  requireTls: string | undefined;
+  requireTls: boolean | undefined;
+  smtputf8: boolean | undefined;
   recipients: string[];
 }
 
@@ -70,123 +62,37 @@ function who(): { user: string; uid: number } {
   }
 }
 
+/** A sendmail fatal (exit 75, as every Postfix sendmail fatal: see sendmail-options.ts). */
 class SendmailError extends UserError {}
 
-function warn(ctx: CommandContext, text: string): void {
-  ctx.stderr.write(`sendmail: warning: ${text}\n`);
-}
-
-/** -N: `never`, or a comma list of success, delay, failure (postfix dsn_notify_mask). */
-function parseNotifyOption(ctx: CommandContext, value: string): DsnNotify[] | undefined {
-  const words = value.split(/[\s,]+/).filter((w) => w !== '');
-  const out: DsnNotify[] = [];
-  for (const w of words) {
-    const up = w.toUpperCase();
-    if (up === 'NEVER' || up === 'SUCCESS' || up === 'DELAY' || up === 'FAILURE') out.push(up);
-    else {
-      warn(ctx, `unknown DSN NOTIFY command value "${w}" in "${value}"`);
-      return undefined;
-    }
-  }
-  // RFC 3461 §4.1: NEVER cannot be combined with the others.
-  if (out.length === 0 || (out.includes('NEVER') && out.length > 1)) return undefined;
-  return out;
-}
-
-function configDirOf(cValue: string | undefined, env: CommandContext['env']): string {
-  if (cValue === undefined) return resolveConfigDir(undefined, env);
-  // sendmail(1) -C: a main.cf file or its directory.
-  try {
-    if (statSync(cValue).isFile()) return dirname(cValue);
-  } catch {
-    // Reported when loading.
-  }
-  return cValue;
-}
-
-function parseArgs(ctx: CommandContext): Submission {
-  const opts = getopt(ctx.argv, OPTSTRING, USAGE);
-  const sub: Submission = {
-    configDir: configDirOf(opts.value('C'), ctx.env),
-    mode: 'm',
-    extract: false,
-    ignoreDots: false,
-    sender: undefined,
-    fullName: ctx.env.NAME,
-    notify: undefined,
-    ret: undefined,
-    envid: undefined,
-    eightBit: false,
-    requireTls: undefined,
-    recipients: [],
+function settingsOf(config: LoadedConfig): SendmailSettings {
+  return {
+    requiretlsEnable: config.getBool('requiretls_enable'),
+    smtputf8Enable: config.getBool('smtputf8_enable'),
+    verpFilter: config.get('verp_delimiter_filter'),
+    verpDefault: config.get('default_verp_delimiters'),
   };
-  for (const [flag, arg = ''] of opts.list) {
-    switch (flag) {
-      case 'b':
-        sub.mode = arg;
-        break;
-      case 't':
-        sub.extract = true;
-        break;
-      case 'i':
-        sub.ignoreDots = true;
-        break;
-      case 'o':
-        // sendmail(1): -oi is -i; -o7, -o8, -om, -oA... are ignored.
-        if (arg === 'i') sub.ignoreDots = true;
-        break;
-      case 'f':
-      case 'r':
-        sub.sender = arg;
-        break;
-      case 'F':
-        sub.fullName = arg;
-        break;
-      case 'N': {
-        const n = parseNotifyOption(ctx, arg);
-        if (n === undefined) warn(ctx, 'bad -N option value -- ignored');
-        else sub.notify = n;
-        break;
-      }
-      case 'R': {
-        const r = arg.toUpperCase();
-        if (r === 'FULL' || r === 'HDRS') sub.ret = r;
-        else warn(ctx, 'bad -R option value -- ignored');
-        break;
-      }
-      case 'V':
-        sub.envid = arg;
-        break;
-      case 'B':
-        sub.eightBit = arg.toUpperCase() === '8BITMIME';
-        break;
-      case 'q':
-        sub.mode = 'q';
-        break;
-      case 'O':
-        requireTlsOption(ctx, sub, arg);
-        break;
-      default:
-        // -G -I -L -O -U -X -c -e -h -m -n -p -v -x: accepted and ignored, as Postfix does.
-        break;
-    }
-  }
-  for (const r of opts.rest) sub.recipients.push(...parseAddressList(r));
-  return sub;
 }
 
-/**
- * sendmail.c -O: `requiretls=yes|no` (name and value case-insensitive) asks
- * for REQUIRETLS; another value is Postfix's "bad -O option"; other -O
- * options are ignored.
- */
-function requireTlsOption(ctx: CommandContext, sub: Submission, arg: string): void {
-  const eq = arg.indexOf('=');
-  const name = eq < 0 ? arg : arg.slice(0, eq + 1);
-  if (name === '' || !'REQUIRETLS='.startsWith(name.toUpperCase())) return;
-  const value = eq < 0 ? '' : arg.slice(eq + 1).toLowerCase();
-  if (value === 'yes' || value === 'no') sub.requireTls = value === 'yes' ? arg : undefined;
-  else warn(ctx, `bad -O option: '${arg}' -- ignored`);
+/** What the enqueue mode needs from the parsed options. */
+function submission(configDir: string, o: SendmailOptions, env: CommandContext['env']): Submission {
+  const recipients: string[] = [];
+  for (const r of o.operands) recipients.push(...parseAddressList(r));
+  return {
+    configDir,
+    extract: o.extract,
+    ignoreDots: o.ignoreDots,
+    sender: o.sender,
+    // sendmail(1) -F overrides the NAME environment variable.
+    fullName: o.fullName ?? env.NAME,
+    notify: o.notify,
+    ret: o.ret,
+    envid: o.envid,
+    eightBit: o.encoding === '8BITMIME',
+    requireTls: o.requireTls,
+    smtputf8: o.smtputf8,
+    recipients,
+  };
 }
 
 /** `<addr>` → `addr`; `<>` → ''. */
@@ -206,21 +112,19 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** -O requiretls=yes only counts with requiretls_enable = yes (sendmail.c, Postfix's warning text). */
-function requireTlsRequested(ctx: CommandContext, sub: Submission, config: LoadedConfig): boolean {
-  if (sub.requireTls === undefined) return false;
-  if (config.getBool('requiretls_enable')) return true;
-  warn(ctx, `Ignoring option '-O ${sub.requireTls}, because the configuration is 'requiretls_enable = no'`);
-  return false;
-}
-
 async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig): Promise<number> {
   const { user, uid } = who();
   const fatal = (text: string, code: number): never => {
     throw new SendmailError(`${user}(${uid}): ${text}`, code);
   };
   let content = normaliseInput(await readAll(ctx.stdin), { ignoreDots: sub.ignoreDots });
-  const sender = qualify(sub.sender !== undefined ? stripAngles(sub.sender) : user, config);
+  let sender = user;
+  if (sub.sender !== undefined) {
+    const f = senderAddress(sub.sender);
+    if (f.malformed) ctx.stderr.write(`sendmail: warning: -f option specified malformed sender: ${sub.sender}\n`);
+    sender = f.address;
+  }
+  sender = qualify(sender, config);
   const recipients = [...sub.recipients];
   if (sub.extract) {
     recipients.push(...headerRecipients(content));
@@ -246,7 +150,8 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
     ...(sub.envid !== undefined ? { envid: sub.envid } : {}),
     ...(sub.ret !== undefined ? { ret: sub.ret } : {}),
     eightBitMime: sub.eightBit,
-    requireTls: requireTlsRequested(ctx, sub, config),
+    ...(sub.requireTls !== undefined ? { requireTls: sub.requireTls } : {}),
+    ...(sub.smtputf8 !== undefined ? { smtputf8: sub.smtputf8 } : {}),
   };
   try {
     const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });
@@ -287,35 +192,63 @@ async function smtpOnStdio(ctx: CommandContext, config: LoadedConfig): Promise<n
   return EX.OK;
 }
 
-async function dispatch(ctx: CommandContext, sub: Submission): Promise<number> {
-  const modeOnly = (argv: string[], prog: string) => import('./postqueue.ts').then((m) => m.main({ ...ctx, prog, argv: ['-c', sub.configDir, ...argv] }));
-  switch (sub.mode) {
-    case 'p':
-      return modeOnly([], 'sealpost/mailq');
-    case 'q':
-      return modeOnly(['-f'], 'sealpost/postqueue');
-    case 'i':
-      return EX.OK; // newaliases: sealpost has no aliases(5).
-    case 'm':
-    case 's': {
-      const config = loadConfig({ configDir: sub.configDir });
-      return sub.mode === 's' ? smtpOnStdio(ctx, config) : submit(ctx, sub, config);
-    }
-    case 'd':
-    case 'l':
-      throw new SendmailError(`unsupported: -b${sub.mode}: run "sealpost start"`, EX.USAGE);
-    default:
-      throw new SendmailError(`unsupported: -b${sub.mode}`, EX.USAGE);
+/** Run another command for a mode sendmail delegates (postqueue, postfix start). */
+async function delegate(ctx: CommandContext, configDir: string, load: () => Promise<{ main: (c: CommandContext) => Promise<number> }>, prog: string, argv: string[]): Promise<number> {
+  const m = await load();
+  return m.main({ ...ctx, prog, argv: ['-c', configDir, ...argv] });
+}
+
+async function dispatch(ctx: CommandContext, o: SendmailOptions, config: LoadedConfig): Promise<number> {
+  const configDir = config.configDir;
+  const postqueue = () => import('./postqueue.ts');
+  // sendmail.c: "-qinterval" outside daemon mode exits at once.
+  if (o.queueInterval !== undefined && o.mode !== 'daemon') return EX.OK;
+  switch (o.mode) {
+    case 'mailq':
+      return delegate(ctx, configDir, postqueue, 'sealpost/mailq', []);
+    case 'flush':
+      return delegate(ctx, configDir, postqueue, 'sealpost/postqueue', ['-f']);
+    case 'daemon':
+      return delegate(ctx, configDir, () => import('./daemon.ts'), 'sealpost/start', []);
+    case 'newaliases':
+    case 'ignore':
+      // sealpost keeps no aliases(5) database and no host status: nothing to do.
+      return EX.OK;
+    case 'user-smtp':
+      return smtpOnStdio(ctx, config);
+    case 'enqueue':
+      break;
   }
+  if (o.siteToFlush !== undefined) return delegate(ctx, configDir, postqueue, 'sealpost/postqueue', ['-s', o.siteToFlush]);
+  if (o.idToFlush !== undefined) return delegate(ctx, configDir, postqueue, 'sealpost/postqueue', ['-i', o.idToFlush]);
+  if (o.verify) throw new SendmailError('-bv (address verification report by mail) is not supported by sealpost', EX.TEMPFAIL);
+  if (o.verp !== undefined) throw new SendmailError('-XV (VERP) is not supported by sealpost', EX.TEMPFAIL);
+  if (o.verbose === 1) {
+    // sendmail(1): one -v asks for a report of the first delivery attempt; sealpost sends none.
+    ctx.stderr.write(`sendmail: warning: -v: sealpost sends no delivery status report; the message is queued without one\n`);
+  }
+  return submit(ctx, submission(configDir, o, ctx.env), config);
 }
 
 export async function main(ctx: CommandContext): Promise<number> {
+  // Postfix's sendmail speaks as its program name: sendmail, or newaliases.
+  const invoked = ctx.prog.replace(/^.*\//, '') === 'newaliases' ? 'newaliases' : 'sendmail';
   try {
-    return await dispatch(ctx, parseArgs(ctx));
+    // sendmail.c: -C is found first, main.cf is read, then the options are parsed.
+    const configDir = prescanConfigDir(ctx.argv, ctx.env) ?? resolveConfigDir(undefined, ctx.env);
+    const config = loadConfig({ configDir });
+    const o = parseSendmailArgs(ctx.argv, invoked, settingsOf(config));
+    for (const w of o.warnings) ctx.stderr.write(`${invoked}: warning: ${w}\n`);
+    return await dispatch(ctx, o, config);
   } catch (err) {
-    if (!(err instanceof UserError)) throw err;
-    // sendmail(1) speaks as "sendmail", whatever the binary is called.
-    ctx.stderr.write(`sendmail: fatal: ${describeError(err).message}\n`);
-    return err.exitCode;
+    const d = describeError(err);
+    if (d.bug) throw err;
+    if (err instanceof SendmailFatal) {
+      for (const w of err.warnings) ctx.stderr.write(`${invoked}: warning: ${w}\n`);
+      if (err.before) ctx.stderr.write(`${invoked}: ${err.before}\n`);
+    }
+    ctx.stderr.write(`${invoked}: fatal: ${d.message}\n`);
+    // Every Postfix sendmail fatal exits EX_TEMPFAIL (its msg_cleanup handler).
+    return EX.TEMPFAIL;
   }
 }

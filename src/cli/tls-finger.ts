@@ -1,15 +1,27 @@
 /**
- * tls-finger.ts — `sealpost tls-finger [-c config_dir] [-l level] [-P port]
- * [-a any|ipv4|ipv6] [-t timeout] [-F CAfile] [-d digest] [-s servername]
- * [-H chainfiles] destination [match ...]`: probe the SMTP servers of a
- * destination the way posttls-finger(1) does, and say for each security level
- * whether sealpost would deliver there, with the reason Postfix would log.
+ * tls-finger.ts — `sealpost tls-finger [options] destination [match ...]`:
+ * probe the SMTP servers of a destination the way posttls-finger(1) does, and
+ * say for each security level whether sealpost would deliver there, with the
+ * reason Postfix would log.
  *
  * Contract:
- * - destination is `domain`, `domain:port`, `[host]` or `[host]:port`; without
- *   brackets the MX hosts are looked up (delivery/smtp/connect.ts resolveHop,
- *   the resolver honours `sealpost_dns_resolvers`); the default port is
- *   `smtp_tcp_port` (or -P).
+ * - Options have posttls-finger(1)'s letters (posttls-finger.c "a:ch:o:RSt:T:v"
+ *   and "A:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxX"); the ones sealpost supports map
+ *   to the main.cf parameters the SMTP client reads: -a (inet_protocols), -h
+ *   (smtp_host_lookup), -o name=value, -A (smtp_tls_trust_anchor_file), -d
+ *   (smtp_tls_fingerprint_digest), -F (smtp_tls_CAfile), -P
+ *   (smtp_tls_CApath), -g (the cipher grades), -p (the protocols), -H
+ *   (smtp_tls_chain_files), -k/-K (smtp_tls_cert_file/key_file), -s
+ *   (smtp_tls_servername); -l level; -t connect+greeting and -T command
+ *   timeouts (seconds); -c no SMTP chat lines; -C print the chain in PEM; -v
+ *   is accepted. The others (-f -L -m -M -r -R -S -w -x -X: DANE, logging
+ *   options, reconnects, SRV, LMTP, wrapper mode, raw public keys, tlsproxy)
+ *   are refused with one line naming the option. The configuration
+ *   directory: `sealpost -c config_dir tls-finger ...` or $MAIL_CONFIG.
+ * - destination is `domain`, `domain:port`, `[host]` or `[host]:port`
+ *   (`inet:` accepted); without brackets the MX hosts are looked up
+ *   (delivery/smtp/connect.ts resolveHop, the resolver honours
+ *   `sealpost_dns_resolvers`); the default port is `smtp_tcp_port`.
  * - Per server address: connect, greeting, EHLO capabilities, STARTTLS, the
  *   protocol and cipher, the presented chain (subject, issuer, validity, DNS
  *   names, certificate and public-key fingerprints with smtp_tls_fingerprint_digest
@@ -26,9 +38,7 @@
  *   the end. Exit 0 when at least one server answered, 1 otherwise; usage
  *   errors exit 64.
  *
- * Not here: sending mail, DANE TLSA lookups, SMTP chat logging (-c of
- * posttls-finger is the config directory here), posttls-finger's -P CApath
- * (-P is the port here, as in the sealpost brief).
+ * Not here: sending mail, DANE TLSA lookups.
  */
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
@@ -51,7 +61,26 @@ import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
 const USAGE =
-  'usage: sealpost tls-finger [-c config_dir] [-l level] [-P port] [-a any|ipv4|ipv6] [-t timeout] [-F CAfile] [-d digest] [-s servername] [-H chainfiles] destination [match ...]';
+  'usage: sealpost tls-finger [-cCv] [-t conn_tmout] [-T cmd_tmout] [-a any|ipv4|ipv6] [-h host_lookup] [-l level] [-d mdalg] ' +
+  '[-g grade] [-p protocols] [-A tafile] [-F CAfile.pem] [-P CApath/] [-s servername] [ [-H chainfiles] | [-k certfile [-K keyfile]] ] ' +
+  '[-o name=value] destination [match ...]';
+
+/** posttls-finger.c's option string. */
+const OPTSTRING = 'a:ch:o:RSt:T:vA:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxX';
+
+/** posttls-finger(1) options sealpost's tls-finger does not have, and why. */
+const REFUSED: Readonly<Record<string, string>> = {
+  f: 'forced TLSA lookups (DANE)',
+  L: 'TLS logging options (the report is always complete)',
+  m: 'reconnects behind load balancers',
+  M: 'the insecure-MX DANE policy',
+  r: 'session resumption tests',
+  R: 'SRV lookups',
+  S: 'LMTP over a UNIX socket',
+  w: 'SMTPS wrapper mode',
+  x: 'raw public keys',
+  X: 'tlsproxy mode',
+};
 
 /** The levels judged when -l is not given (fingerprint only with fingerprint match arguments). */
 const DEFAULT_LEVELS: readonly TlsLevel[] = ['may', 'encrypt', 'fingerprint', 'verify', 'secure'];
@@ -65,68 +94,112 @@ export interface FingerOptions {
   readonly destination: string;
   readonly names: readonly string[];
   readonly fingerprints: readonly string[];
+  /** -t: connect and greeting. */
   readonly timeoutMs: number;
-  /** main.cf overrides common to every level (-P -a -F -d -s -H). */
+  /** -T: EHLO, STARTTLS, QUIT. */
+  readonly commandTimeoutMs: number;
+  /** -c: no SMTP chat lines. */
+  readonly noChat: boolean;
+  /** -C: print the chain in PEM. */
+  readonly printChain: boolean;
+  /** main.cf overrides common to every level (-a -h -o -A -d -F -P -g -p -H -k -K -s). */
   readonly overrides: Readonly<Record<string, string>>;
+}
+
+function usage(message: string): UsageError {
+  return new UsageError(`${message}; ${USAGE}`);
+}
+
+/** posttls-finger.c: atoi() seconds; sealpost insists on a positive number. */
+function seconds(flag: string, value: string): number {
+  const m = /^(\d+)s?$/.exec(value);
+  if (!m || Number(m[1]) === 0) throw usage(`invalid -${flag} timeout "${value}": give a number of seconds`);
+  return Number(m[1]) * 1000;
+}
+
+/** The main.cf overrides of the TLS and lookup options. */
+function overridesOf(o: ReturnType<typeof getopt>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const family = o.value('a');
+  if (family !== undefined) {
+    // posttls-finger(1) -a: any, ipv4 or ipv6 (inet_protocols here).
+    const v = ({ any: 'all', ipv4: 'ipv4', ipv6: 'ipv6' } as Record<string, string>)[family.toLowerCase()];
+    if (!v) throw usage(`bad '-a' option value: ${family}`);
+    out['inet_protocols'] = v;
+  }
+  const lookup = o.value('h');
+  if (lookup !== undefined) {
+    if (!lookup.split(/[\s,]+/).filter((w) => w !== '').every((w) => /^(dns|native)$/i.test(w))) throw usage(`bad '-h' option value: ${lookup}: use dns, native or "dns, native"`);
+    out['smtp_host_lookup'] = lookup;
+  }
+  if (o.has('H') && (o.has('k') || o.has('K'))) throw usage("When the '-H' option is used, neither the '-k', nor the '-K' options may be used");
+  const simple: ReadonlyArray<readonly [string, readonly string[]]> = [
+    ['d', ['smtp_tls_fingerprint_digest']],
+    ['F', ['smtp_tls_CAfile']],
+    ['P', ['smtp_tls_CApath']],
+    ['g', ['smtp_tls_ciphers', 'smtp_tls_mandatory_ciphers']],
+    ['p', ['smtp_tls_protocols', 'smtp_tls_mandatory_protocols']],
+    ['s', ['smtp_tls_servername']],
+  ];
+  for (const [flag, params] of simple) {
+    const v = o.value(flag);
+    if (v !== undefined) for (const p of params) out[p] = v;
+  }
+  if (o.has('A')) out['smtp_tls_trust_anchor_file'] = o.values('A').join(', ');
+  if (o.has('H')) out['smtp_tls_chain_files'] = o.values('H').join(', ');
+  // posttls-finger.c: -k and -K each default the other (one file with both).
+  const cert = o.value('k') ?? o.value('K');
+  const key = o.value('K') ?? o.value('k');
+  if (cert !== undefined) out['smtp_tls_cert_file'] = cert;
+  if (key !== undefined) out['smtp_tls_key_file'] = key;
+  const digest = o.value('d');
+  if (digest !== undefined && !/^[a-z0-9-]+$/i.test(digest)) throw usage(`invalid digest "${digest}": use sha256, sha1, md5 ...`);
+  for (const nv of o.values('o')) {
+    // posttls-finger.c override(): split_nameval(), else usage.
+    const m = /^\s*([^\s=]+)\s*=\s*(.*?)\s*$/.exec(nv);
+    if (!m) throw usage(`bad -o option "${nv}": use -o name=value`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
 }
 
 /** Parse the command line (UsageError on anything wrong). */
 export function parseFingerArgs(argv: readonly string[], env: CommandContext['env']): FingerOptions {
-  const o = getopt(argv, 'a:c:d:F:H:l:P:s:t:', USAGE);
-  const [destination, ...matches] = o.rest;
-  if (destination === undefined || destination === '') throw new UsageError(USAGE);
-  const overrides: Record<string, string> = {};
+  const o = getopt(argv, OPTSTRING, USAGE);
+  for (const [flag] of o.list) {
+    const why = REFUSED[flag];
+    if (why) throw new UsageError(`option -${flag} of posttls-finger (${why}) is not supported by sealpost tls-finger`);
+  }
+  const [rawDestination, ...matches] = o.rest;
+  if (rawDestination === undefined || rawDestination === '') throw new UsageError(USAGE);
+  if (rawDestination.startsWith('unix:')) throw new UsageError('unix: destinations (LMTP) are not supported by sealpost tls-finger');
+  const destination = rawDestination.replace(/^inet:/, '');
   const level = o.value('l');
   let levels = DEFAULT_LEVELS;
   if (level !== undefined) {
     const l = parseLevel(level);
-    if (!l) throw new UsageError(`invalid TLS security level "${level}": use none, may, encrypt, fingerprint, dane, dane-only, verify or secure\n${USAGE}`);
+    // posttls-finger.c: `Invalid TLS level "%s"`.
+    if (!l) throw usage(`Invalid TLS level "${level}": use none, may, encrypt, fingerprint, dane, dane-only, verify or secure`);
     levels = [l];
   }
-  const port = o.value('P');
-  if (port !== undefined) {
-    if (!/^[A-Za-z0-9_-]+$/.test(port)) throw new UsageError(`invalid port "${port}": give a number or a service name\n${USAGE}`);
-    overrides['smtp_tcp_port'] = port;
-  }
-  const family = o.value('a');
-  if (family !== undefined) {
-    // posttls-finger(1) -a: the address family; here as inet_protocols.
-    const map: Record<string, string> = { any: 'all', ipv4: 'ipv4', ipv6: 'ipv6' };
-    const v = map[family.toLowerCase()];
-    if (!v) throw new UsageError(`invalid address family "${family}": use any, ipv4 or ipv6\n${USAGE}`);
-    overrides['inet_protocols'] = v;
-  }
-  let timeoutMs = 30_000;
-  const t = o.value('t');
-  if (t !== undefined) {
-    const m = /^(\d+)(s?)$/.exec(t);
-    if (!m || Number(m[1]) === 0) throw new UsageError(`invalid timeout "${t}": give a number of seconds\n${USAGE}`);
-    timeoutMs = Number(m[1]) * 1000;
-  }
-  const ca = o.value('F');
-  if (ca !== undefined) overrides['smtp_tls_CAfile'] = ca;
-  const digest = o.value('d');
-  if (digest !== undefined) {
-    if (!/^[a-z0-9-]+$/i.test(digest)) throw new UsageError(`invalid digest "${digest}": use sha256, sha1, md5 ...\n${USAGE}`);
-    overrides['smtp_tls_fingerprint_digest'] = digest;
-  }
-  const sni = o.value('s');
-  if (sni !== undefined) overrides['smtp_tls_servername'] = sni;
-  const chain = o.value('H');
-  if (chain !== undefined) overrides['smtp_tls_chain_files'] = chain;
   const fps = matches.filter((m) => FINGERPRINT.test(m));
   const names = matches.filter((m) => !FINGERPRINT.test(m));
   if (levels.length === 1 && levels[0] === 'fingerprint' && fps.length === 0) {
-    throw new UsageError(`level fingerprint needs at least one certificate or public-key fingerprint as a match argument\n${USAGE}`);
+    throw usage('level fingerprint needs at least one certificate or public-key fingerprint as a match argument');
   }
+  const t = o.value('t');
+  const cmd = o.value('T');
   return {
-    configDir: resolveConfigDir(o.value('c'), env),
+    configDir: resolveConfigDir(undefined, env),
     levels: level === undefined && fps.length === 0 ? levels.filter((l) => l !== 'fingerprint') : levels,
     destination,
     names,
     fingerprints: fps,
-    timeoutMs,
-    overrides,
+    timeoutMs: t === undefined ? 30_000 : seconds('t', t),
+    commandTimeoutMs: cmd === undefined ? 30_000 : seconds('T', cmd),
+    noChat: o.has('c'),
+    printChain: o.has('C'),
+    overrides: overridesOf(o),
   };
 }
 
@@ -230,6 +303,16 @@ function showChain(out: Out, chain: readonly CertFacts[], digest: string): void 
   });
 }
 
+/** posttls-finger(1) -C: each certificate of the chain in PEM, leaf first. */
+function showPem(out: Out, chain: readonly CertFacts[]): void {
+  chain.forEach((c, i) => {
+    out.line(`certificate [${i}] (PEM):`);
+    out.line('-----BEGIN CERTIFICATE-----');
+    for (const l of c.der.toString('base64').match(/.{1,64}/g) ?? []) out.line(l);
+    out.line('-----END CERTIFICATE-----');
+  });
+}
+
 function showNameChecks(out: Out, leaf: CertFacts, server: ServerTarget, nexthopDomain: string, names: readonly string[]): void {
   out.line('name checks (certificate names against):');
   const strategies = ['hostname', 'nexthop', 'dot-nexthop', ...names.filter((n) => !['hostname', 'nexthop', 'dot-nexthop'].includes(n.toLowerCase()))];
@@ -294,15 +377,18 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
     return false;
   }
   const chat = new SmtpChat(sock.socket);
-  const t = opts.timeoutMs;
+  // posttls-finger(1) -t: connect and greeting; -T: the commands after it.
+  const t = opts.commandTimeoutMs;
+  // -c: "Disable SMTP chat logging; only TLS-related information is logged."
+  const chatOut: Out = opts.noChat ? { line: () => {} } : out;
   let answered = false;
   let tls: TlsOutcome = { kind: 'skipped' };
   try {
-    const greeting = await chat.reply(t);
+    const greeting = await chat.reply(opts.timeoutMs);
     answered = true;
-    showReply(out, 'greeting', greeting);
+    showReply(chatOut, 'greeting', greeting);
     if (greeting.code !== 220) {
-      out.line('the server does not accept mail now: no EHLO sent, no verdicts (every level would try the next MX host)');
+      out.line(`the server does not accept mail now (${greeting.raw[0] ?? greeting.code}): no EHLO sent, no verdicts (every level would try the next MX host)`);
       await quit(chat, t);
       return true;
     }
@@ -313,17 +399,17 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
       showReply(out, 'EHLO', ehlo);
       await quit(chat, t);
     } else {
-      out.line('EHLO capabilities:');
-      for (const c of capabilityLines(ehlo)) out.line(`  ${c}`);
+      chatOut.line('EHLO capabilities:');
+      for (const c of capabilityLines(ehlo)) chatOut.line(`  ${c}`);
       if (!judges.some((j) => wantStarttls(j.policy))) {
         out.line('STARTTLS: not used at the level asked for');
       } else if (!parseEhloReply(ehlo).startTls) {
         out.line('STARTTLS: not offered');
         tls = { kind: 'not-offered' };
       } else {
-        tls = await starttls(out, chat, server, judges, t, digest, helo);
+        tls = await starttls({ out, chatOut, printChain: opts.printChain }, chat, server, judges, t, digest, helo);
       }
-      if (tls.kind === 'ok' || tls.kind === 'skipped' || tls.kind === 'not-offered' || tls.kind === 'refused') await quit(chat, t, out);
+      if (tls.kind === 'ok' || tls.kind === 'skipped' || tls.kind === 'not-offered' || tls.kind === 'refused') await quit(chat, t, chatOut);
     }
   } catch (err) {
     const text = err instanceof ChatFailure ? err.message : String(err);
@@ -343,14 +429,23 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
   return answered;
 }
 
-async function starttls(out: Out, chat: SmtpChat, server: ServerTarget, judges: readonly LevelJudge[], t: number, digest: string, helo: string): Promise<TlsOutcome> {
+interface Outs {
+  readonly out: Out;
+  /** SMTP chat lines (silent with -c). */
+  readonly chatOut: Out;
+  /** -C: the chain in PEM. */
+  readonly printChain: boolean;
+}
+
+async function starttls(o: Outs, chat: SmtpChat, server: ServerTarget, judges: readonly LevelJudge[], t: number, digest: string, helo: string): Promise<TlsOutcome> {
+  const out = o.out;
   await chat.write('STARTTLS\r\n', t);
   const r = await chat.reply(t);
   if (r.code !== 220) {
     showReply(out, 'STARTTLS refused', r);
     return { kind: 'refused', reply: r.text() };
   }
-  showReply(out, 'STARTTLS', r);
+  showReply(o.chatOut, 'STARTTLS', r);
   // Handshake with the strictest judged level's options (its ciphers, protocols and trust anchors).
   const strict = [...judges].reverse().find((j) => wantStarttls(j.policy))!;
   const options = strict.engine.connectOptions(strict.policy, server);
@@ -368,11 +463,12 @@ async function starttls(out: Out, chat: SmtpChat, server: ServerTarget, judges: 
   out.line(`TLS: ${facts.protocol} with cipher ${facts.cipher} (${bits.cipherBits}/${bits.cipherAlgBits} bits)${facts.summaryExtra ?? ''}`);
   out.line(`chain trust: ${facts.chain.length === 0 ? 'none (anonymous)' : facts.authorized ? 'trusted (signed by a configured CA)' : `untrusted (${facts.authorizationError ?? 'not verified'})`}`);
   showChain(out, facts.chain, digest);
+  if (o.printChain) showPem(out, facts.chain);
   if (facts.chain[0]) showNameChecks(out, facts.chain[0], server, strict.policy.nexthopDomain, judges.flatMap((j) => (j.level === 'verify' || j.level === 'secure' ? j.policy.match : [])).filter((v, i, a) => a.indexOf(v) === i));
   try {
     await chat.write(`EHLO ${helo}\r\n`, t);
     const again = await chat.reply(t);
-    if (again.code === 250) out.line(`EHLO capabilities after STARTTLS: ${capabilityLines(again).join(', ') || '(none)'}`);
+    if (again.code === 250) o.chatOut.line(`EHLO capabilities after STARTTLS: ${capabilityLines(again).join(', ') || '(none)'}`);
     else showReply(out, 'EHLO after STARTTLS', again);
   } catch (err) {
     out.line(`EHLO after STARTTLS: ${(err as Error).message}`);

@@ -16,7 +16,7 @@
  *
  * Not here: parsing (main-cf.ts, master-cf.ts, expand.ts), defaults (params.ts).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../lib/errors.ts';
 import { expand, ExpandError, references } from './expand.ts';
@@ -105,7 +105,9 @@ export function checkConfigDir(configDir: string): void {
   let st;
   try {
     st = statSync(configDir);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw unreadable(configDir, e);
     if (configDir === DEFAULT_CONFIG_DIR) return;
     throw new ConfigError(
       `configuration directory ${configDir} does not exist: create it (an empty directory means built-in defaults), or point -c or MAIL_CONFIG at the directory that holds main.cf`,
@@ -114,11 +116,30 @@ export function checkConfigDir(configDir: string): void {
   if (!st.isDirectory()) throw new ConfigError(`${configDir} is not a directory: -c and MAIL_CONFIG name the directory that holds main.cf`);
 }
 
+/** A file that exists but cannot be read (EACCES ...): one line naming it and the fix. */
+function unreadable(path: string, e: unknown): ConfigError {
+  const code = (e as NodeJS.ErrnoException).code ?? String(e);
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
+  return new ConfigError(`cannot read ${path}: ${why}: run the command as a user that may read it (root, or the owner of the configuration), or fix its permissions`);
+}
+
+/** Whether a configuration file is there; a file that cannot be looked at is an error, never "absent". */
+function present(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw unreadable(path, e);
+  }
+}
+
 function readText(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}: check its permissions`);
+    throw unreadable(path, e);
   }
 }
 
@@ -128,8 +149,9 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const warn = opts.warn ?? (() => {});
   const mainCfPath = join(configDir, 'main.cf');
   const masterCfPath = join(configDir, 'master.cf');
-  const hasMainCf = opts.readMainCf !== false && existsSync(mainCfPath);
-  const hasMasterCf = existsSync(masterCfPath);
+  // An unreadable configuration is an error, never "built-in defaults".
+  const hasMainCf = opts.readMainCf !== false && present(mainCfPath);
+  const hasMasterCf = present(masterCfPath);
   const parsed = hasMainCf ? parseMainCf(readText(mainCfPath), mainCfPath) : { entries: [], warnings: [] };
   parsed.warnings.forEach((w) => warn(w));
   const services = parseMasterCf(hasMasterCf ? readText(masterCfPath) : DEFAULT_MASTER_CF, masterCfPath);

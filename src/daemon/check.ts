@@ -27,6 +27,10 @@
  *   its `-o` overrides are checked too. Other unix services (Postfix's
  *   pickup, cleanup, qmgr ...) are built in and ignored.
  *
+ * - The TLS checks (check-tls.ts): an unknown smtp_tls_security_level is an
+ *   error (a start or reload is refused); policy table entries smtp(8) would
+ *   refuse, and entries the relayhost trap hides, are warnings.
+ *
  * Not here: starting anything (main.ts), tables inside restriction lists
  * (`check_*_access type:name`): those are opened by the listener.
  */
@@ -39,6 +43,7 @@ import { openTable, tableType } from '../maps/registry.ts';
 import { smtpdSettings } from '../intake/smtpd/settings.ts';
 import { agentKind, serviceConfig } from '../scheduler/transports.ts';
 import { serviceEndpoints, type Endpoint } from './services.ts';
+import { checkTls } from './check-tls.ts';
 
 export interface ServicePlan {
   readonly service: MasterService;
@@ -236,6 +241,11 @@ export async function checkConfiguration(configDir: string, opts: CheckOptions =
     report.tables.push(t);
     if (t.error) report.errors.push(t.error);
   }
+  // The TLS level, every policy table entry, the relayhost trap (check-tls.ts).
+  const smtpPlans = report.services.filter((p) => agentKind(p.service) === 'smtp').map((p) => ({ service: { name: p.service.name, line: p.service.line }, config: p.config }));
+  const tls = await checkTls(main, smtpPlans);
+  report.errors.push(...tls.errors);
+  report.warnings.push(...tls.warnings);
   if (opts.directories) {
     checkDirectory('queue_directory', main.get('queue_directory'), report);
     checkDirectory('data_directory', main.get('data_directory'), report);

@@ -6,9 +6,10 @@
  * Contract:
  * - Patterns: `a.b.c.d`, `a.b.c.d/len`, IPv6 `x:x::x`, `x::/len`, each also
  *   inside `[...]` (cidr_table(5): "address information may be enclosed inside
- *   []"). Host bits under the mask must be zero; a bad address, a bad mask, or
- *   non-zero host bits is a ConfigError naming file and line (Postfix warns and
- *   skips the rule; we refuse the table).
+ *   []"). Host bits under the mask must be zero. A bad rule (bad address, bad
+ *   mask, non-zero host bits, no result, a stray ENDIF ...) is skipped with
+ *   Postfix's warning, `cidr map FILE, line N: <why>: skipping this rule`
+ *   (dict_cidr.c, cidr_match.c), and the rest of the table works.
  * - Keys: a bare IPv4 or IPv6 address (no brackets), compared in binary, so
  *   `2001:0db8:0::1` equals `2001:db8::1`. A rule applies only to keys of its
  *   own address family: an IPv4 key skips IPv6 rules (also `!pattern` and
@@ -22,8 +23,8 @@
 import { ConfigError } from '../lib/errors.ts';
 import { found, NOT_FOUND } from './types.ts';
 import type { LookupTable, OpenOptions, TableType } from './types.ts';
-import { evaluate, fileChanged, loadPatternRules, logicalLines, parseRules, placeError } from './pattern-table.ts';
-import type { ParsedPattern, Place, Rule } from './pattern-table.ts';
+import { buildRules, evaluate, fileChanged, isEndif, isIf, loadPatternRules, logicalLines, mapPrefix, RuleSkip } from './pattern-table.ts';
+import type { LineParser, LineResult, Place, Rule, Test } from './pattern-table.ts';
 
 /** Parse a dotted-quad IPv4 address (strict: four decimal octets, no leading zeros). */
 export function parseIPv4(text: string): Uint8Array | undefined {
@@ -123,24 +124,58 @@ function formatAddress(bytes: Uint8Array): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
-/** Parse one cidr_table(5) pattern: `addr`, `addr/len`, `[addr]`, `[addr]/len`. */
-export function parseNetwork(token: string, place: Place): Network {
-  const m = /^(?:\[([^\]]*)\]|([^/[\]]+))(?:\/(.*))?$/.exec(token);
-  const addrText = m ? (m[1] ?? m[2]!) : token;
-  const bytes = m ? parseAddress(addrText) : undefined;
-  if (!bytes) throw placeError(place, `bad address pattern: "${token}"; use an IPv4 or IPv6 address, optionally with /prefix`);
-  const maxBits = bytes.length * 8;
-  if (m![3] === undefined) return { bytes, prefix: maxBits };
-  if (!/^[0-9]+$/.test(m![3])) throw placeError(place, `bad mask value in "${token}"`);
-  const prefix = Number(m![3]);
-  if (prefix > maxBits) throw placeError(place, `bad mask length in "${token}": at most ${maxBits} for this address family`);
-  const net: Network = { bytes, prefix };
-  const clean = maskAddress(bytes, prefix);
-  if (clean.some((b, i) => b !== bytes[i])) {
-    // cidr_table(5): "the other bits in the network_address part must be zero".
-    throw placeError(place, `non-null host address bits in "${token}", perhaps you should use "${formatAddress(clean)}/${prefix}" instead`);
+/**
+ * cidr_match.c cidr_match_parse(): `addr`, `addr/len`, `[addr]`, `[addr]/len`.
+ * Throws RuleSkip with Postfix's reason (without ": skipping this rule"), or,
+ * when `place` is given (a network in a parameter value), a ConfigError there.
+ */
+export function parseNetwork(token: string, place?: Place): Network {
+  if (place === undefined) return parseNetworkToken(token);
+  try {
+    return parseNetworkToken(token);
+  } catch (err) {
+    if (err instanceof RuleSkip) throw new ConfigError(err.reason, place.file, place.line);
+    throw err;
   }
-  return net;
+}
+
+function parseNetworkToken(token: string): Network {
+  let pattern = token;
+  let maskSearch: string;
+  if (pattern.startsWith('[')) {
+    pattern = pattern.slice(1);
+    const close = pattern.indexOf(']');
+    if (close < 0) throw new RuleSkip(`missing ']' character after "[${pattern}"`);
+    const after = pattern.slice(close + 1);
+    pattern = pattern.slice(0, close);
+    if (after !== '' && !after.startsWith('/')) throw new RuleSkip(`garbage after "[${pattern}]"`);
+    maskSearch = after;
+  } else {
+    const slash = pattern.indexOf('/');
+    maskSearch = slash < 0 ? '' : pattern.slice(slash);
+    if (slash >= 0) pattern = pattern.slice(0, slash);
+  }
+  if (!maskSearch.startsWith('/')) {
+    const bytes = parseAddress(pattern);
+    if (!bytes) throw new RuleSkip(`bad address pattern: "${pattern}"`);
+    return { bytes, prefix: bytes.length * 8 };
+  }
+  const mask = maskSearch.slice(1);
+  // CIDR_MATCH_ADDR_FAMILY(): a colon means IPv6.
+  const maxBits = pattern.includes(':') ? 128 : 32;
+  const bytes = pattern.includes(':') ? parseIPv6(pattern) : parseIPv4(pattern);
+  let problem: string | undefined;
+  if (!/^[0-9]*$/.test(mask)) problem = 'bad mask value';
+  else if (Number(mask || '0') > maxBits) problem = 'bad mask length';
+  else if (!bytes) problem = 'bad network value';
+  if (problem) throw new RuleSkip(`${problem} in "${pattern}/${mask}"`);
+  const prefix = Number(mask || '0');
+  const clean = maskAddress(bytes!, prefix);
+  if (clean.some((b, i) => b !== bytes![i])) {
+    // cidr_table(5): "the other bits in the network_address part must be zero".
+    throw new RuleSkip(`non-null host address bits in "${pattern}/${mask}", perhaps you should use "${formatAddress(clean)}/${prefix}" instead`);
+  }
+  return { bytes: bytes!, prefix };
 }
 
 function maskAddress(bytes: Uint8Array, prefix: number): Uint8Array {
@@ -163,26 +198,65 @@ function cachedAddress(key: string): Uint8Array | undefined {
   return lastAddr;
 }
 
-/** The PatternParser for cidr: one whitespace-free token, then the rest of the line. */
-export function parseCidrPattern(text: string, place: Place): ParsedPattern {
-  const m = /^\S+/.exec(text)!;
-  const net = parseNetwork(m[0], place);
-  const test = (key: string): readonly string[] | null | undefined => {
+/** The test of one network: captures for a hit, null for a miss, undefined for the other family. */
+function networkTest(net: Network): Test {
+  return (key) => {
     const addr = cachedAddress(key);
     // Postfix cidr_match: an entry applies only to keys of its own address family.
     if (!addr || addr.length !== net.bytes.length) return undefined;
     return inNetwork(addr, net) ? [key] : null;
   };
-  return { test, groups: 0, rest: text.slice(m[0].length) };
 }
 
-/** Parse a whole cidr table text (no I/O). */
-export function parseCidrTable(text: string, file: string): Rule[] {
-  return parseRules(logicalLines(text, file), file, parseCidrPattern, { substitution: false });
+/** Leading `!` and blanks: the negation count decides (dict_cidr_parse_rule()). */
+function negations(text: string): { negate: boolean; rest: string } {
+  let negate = false;
+  let i = 0;
+  for (; i < text.length; i++) {
+    if (text[i] === '!') negate = !negate;
+    else if (!/\s/.test(text[i]!)) break;
+  }
+  return { negate, rest: text.slice(i) };
+}
+
+function cidrRule(text: string, nesting: number): LineResult {
+  if (isIf(text)) {
+    const { negate, rest } = negations(text.slice(2));
+    if (rest.trim() === '') throw new RuleSkip('no address pattern');
+    return { kind: 'if', test: networkTest(parseNetworkToken(rest.trim())), negate };
+  }
+  if (isEndif(text)) {
+    if (text.slice(5).trim() !== '') throw new RuleSkip('garbage after ENDIF');
+    if (nesting === 0) throw new RuleSkip('ENDIF without IF');
+    return { kind: 'endif' };
+  }
+  const { negate, rest } = negations(text);
+  const m = /^(\S*)\s*([\s\S]*)$/.exec(rest)!;
+  if (m[1] === '') throw new RuleSkip('no address pattern');
+  const net = parseNetworkToken(m[1]!);
+  const value = m[2]!.trim();
+  if (value === '') throw new RuleSkip('no lookup result');
+  return { kind: 'match', test: networkTest(net), negate, result: [value] };
+}
+
+/** One cidr_table(5) logical line; a bad one is skipped with dict_cidr.c's warning. */
+export const parseCidrLine: LineParser = (text, place, nesting, warn) => {
+  try {
+    return cidrRule(text, nesting);
+  } catch (err) {
+    if (!(err instanceof RuleSkip)) throw err;
+    warn(`${mapPrefix('cidr', place)}${err.reason}: skipping this rule`);
+    return { kind: 'skip' };
+  }
+};
+
+/** Parse a whole cidr table text (no I/O); warnings go to `warn`. */
+export function parseCidrTable(text: string, file: string, warn: (message: string) => void = () => {}): Rule[] {
+  return buildRules(logicalLines(text, file, warn), file, 'cidr', parseCidrLine, warn);
 }
 
 async function openCidr(name: string, spec: string, options: OpenOptions): Promise<LookupTable> {
-  const { rules, path, mtimeMs } = await loadPatternRules('cidr', name, spec, options, parseCidrPattern, { substitution: false });
+  const { rules, path, mtimeMs } = await loadPatternRules('cidr', name, spec, options, parseCidrLine);
   return {
     type: 'cidr',
     name,

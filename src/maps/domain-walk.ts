@@ -10,7 +10,9 @@
  *   smtp/smtp_tls_policy.c); the first `found` wins.
  * - Fail closed: the first `error` stops the walk and is returned — a broken
  *   table never lets a later key or table decide (RFC-free rule of Postfix:
- *   `dict->error` aborts the search; STYLE.md "fail closed").
+ *   `dict->error` aborts the search; STYLE.md "fail closed"). An empty value
+ *   (a regexp rule without a result) is such an error too, as maps_find()
+ *   makes it one: "<table> lookup of <key> returns an empty string result".
  * - Every result lists the (table, key) pairs tried, so `sealpost tls
  *   explain` can show the walk.
  * - Keys are passed to the tables as built here; case folding is the table's
@@ -63,6 +65,11 @@ async function walk(tables: readonly (WalkTable | LookupFn)[], steps: readonly S
       if (step.partial && takesFullKeysOnly(table)) continue;
       tried.push({ table: table.spec, key: step.key });
       const r = await table.lookup(step.key);
+      if (r.kind === 'found' && r.value === '') {
+        // maps.c maps_find(): DICT_ERR_CONFIG, never "found nothing".
+        const error = { message: `${table.spec} lookup of ${step.key} returns an empty string result; it should return NO RESULT in case of NOT FOUND` };
+        return { kind: 'error', error, key: step.key, table: table.spec, tried };
+      }
       if (r.kind === 'found') return { kind: 'found', value: r.value, key: step.key, table: table.spec, tried };
       if (r.kind === 'error') return { kind: 'error', error: r.error, key: step.key, table: table.spec, tried };
     }

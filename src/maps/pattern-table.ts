@@ -1,25 +1,32 @@
 /**
  * pattern-table.ts — what regexp:, pcre: and cidr: tables share: the file's
- * logical lines, the `[!]pattern result` / `if [!]pattern` ... `endif` rule
- * tree, first-match evaluation, and `$1`/`${1}`/`$(1)`/`$$` result templates.
+ * logical lines, the rule tree with `if` ... `endif`, first-match evaluation,
+ * and `$1`/`${1}`/`$(1)`/`$$` result templates.
  *
- * Contract:
- * - `logicalLines(text, file)` applies the postmap(1) input rules shared by
- *   regexp_table(5), pcre_table(5) and cidr_table(5): blank and `#` lines are
- *   skipped, a line starting with whitespace continues the previous logical
- *   line (the newline is dropped, the whitespace kept), trailing whitespace is
- *   removed. Each logical line carries the number of its first physical line.
- * - `parseRules(lines, file, parsePattern)` builds the rule tree. The pattern
- *   syntax itself is the caller's (`parsePattern`); everything else is here.
+ * Contract (dict_regexp.c, dict_pcre.c, dict_cidr.c, readlline.c, mac_parse.c
+ * of Postfix 3.11):
+ * - `logicalLines(text, file, warn)` applies the postmap(1) input rules:
+ *   blank and `#` lines are skipped, a line starting with whitespace continues
+ *   the previous logical line (the newline is dropped, the whitespace kept),
+ *   trailing whitespace is removed. A first logical line that starts with
+ *   whitespace is skipped with readllines()'s warning. Each logical line
+ *   carries the number of its first physical line.
+ * - `buildRules(lines, parseLine, label, warn)` builds the rule tree from one
+ *   `LineResult` per logical line; the line grammar is the dialect's. A rule
+ *   that Postfix would skip is skipped here too, with Postfix's warning text
+ *   (`regexp map FILE, line N: ...: skipping this rule`) through `warn`, and
+ *   the rest of the table works: a bad rule never takes the table down. An
+ *   `if` without `endif` extends to the end of the table ("IF has no matching
+ *   ENDIF"). What sealpost cannot run although Postfix would (a PCRE feature
+ *   JavaScript lacks) is an `UnsupportedPattern` ConfigError: the table is
+ *   refused with file and line, never silently read differently.
+ * - `parseMatchRule()` is the regexp/pcre rule grammar (a `PatternDialect`
+ *   compiles the patterns); `prescanTemplate()` is mac_parse() plus the
+ *   replacement checks.
  * - `evaluate(rules, key)` walks the tree: first matching rule wins; the rules
  *   inside `if`..`endif` are tried only when the `if` test holds.
- * - Every problem Postfix warns about and skips ("skipping this rule",
- *   "ignoring extra text", "IF has no matching ENDIF" ...) is a ConfigError
- *   naming file and line here: a table that silently lost a rule is a routing
- *   or TLS-policy surprise (each case is checked against Postfix in
- *   test/diff/pattern-tables.test.ts).
- * - `openPatternFile()` reads a table file (or an inline `{ {rule}, ... }`
- *   name, Postfix 3.7) and returns the LookupTable; the parsers above do no I/O.
+ * - `loadPatternRules()` reads a table file (or an inline `{ {rule}, ... }`
+ *   name, Postfix 3.7) and returns the rules; the parsers do no I/O.
  *
  * Not here: the regex dialects (regexp.ts, pcre.ts), address parsing (cidr.ts).
  */
@@ -46,10 +53,23 @@ export function placeError(place: Place, message: string): ConfigError {
   return new ConfigError(message, place.file, place.line);
 }
 
-/** Split table text into logical lines (regexp_table(5) "multi-line text"). */
-export function logicalLines(text: string, file: string): LogicalLine[] {
+/** A valid rule that sealpost cannot run (Postfix would): the table is refused. */
+export class UnsupportedPattern extends ConfigError {}
+
+/** A rule Postfix skips; `reason` is Postfix's text after `map FILE, line N: `. */
+export class RuleSkip extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'RuleSkip';
+  }
+}
+
+/** Split table text into logical lines (readlline.c readllines()). */
+export function logicalLines(text: string, file: string, warn?: (message: string) => void): LogicalLine[] {
   const out: { text: string; line: number }[] = [];
   const physical = text.split('\n');
+  if (physical[physical.length - 1] === '') physical.pop();
+  let leading: string | undefined;
   for (let i = 0; i < physical.length; i++) {
     const raw = physical[i]!.replace(/\r$/, '');
     const trimmed = raw.trim();
@@ -58,14 +78,22 @@ export function logicalLines(text: string, file: string): LogicalLine[] {
     if (trimmed === '' || trimmed.startsWith('#')) continue;
     if (/^\s/.test(raw)) {
       const last = out[out.length - 1];
-      // postmap(1): a logical line must not start with whitespace.
-      if (!last) throw new ConfigError(`logical line must not start with whitespace: "${raw}"`, file, i + 1);
-      last.text += raw;
+      if (last) last.text += raw;
+      else leading = (leading ?? '') + raw;
       continue;
     }
+    if (leading !== undefined) reportLeading(file, leading, warn);
+    leading = undefined;
     out.push({ text: raw, line: i + 1 });
   }
+  if (leading !== undefined) reportLeading(file, leading, warn);
   return out.map((l) => ({ text: l.text.replace(/\s+$/, ''), line: l.line }));
+}
+
+/** readllines(): "logical line must not start with whitespace" (the line is skipped). */
+function reportLeading(file: string, text: string, warn?: (message: string) => void): void {
+  const t = text.replace(/\s+$/, '');
+  warn?.(`${file}: logical line must not start with whitespace: "${t.slice(0, 30)}${t.length > 30 ? '...' : ''}"`);
 }
 
 /**
@@ -75,129 +103,249 @@ export function logicalLines(text: string, file: string): LogicalLine[] {
  */
 export type Test = (key: string) => readonly (string | undefined)[] | null | undefined;
 
-export interface ParsedPattern {
-  readonly test: Test;
-  /** Number of capture groups (`$n` must be 1..groups); 0 for cidr. */
-  readonly groups: number;
-  /** The text after the pattern (and its flags), not yet trimmed. */
-  readonly rest: string;
-}
-
-/** Parses one pattern at the start of `text` (after any `!`). Throws ConfigError. */
-export type PatternParser = (text: string, place: Place) => ParsedPattern;
-
 /** A result with `$n` substitutions, compiled once at load time. */
 export type Template = readonly (string | number)[];
 
+/** regexp's `/pattern1/!/pattern2/`: a second test that must hold as well. */
+export interface SecondTest {
+  readonly test: Test;
+  readonly negate: boolean;
+}
+
 export type Rule =
-  | { readonly kind: 'match'; readonly line: number; readonly test: Test; readonly negate: boolean; readonly result: Template }
+  | { readonly kind: 'match'; readonly line: number; readonly test: Test; readonly negate: boolean; readonly and?: SecondTest; readonly result: Template }
   | { readonly kind: 'if'; readonly line: number; readonly test: Test; readonly negate: boolean; readonly body: readonly Rule[] };
 
-export interface ParseOptions {
-  /** Whether results may use `$n` (regexp, pcre) or are literal text (cidr). */
-  readonly substitution: boolean;
+/** What one logical line is, after the dialect's grammar. */
+export type LineResult =
+  | { readonly kind: 'match'; readonly test: Test; readonly negate: boolean; readonly and?: SecondTest; readonly result: Template }
+  | { readonly kind: 'if'; readonly test: Test; readonly negate: boolean }
+  | { readonly kind: 'endif' }
+  | { readonly kind: 'skip' };
+
+/** Parses one logical line; warnings (Postfix's texts, prefixed) go to `warn`. */
+export type LineParser = (text: string, place: Place, nesting: number, warn: (message: string) => void) => LineResult;
+
+/** `regexp map /etc/x.re, line 3: ` — Postfix's prefix of every rule warning. */
+export function mapPrefix(map: string, place: Place): string {
+  return `${map} map ${place.file}, line ${place.line}: `;
 }
 
 const IF_RE = /^if(?![A-Za-z0-9])/i;
 const ENDIF_RE = /^endif(?![A-Za-z0-9])/i;
 
-/** Build the rule tree from logical lines. */
-export function parseRules(lines: readonly LogicalLine[], file: string, parse: PatternParser, opts: ParseOptions): Rule[] {
+export function isIf(text: string): boolean {
+  return IF_RE.test(text);
+}
+export function isEndif(text: string): boolean {
+  return ENDIF_RE.test(text);
+}
+
+/** Build the rule tree; `map` is `regexp`, `pcre` or `cidr` (for "IF has no matching ENDIF"). */
+export function buildRules(lines: readonly LogicalLine[], file: string, map: string, parse: LineParser, warn: (message: string) => void): Rule[] {
   const top: Rule[] = [];
   const stack: { line: number; test: Test; negate: boolean; body: Rule[] }[] = [];
   const current = (): Rule[] => (stack.length ? stack[stack.length - 1]!.body : top);
+  const close = (): void => {
+    const open = stack.pop()!;
+    current().push({ kind: 'if', line: open.line, test: open.test, negate: open.negate, body: open.body });
+  };
   for (const { text, line } of lines) {
-    const place: Place = { file, line };
-    if (ENDIF_RE.test(text)) {
-      const extra = text.slice(5).trim();
-      if (extra) throw placeError(place, `extra text after ENDIF: "${extra}"; put ENDIF on a line of its own`);
-      const open = stack.pop();
-      if (!open) throw placeError(place, 'ENDIF without matching IF');
-      current().push({ kind: 'if', line: open.line, test: open.test, negate: open.negate, body: open.body });
-      continue;
-    }
-    if (IF_RE.test(text)) {
-      const { negate, pattern } = parseNegated(text.slice(2).trimStart(), place, parse);
-      const extra = pattern.rest.trim();
-      if (extra) throw placeError(place, `extra text after IF statement: "${extra}"; IF takes only a pattern`);
-      stack.push({ line, test: pattern.test, negate, body: [] });
-      continue;
-    }
-    current().push(parseMatchRule(text, place, parse, opts));
+    const r = parse(text, { file, line }, stack.length, warn);
+    if (r.kind === 'skip') continue;
+    if (r.kind === 'endif') close();
+    else if (r.kind === 'if') stack.push({ line, test: r.test, negate: r.negate, body: [] });
+    else current().push({ kind: 'match', line, test: r.test, negate: r.negate, ...(r.and ? { and: r.and } : {}), result: r.result });
   }
-  const unclosed = stack.pop();
-  if (unclosed) throw placeError({ file, line: unclosed.line }, 'IF has no matching ENDIF');
+  // dict_regexp_open(): an unterminated IF reaches to the end of the table.
+  for (let i = stack.length - 1; i >= 0; i--) warn(`${mapPrefix(map, { file, line: stack[i]!.line })}IF has no matching ENDIF`);
+  while (stack.length > 0) close();
   return top;
 }
 
-function parseNegated(text: string, place: Place, parse: PatternParser): { negate: boolean; pattern: ParsedPattern } {
-  const negate = text.startsWith('!');
-  const body = negate ? text.slice(1).trimStart() : text;
-  if (body === '') throw placeError(place, 'missing pattern');
-  return { negate, pattern: parse(body, place) };
+/** How a regexp-style dialect compiles and names things. */
+export interface PatternDialect {
+  readonly map: 'regexp' | 'pcre';
+  /** Flag letters (a flag toggles); `obsolete` letters are accepted with a warning. */
+  readonly flags: string;
+  readonly obsolete: string;
+  /** regexp: options end at `!` too (the second pattern of `/p1/!/p2/`). */
+  readonly secondPattern: boolean;
+  /** dict_pcre.c says "ignoring this rule" for an unclosed delimiter, dict_regexp.c "skipping". */
+  readonly unclosed: 'skipping' | 'ignoring';
+  /** `out-of-range` (regexp) or `out of range` (pcre) for an index below 1. */
+  readonly lowIndex: string;
+  /** Compile a pattern with its flag letters; throws RuleSkip (Postfix's reason) or UnsupportedPattern. */
+  compile(source: string, flags: string, place: Place): { test: Test; groups: number };
 }
 
-function parseMatchRule(text: string, place: Place, parse: PatternParser, opts: ParseOptions): Rule {
-  const { negate, pattern } = parseNegated(text, place, parse);
-  if (pattern.rest !== '' && !/^\s/.test(pattern.rest)) {
-    throw placeError(place, `no whitespace between pattern and result: "${text}"`);
+interface RawPattern {
+  readonly negate: boolean;
+  readonly source: string;
+  readonly flags: string;
+  /** The text after the flags. */
+  readonly rest: string;
+}
+
+const isSpaceChar = (c: string | undefined): boolean => c !== undefined && /[ \t\n\r\f\v]/.test(c);
+
+/** dict_regexp_get_pat() / dict_pcre_get_pattern(): negations, delimiters, flags. */
+function getPattern(text: string, d: PatternDialect, prefix: string, warn: (m: string) => void): RawPattern {
+  let i = 0;
+  let negate = false;
+  for (; i < text.length; i++) {
+    if (text[i] === '!') negate = !negate;
+    else if (!isSpaceChar(text[i])) break;
   }
-  const resultText = pattern.rest.trim();
-  // Postfix warns "no replacement text: using empty string"; an empty result
-  // is then rejected at lookup time. We refuse it up front.
-  if (resultText === '') throw placeError(place, 'no result after the pattern; add the result text');
-  const result = opts.substitution ? compileTemplate(resultText, pattern.groups, negate, place) : [resultText];
-  return { kind: 'match', line: place.line, test: pattern.test, negate, result };
+  if (i >= text.length) throw new RuleSkip('no regexp: skipping this rule');
+  const delimiter = text[i]!;
+  const start = ++i;
+  for (; i < text.length; i++) {
+    if (text[i] === '\\') {
+      if (i + 1 < text.length) i++;
+      else {
+        i = text.length;
+        break;
+      }
+    } else if (text[i] === delimiter) break;
+  }
+  if (i >= text.length) throw new RuleSkip(`no closing regexp delimiter "${delimiter}": ${d.unclosed} this rule`);
+  const source = text.slice(start, i);
+  let j = i + 1;
+  let flags = '';
+  for (; j < text.length && !isSpaceChar(text[j]) && !(d.secondPattern && text[j] === '!'); j++) {
+    const f = text[j]!;
+    if (d.obsolete.includes(f)) {
+      warn(`${prefix}ignoring obsolete regexp option "${f}"`);
+      continue;
+    }
+    if (!d.flags.includes(f)) throw new RuleSkip(`unknown regexp option "${f}": skipping this rule`);
+    flags += f;
+  }
+  return { negate, source, flags, rest: text.slice(j) };
 }
 
 /**
- * regexp_table(5) TEXT SUBSTITUTION: `$1`, `${1}`, `$(1)`, `$$`. The index must
- * name a capture group of the pattern; negated patterns take no `$n`.
+ * mac_parse() over a replacement text with dict_regexp_prescan(): `$$`,
+ * `$n`, `${n}`, `$(n)`; every problem is Postfix's warning; the template and
+ * the highest index, or undefined when the rule must be skipped.
  */
-export function compileTemplate(text: string, groups: number, negate: boolean, place: Place): Template {
+export function prescanTemplate(text: string, prefix: string, lowIndex: string, warn: (m: string) => void): { template: Template; maxSub: number } | undefined {
   const parts: (string | number)[] = [];
   let literal = '';
-  let i = 0;
-  while (i < text.length) {
+  let error = false;
+  let maxSub = 0;
+  const variable = (name: string): void => {
+    if (!/^[0-9]*$/.test(name)) {
+      warn(`${prefix}non-numeric replacement index "${name}"`);
+      error = true;
+      return;
+    }
+    const n = Number(name);
+    if (n < 1) {
+      warn(`${prefix}${lowIndex} replacement index "${name}"`);
+      error = true;
+      return;
+    }
+    maxSub = Math.max(maxSub, n);
+    if (literal) parts.push(literal);
+    literal = '';
+    parts.push(n);
+  };
+  for (let i = 0; i < text.length; ) {
     const c = text[i]!;
     if (c !== '$') {
       literal += c;
       i++;
-      continue;
-    }
-    const next = text[i + 1];
-    if (next === '$') {
+    } else if (text[i + 1] === '$') {
       literal += '$';
       i += 2;
-      continue;
+    } else if (text[i + 1] === '{' || text[i + 1] === '(') {
+      const open = text[i + 1]!;
+      const closeCh = open === '{' ? '}' : ')';
+      let level = 1;
+      let j = i + 2;
+      for (; level > 0; j++) {
+        if (j >= text.length) {
+          warn(`truncated macro reference: "${text}"`);
+          return undefined;
+        }
+        if (text[j] === open) level++;
+        if (text[j] === closeCh) level--;
+      }
+      const name = text.slice(i + 2, j - 1);
+      if (name === '') {
+        warn(`empty macro name: "${text}"`);
+        return undefined;
+      }
+      variable(name);
+      i = j;
+    } else {
+      const m = /^[A-Za-z0-9_]*/.exec(text.slice(i + 1))!;
+      if (m[0] === '') {
+        warn(`empty macro name: "${text}"`);
+        return undefined;
+      }
+      variable(m[0]);
+      i += 1 + m[0].length;
     }
-    const { name, end } = macroName(text, i, place);
-    if (!/^[0-9]+$/.test(name)) throw placeError(place, `non-numeric replacement index "${name}" in "${text}"; use $1..$9 or $$ for a literal $`);
-    const n = Number(name);
-    if (negate) throw placeError(place, `$${name} in the result of a negated pattern (!/.../): there is nothing to substitute`);
-    if (n < 1 || n > groups) throw placeError(place, `out of range replacement index "${name}": the pattern has ${groups} capture group(s)`);
-    if (literal) parts.push(literal);
-    literal = '';
-    parts.push(n);
-    i = end;
   }
   if (literal) parts.push(literal);
-  return parts;
+  return error ? undefined : { template: parts, maxSub };
 }
 
-/** The macro name after the `$` at `start`: `$name`, `${name}` or `$(name)`. */
-function macroName(text: string, start: number, place: Place): { name: string; end: number } {
-  const open = text[start + 1];
-  if (open === '{' || open === '(') {
-    const close = text.indexOf(open === '{' ? '}' : ')', start + 2);
-    if (close < 0) throw placeError(place, `truncated macro reference "${text.slice(start)}"`);
-    const name = text.slice(start + 2, close);
-    if (name === '') throw placeError(place, `empty macro name in "${text}"`);
-    return { name, end: close + 1 };
+/** One regexp/pcre logical line (dict_regexp_parseline(), dict_pcre_parse_rule()). */
+export function parseMatchRule(d: PatternDialect): LineParser {
+  return (text, place, nesting, warn) => {
+    const prefix = mapPrefix(d.map, place);
+    try {
+      if (!/^[A-Za-z0-9]/.test(text)) return matchLine(d, text, place, prefix, warn);
+      if (isIf(text)) return ifLine(d, text.slice(2), place, prefix, warn);
+      if (isEndif(text)) {
+        if (nesting === 0) {
+          warn(`${prefix}ignoring ENDIF without matching IF`);
+          return { kind: 'skip' };
+        }
+        if (text.slice(5).trim() !== '') warn(`${prefix}ignoring extra text after ENDIF`);
+        return { kind: 'endif' };
+      }
+      warn(`${prefix}ignoring unrecognized request`);
+      return { kind: 'skip' };
+    } catch (err) {
+      if (!(err instanceof RuleSkip)) throw err;
+      warn(`${prefix}${err.reason}`);
+      return { kind: 'skip' };
+    }
+  };
+}
+
+function matchLine(d: PatternDialect, text: string, place: Place, prefix: string, warn: (m: string) => void): LineResult {
+  const first = getPattern(text, d, prefix, warn);
+  let rest = first.rest;
+  let second: RawPattern | undefined;
+  if (d.secondPattern && rest.startsWith('!')) {
+    second = getPattern(rest, d, prefix, warn);
+    rest = second.rest;
   }
-  const m = /^[A-Za-z0-9_]+/.exec(text.slice(start + 1));
-  if (!m) throw placeError(place, `empty macro name after "$" in "${text}"; write $$ for a literal $`);
-  return { name: m[0], end: start + 1 + m[0].length };
+  const resultText = rest.replace(/^[ \t\n\r\f\v]+/, '');
+  if (resultText === '') warn(`${prefix}no replacement text: using empty string`);
+  const pre = prescanTemplate(resultText, prefix, d.lowIndex, warn);
+  if (!pre) throw new RuleSkip('bad replacement syntax: skipping this rule');
+  if (pre.maxSub > 0 && first.negate) throw new RuleSkip('$number found in negative match replacement text: skipping this rule');
+  const compiled = d.compile(first.source, first.flags, place);
+  if (pre.maxSub > compiled.groups) throw new RuleSkip(`out of range replacement index "${pre.maxSub}": skipping this rule`);
+  const and = second ? { test: d.compile(second.source, second.flags, place).test, negate: second.negate } : undefined;
+  return { kind: 'match', test: compiled.test, negate: first.negate, ...(and ? { and } : {}), result: pre.template };
+}
+
+function ifLine(d: PatternDialect, text: string, place: Place, prefix: string, warn: (m: string) => void): LineResult {
+  const pat = getPattern(text.replace(/^[ \t\n\r\f\v]+/, ''), d, prefix, warn);
+  const extra = pat.rest.replace(/^[ \t\n\r\f\v]+/, '');
+  if (extra !== '') {
+    warn(`${prefix}ignoring extra text after IF statement: "${extra}"`);
+    warn(`${prefix}do not prepend whitespace to statements between IF and ENDIF`);
+  }
+  return { kind: 'if', test: d.compile(pat.source, pat.flags, place).test, negate: pat.negate };
 }
 
 /** Fill in a template with the captures of the matching pattern (unset groups are empty). */
@@ -208,14 +356,21 @@ export function expandTemplate(template: Template, captures: readonly (string | 
   return out;
 }
 
+function holds(test: Test, negate: boolean, key: string): { captures: readonly (string | undefined)[] | null } | undefined {
+  const captures = test(key);
+  if (captures === undefined) return undefined;
+  return (negate ? captures === null : captures !== null) ? { captures } : undefined;
+}
+
 /** First-match evaluation of the rule tree. Returns the result text, or undefined. */
 export function evaluate(rules: readonly Rule[], key: string): string | undefined {
   for (const rule of rules) {
-    const captures = rule.test(key);
-    if (captures === undefined) continue;
-    const holds = rule.negate ? captures === null : captures !== null;
-    if (!holds) continue;
-    if (rule.kind === 'match') return expandTemplate(rule.result, captures ?? []);
+    const h = holds(rule.test, rule.negate, key);
+    if (!h) continue;
+    if (rule.kind === 'match') {
+      if (rule.and && !holds(rule.and.test, rule.and.negate, key)) continue;
+      return expandTemplate(rule.result, h.captures ?? []);
+    }
     const inner = evaluate(rule.body, key);
     if (inner !== undefined) return inner;
   }
@@ -228,33 +383,6 @@ export function* flattenRules(rules: readonly Rule[]): Generator<Rule> {
     yield rule;
     if (rule.kind === 'if') yield* flattenRules(rule.body);
   }
-}
-
-/**
- * Split the `/pattern/flags` form at the start of `text`: the delimiter is the
- * first character (any non-alphanumeric, non-whitespace character —
- * regexp_table(5)); a backslash escapes the next character, including the
- * delimiter. Returns the pattern source (escapes kept), the flag letters, and
- * the rest of the line.
- */
-export function splitDelimited(text: string, place: Place): { source: string; flags: string; rest: string; delimiter: string } {
-  const delimiter = text[0];
-  if (delimiter === undefined || /[A-Za-z0-9\s]/.test(delimiter)) {
-    throw placeError(place, `pattern must start with a delimiter such as "/", found "${text.slice(0, 20)}"`);
-  }
-  let i = 1;
-  for (; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\\' && i + 1 < text.length) {
-      i++;
-      continue;
-    }
-    if (c === delimiter) break;
-  }
-  if (i >= text.length) throw placeError(place, `no closing regexp delimiter "${delimiter}"`);
-  const source = text.slice(1, i);
-  const flagMatch = /^[^\s]*/.exec(text.slice(i + 1))!;
-  return { source, flags: flagMatch[0], rest: text.slice(i + 1 + flagMatch[0].length), delimiter };
 }
 
 /** POSIX character classes as JavaScript class contents (ASCII, like the C locale). */
@@ -312,23 +440,20 @@ export interface LoadedRules {
   /** The file read; undefined for an inline table. */
   readonly path: string | undefined;
   readonly mtimeMs: number;
+  /** The logical lines, for tools that show rules with their text (sealpost check). */
+  readonly lines: readonly LogicalLine[];
 }
 
 /**
  * Read and parse a regexp:/pcre:/cidr: table from a file or an inline
- * `{ {rule}, ... }` name. ConfigError on a missing file or the first bad rule.
+ * `{ {rule}, ... }` name. ConfigError on a missing file or an unsupported
+ * pattern; bad rules are skipped with a warning through `options.warn`.
  */
-export async function loadPatternRules(
-  type: string,
-  name: string,
-  spec: string,
-  options: OpenOptions,
-  parse: PatternParser,
-  ruleOptions: { readonly substitution: boolean },
-): Promise<LoadedRules> {
+export async function loadPatternRules(map: string, name: string, spec: string, options: OpenOptions, parse: LineParser): Promise<LoadedRules> {
+  const warn = options.warn ?? (() => {});
   if (name.trimStart().startsWith('{')) {
     const lines = inlineRules(name, spec).map((text, n) => ({ text, line: n + 1 }));
-    return { rules: parseRules(lines, spec, parse, ruleOptions), path: undefined, mtimeMs: 0 };
+    return { rules: buildRules(lines, name, map, parse, warn), path: undefined, mtimeMs: 0, lines };
   }
   const path = isAbsolute(name) || !options.baseDir ? name : resolve(options.baseDir, name);
   let text: string;
@@ -337,9 +462,10 @@ export async function loadPatternRules(
     text = await readFile(path, 'utf8');
     mtimeMs = (await stat(path)).mtimeMs;
   } catch (err) {
-    throw new ConfigError(`open ${type} table ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
+    throw new ConfigError(`open ${map} table ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
   }
-  return { rules: parseRules(logicalLines(text, path), path, parse, ruleOptions), path, mtimeMs };
+  const lines = logicalLines(text, path, warn);
+  return { rules: buildRules(lines, path, map, parse, warn), path, mtimeMs, lines };
 }
 
 /** True when the file behind a table changed (or vanished) since it was read. */
@@ -352,19 +478,10 @@ export function fileChanged(path: string | undefined, mtimeMs: number): boolean 
   }
 }
 
-/**
- * Open a regexp:/pcre:-style table: read, parse every rule, and return a
- * LookupTable doing first-match evaluation.
- */
-export async function openPatternFile(
-  type: string,
-  name: string,
-  spec: string,
-  options: OpenOptions,
-  parse: PatternParser,
-): Promise<LookupTable> {
-  const { rules, path, mtimeMs } = await loadPatternRules(type, name, spec, options, parse, { substitution: true });
-  return patternTable(type, name, spec, rules, path, mtimeMs);
+/** Open a regexp:/pcre: table: read, parse every rule, and return a first-match LookupTable. */
+export async function openPatternFile(dialect: PatternDialect, name: string, spec: string, options: OpenOptions): Promise<LookupTable> {
+  const { rules, path, mtimeMs } = await loadPatternRules(dialect.map, name, spec, options, parseMatchRule(dialect));
+  return patternTable(dialect.map, name, spec, rules, path, mtimeMs);
 }
 
 function patternTable(type: string, name: string, spec: string, rules: Rule[], path: string | undefined, mtimeMs: number): LookupTable {
@@ -384,4 +501,3 @@ function patternTable(type: string, name: string, spec: string, rules: Rule[], p
   if (path === undefined) return table;
   return { ...table, isStale: () => fileChanged(path, mtimeMs) };
 }
-

@@ -6,14 +6,18 @@
  * Contract:
  * - Flags toggle Postfix's defaults (regexp_table(5)): `i` (case-insensitive,
  *   on), `x` (extended syntax, on; off means POSIX basic syntax), `m`
- *   (REG_NEWLINE, off).
+ *   (REG_NEWLINE, off). The rule grammar, `/p1/!/p2/` included, is
+ *   pattern-table.ts's (dict_regexp.c).
  * - `translatePosix()` turns a POSIX (glibc) ERE or BRE into an equivalent
  *   JavaScript source: bracket expressions with POSIX semantics (a backslash
  *   is literal, `]` first is literal, `[[:alpha:]]`, `[=c=]`, `[.c.]`), GNU
  *   escapes `\w \s \b \< \>`, back references, stacked quantifiers (`a**`),
- *   `{,n}`. A backslash before an unknown letter (`\d`: glibc has no such
- *   escape) and a quantifier with nothing to repeat are ConfigErrors naming
- *   file and line.
+ *   `{,n}`, an unmatched `)` in ERE as a literal (as glibc takes it). What
+ *   glibc's regcomp() refuses is a `RuleSkip` with regerror()'s text
+ *   (`Invalid preceding regular expression`, `Unmatched ( or \(` ...): the
+ *   rule is skipped with Postfix's warning. A backslash before a letter glibc
+ *   gives no meaning (`\d`) is an `UnsupportedPattern`: glibc accepts it with
+ *   a meaning JavaScript cannot reproduce, so the table is refused.
  * - Known difference: POSIX picks the leftmost-longest match, JavaScript the
  *   leftmost-first; whether a key matches is the same, but a `$n` capture of
  *   an alternation can differ (`(a|ab)` on `ab`). Documented in the diff test.
@@ -22,8 +26,8 @@
  * Not here: the line grammar, if/endif, `$n` (pattern-table.ts).
  */
 import type { TableType } from './types.ts';
-import { jsLiteral, openPatternFile, placeError, POSIX_CLASSES, splitDelimited } from './pattern-table.ts';
-import type { ParsedPattern, Place } from './pattern-table.ts';
+import { jsLiteral, openPatternFile, POSIX_CLASSES, RuleSkip, UnsupportedPattern } from './pattern-table.ts';
+import type { PatternDialect, Place, Test } from './pattern-table.ts';
 
 interface PosixFlags {
   i: boolean;
@@ -34,25 +38,36 @@ interface PosixFlags {
 /** regexp_table(5) defaults: i on, x on, m off. */
 const DEFAULT_FLAGS: Readonly<PosixFlags> = { i: true, x: true, m: false };
 
-/** Parse `/pattern/flags` at the start of `text` into a compiled test. */
-export function parseRegexpPattern(text: string, place: Place): ParsedPattern {
-  const { source, flags, rest } = splitDelimited(text, place);
+/** glibc's RE_DUP_MAX: a larger interval count is "Regular expression too big". */
+const RE_DUP_MAX = 0x7fff;
+
+/** Compile one pattern with its flag letters (each toggles a regexp_table(5) default). */
+export function compileRegexp(source: string, flagLetters: string, place: Place): { test: Test; groups: number } {
   const state: PosixFlags = { ...DEFAULT_FLAGS };
-  for (const f of flags) {
-    if (f !== 'i' && f !== 'x' && f !== 'm') {
-      throw placeError(place, `unknown regexp option "${f}"; regexp_table(5) flags are i, x, m`);
-    }
-    state[f] = !state[f];
-  }
+  for (const f of flagLetters) if (f === 'i' || f === 'x' || f === 'm') state[f] = !state[f];
   const { source: js, groups } = translatePosix(source, state, place);
   let regex: RegExp;
   try {
     regex = new RegExp(js, (state.i ? 'i' : '') + (state.m ? 'm' : ''));
   } catch (err) {
-    throw placeError(place, `invalid pattern /${source}/: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+    const text = (err as Error).message;
+    // The one regcomp() error the translation leaves to the RegExp compiler.
+    if (/Range out of order/.test(text)) throw new RuleSkip('Invalid range end');
+    throw new UnsupportedPattern(`pattern /${source}/ cannot be run by sealpost's regexp: (${text.replace(/^Invalid regular expression: /, '')}); rewrite it`, place.file, place.line);
   }
-  return { test: (key) => regex.exec(key), groups, rest };
+  return { test: (key) => regex.exec(key), groups };
 }
+
+/** dict_regexp.c as a pattern-table.ts dialect. */
+export const REGEXP_DIALECT: PatternDialect = {
+  map: 'regexp',
+  flags: 'imx',
+  obsolete: '',
+  secondPattern: true,
+  unclosed: 'skipping',
+  lowIndex: 'out-of-range',
+  compile: compileRegexp,
+};
 
 interface Item {
   text: string;
@@ -64,12 +79,14 @@ interface Item {
 
 /** Translate a POSIX ERE (x on) or BRE (x off) to JavaScript RegExp source. */
 export function translatePosix(src: string, flags: Readonly<PosixFlags>, place: Place): { source: string; groups: number } {
+  // regerror() texts: the rule is skipped with this reason (dict_regexp_regerror()).
   const fail = (what: string): never => {
-    throw placeError(place, `invalid pattern /${src}/: ${what}`);
+    throw new RuleSkip(what);
   };
   const ere = flags.x;
   const frames: Item[][] = [[]];
   let groups = 0;
+  let closed = 0;
   let i = 0;
   const items = (): Item[] => frames[frames.length - 1]!;
   const push = (text: string, quantifiable = true): void => {
@@ -82,7 +99,7 @@ export function translatePosix(src: string, flags: Readonly<PosixFlags>, place: 
   const quantify = (q: string): void => {
     const list = items();
     const last = list[list.length - 1];
-    if (!last || !last.quantifiable) fail('Invalid preceding regular expression (a quantifier follows nothing repeatable)');
+    if (!last || !last.quantifiable) fail('Invalid preceding regular expression');
     if (last!.quantified) last!.text = `(?:${last!.text})`;
     last!.text += q;
     last!.quantified = true;
@@ -93,6 +110,7 @@ export function translatePosix(src: string, flags: Readonly<PosixFlags>, place: 
     const lo = m![1] === '' ? '0' : m![1]!;
     const hi = m![3];
     if (hi !== undefined && hi !== '' && Number(hi) < Number(lo)) fail('Invalid content of \\{\\}');
+    if (Number(lo) > RE_DUP_MAX || (hi !== undefined && hi !== '' && Number(hi) > RE_DUP_MAX)) fail('Regular expression too big');
     quantify(m![2] === undefined ? `{${lo}}` : `{${lo},${hi ?? ''}}`);
   };
   const openGroup = (): void => {
@@ -100,8 +118,13 @@ export function translatePosix(src: string, flags: Readonly<PosixFlags>, place: 
     frames.push([]);
   };
   const closeGroup = (): void => {
-    if (frames.length === 1) fail('Unmatched ) or \\)');
+    // glibc: an unmatched ")" is literal in ERE; an unmatched "\\)" in BRE is this text.
+    if (frames.length === 1) {
+      if (ere) return push('\\)');
+      fail('Unmatched ( or \\(');
+    }
     const inner = frames.pop()!.map((x) => x.text).join('');
+    closed++;
     push(`(${inner})`);
   };
   while (i < src.length) {
@@ -125,7 +148,11 @@ export function translatePosix(src: string, flags: Readonly<PosixFlags>, place: 
         if (close < 0) fail('Unmatched \\{');
         interval(src.slice(i, close));
         i = close + 2;
-      } else push(...posixEscape(e!, src, fail));
+      } else {
+        // glibc: a back reference must name a group that is already closed.
+        if (/[1-9]/.test(e!) && Number(e) > closed) fail('Invalid back reference');
+        push(...posixEscape(e!, src, place));
+      }
       continue;
     }
     i++;
@@ -157,7 +184,7 @@ export function translatePosix(src: string, flags: Readonly<PosixFlags>, place: 
 }
 
 /** A backslash escape outside brackets: [JavaScript text, quantifiable]. */
-function posixEscape(e: string, src: string, fail: (what: string) => never): [string, boolean] {
+function posixEscape(e: string, src: string, place: Place): [string, boolean] {
   if ('wWsS'.includes(e)) return [`\\${e}`, true];
   if (e === 'b' || e === 'B') return [`\\${e}`, false];
   // GNU regex: \< and \> are word start and word end, \` and \' buffer start and end.
@@ -167,7 +194,7 @@ function posixEscape(e: string, src: string, fail: (what: string) => never): [st
   if (e === "'") return ['(?![\\s\\S])', false];
   if (/[1-9]/.test(e)) return [`\\${e}`, true];
   if (/[A-Za-z0-9]/.test(e)) {
-    fail(`"\\${e}" is not a POSIX regular expression escape${e === 'd' ? ' (use [[:digit:]] or [0-9])' : ''}; in /${src}/`);
+    throw new UnsupportedPattern(`"\\${e}" is not a POSIX regular expression escape${e === 'd' ? ' (use [[:digit:]] or [0-9])' : ''}; in /${src}/`, place.file, place.line);
   }
   return [jsLiteral(e), true];
 }
@@ -197,10 +224,10 @@ function bracket(src: string, start: number, newline: boolean, fail: (what: stri
       const name = src.slice(j + 2, close);
       if (kind === ':') {
         const body = POSIX_CLASSES[name];
-        if (body === undefined || name === 'word') fail(`Invalid character class name "[:${name}:]"`);
+        if (body === undefined || name === 'word') fail('Invalid character class name');
         out += body;
       } else {
-        if ([...name].length !== 1) fail(`unsupported collating element "[${kind}${name}${kind}]"`);
+        if ([...name].length !== 1) fail('Invalid collation character');
         out += jsLiteral(name);
       }
       j = close + 2;
@@ -220,5 +247,5 @@ export const regexpType: TableType = {
   type: 'regexp',
   keyKind: 'pattern',
   listed: true,
-  open: (name, spec, options) => openPatternFile('regexp', name, spec, options, parseRegexpPattern),
+  open: (name, spec, options) => openPatternFile(REGEXP_DIALECT, name, spec, options),
 };

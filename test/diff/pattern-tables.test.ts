@@ -2,8 +2,8 @@
  * pattern-tables.test.ts — differential tests: regexp:, pcre: and cidr:
  * tables queried through sealpost's modules and through Debian's
  * `/usr/sbin/postmap -c DIR -q - TYPE:FILE` must give the same answers.
- * Bad tables: Postfix warns (and skips the rule); sealpost refuses the table
- * with a ConfigError naming the same file and line. Each case says which.
+ * Bad rules: both skip them with the same warning lines (file, line and
+ * reason, word for word) and answer the same for the rest of the table.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { pcreType } from '../../src/maps/pcre.ts';
 import { cidrType } from '../../src/maps/cidr.ts';
 import type { TableType } from '../../src/maps/types.ts';
 import { ConfigError } from '../../src/lib/errors.ts';
-import { postfix, tempDir } from '../harness/cli.ts';
+import { postfix, sealpost, tempDir } from '../harness/cli.ts';
 
 const TYPES: Readonly<Record<string, TableType>> = { regexp: regexpType, pcre: pcreType, cidr: cidrType };
 
@@ -208,55 +208,89 @@ test('same answers for keys with newlines (one postmap run per key)', async () =
 });
 
 /**
- * Bad tables. `postfix` is the warning Postfix prints (it then skips the rule
- * or line and keeps going); sealpost refuses the whole table with a
- * ConfigError on the same line — stricter on purpose: a silently dropped TLS
- * policy or transport rule is worse than a refused reload.
+ * Bad rules, as Postfix reads them: each table mixes good rules with rules
+ * Postfix skips (or keeps with a warning); the warnings must be the same
+ * lines and every key must get the same answer. Left out on purpose (the
+ * documented differences): regexp `\d` (glibc gives it a meaning; sealpost
+ * refuses the table), PCRE features JavaScript lacks (refused), and PCRE2
+ * messages sealpost does not model (variable-length lookbehind, verbs).
  */
-const BAD: readonly { type: 'regexp' | 'pcre' | 'cidr'; table: string; line: number; postfix: RegExp; ours: RegExp }[] = [
-  { type: 'regexp', table: '/ok/ x\n/abc', line: 2, postfix: /no closing regexp delimiter "\/": skipping this rule/, ours: /no closing regexp delimiter/ },
-  { type: 'regexp', table: '/x/q val', line: 1, postfix: /unknown regexp option "q": skipping this rule/, ours: /unknown regexp option "q"/ },
-  { type: 'regexp', table: '/ok/ x\n/(/ val', line: 2, postfix: /Unmatched \( or \\\(/, ours: /Unmatched \( or \\\(/ },
-  { type: 'regexp', table: '/ok/ x\n/(b/\n  continued', line: 2, postfix: /line 2: Unmatched/, ours: /Unmatched/ },
-  { type: 'regexp', table: 'if /a/\n/b/ c', line: 1, postfix: /IF has no matching ENDIF/, ours: /IF has no matching ENDIF/ },
-  { type: 'regexp', table: '/a/ x\nendif', line: 2, postfix: /ignoring ENDIF without matching IF/, ours: /ENDIF without matching IF/ },
-  { type: 'regexp', table: 'if /a/\n/b/ c\nendif junk', line: 3, postfix: /ignoring extra text after ENDIF/, ours: /extra text after ENDIF/ },
-  { type: 'regexp', table: '/(a)/ $2', line: 1, postfix: /out of range replacement index "2": skipping this rule/, ours: /out of range replacement index "2"/ },
-  { type: 'regexp', table: '!/(a)/ $1', line: 1, postfix: /\$number found in negative match replacement text: skipping this rule/, ours: /negated pattern/ },
-  { type: 'regexp', table: '/a/ ${x}', line: 1, postfix: /non-numeric replacement index "x"/, ours: /non-numeric replacement index "x"/ },
-  { type: 'regexp', table: '/a/', line: 1, postfix: /no replacement text: using empty string/, ours: /no result after the pattern/ },
-  { type: 'regexp', table: '/*a/ x', line: 1, postfix: /Invalid preceding regular expression/, ours: /Invalid preceding regular expression/ },
-  { type: 'regexp', table: '/(?i)a/ x', line: 1, postfix: /Invalid preceding regular expression/, ours: /Invalid preceding regular expression/ },
-  { type: 'regexp', table: '/q{/ x', line: 1, postfix: /Unmatched \\\{/, ours: /Unmatched \\\{|Invalid content/ },
-  { type: 'pcre', table: '/*/ x', line: 1, postfix: /quantifier does not follow a repeatable item/, ours: /follows nothing repeatable/ },
-  { type: 'pcre', table: '/(a)/ $0', line: 1, postfix: /out of range replacement index "0"/, ours: /out of range replacement index "0"/ },
-  { type: 'pcre', table: '/x/ ok\nif /a/ junk\nendif', line: 2, postfix: /ignoring extra text after IF statement: "junk"/, ours: /extra text after IF statement: "junk"/ },
-  { type: 'cidr', table: '10.0.0.1/8 a', line: 1, postfix: /non-null host address bits in "10.0.0.1\/8", perhaps you should use "10.0.0.0\/8" instead/, ours: /non-null host address bits in "10.0.0.1\/8", perhaps you should use "10.0.0.0\/8" instead/ },
-  { type: 'cidr', table: 'x\n2001:db8::1/64 a', line: 1, postfix: /bad address pattern: "x"/, ours: /bad address pattern: "x"/ },
-  { type: 'cidr', table: '1.1.1.1 ok\n2001:db8::1/64 a', line: 2, postfix: /perhaps you should use "2001:db8::\/64" instead/, ours: /perhaps you should use "2001:db8::\/64" instead/ },
-  { type: 'cidr', table: '10.0.0.0/33 a', line: 1, postfix: /bad mask length in "10.0.0.0\/33"/, ours: /bad mask length in "10.0.0.0\/33"/ },
-  { type: 'cidr', table: '1.2.3.4', line: 1, postfix: /no lookup result: skipping this rule/, ours: /no result/ },
-  { type: 'cidr', table: '1.2.3.256 a', line: 1, postfix: /bad address pattern: "1.2.3.256"/, ours: /bad address pattern: "1.2.3.256"/ },
+const BAD_TABLES: readonly { type: 'regexp' | 'pcre' | 'cidr'; table: string[]; keys: string[] }[] = [
+  {
+    type: 'regexp',
+    table: [
+      '  /lead/ x',
+      '/^good1$/ g1',
+      '/*/ x', '/(a/ x', '/a)/ paren', '/[a/ x', '/a\\/ x', '/(a)\\2/ x', '/(a\\1)/ x', '/[[:foo:]]/ x', '/a{2,1}/ x', '/a{/ x',
+      '/a{99999}/ x', '/[[.ab.]]/ x', '/a|*b/ x', '/^*/ x', '/\\)/x x',
+      '/a/ ${1', '/a/ $(x)', '/(a)/ ${2}', '/a/ $0', '/a/ cost $', '/a/q x', '/abc', '!/(a)/ $1', '/^empty$/', 'foo bar', 'endif',
+      'if /^in/ x', '/^in1$/ inside', 'endif y',
+      'if /(/', '/^orphan$/ orphan-rule', 'endif',
+      '/^p1/!/p2/ second', '!! /^dbl$/ dbl', '!', '/^ok2$/ $$1',
+      '/^good2$/ g2',
+      'if /^tail/',
+      '/^tail1$/ t1',
+    ],
+    keys: ['good1', 'good2', 'a)', 'empty', 'in1', 'orphan', 'p1x', 'p1p2', 'dbl', 'ok2', 'tail1', 'zz', 'a'],
+  },
+  {
+    type: 'pcre',
+    table: [
+      '/^good1$/ g1',
+      '/*/ x', '/(a/ x', '/a)/ x', '/[a/ x', '/a\\/ x', '/\\i/ x', '/(a)\\2/ x', '/[z-a]/ x', '/[:alpha:]/ x', '/a{2,1}/ x',
+      '/[[:foo:]]/ x', '/a{70000}/ x', '/(a))/ x', '/ab\\9/ x', '/(?<n>a)\\k<m>/ x', '/a|*b/ x', '/^*/ x', '/\\c/ x', '/(?z)/ x',
+      '/\\k/ x', '/[[.a.]]/ x', '/\\x{110000}/ x', '/(?i)*/ x',
+      '/a/ ${1', '/a/ $(x)', '/(a)/ ${2}', '/a/ $0', '/a/q x', '/abc', '!/(a)/ $1', '/^empty$/', 'foo bar', 'endif',
+      'if /^in/ x', '/^in1$/ inside', 'endif y', '/^x$/X xflag',
+      '/^good2$/ g2', '/a{,3}/ literal-brace',
+      'if /^tail/',
+    ],
+    keys: ['good1', 'good2', 'empty', 'in1', 'x', 'a{,3}', 'zz'],
+  },
+  {
+    type: 'cidr',
+    table: [
+      '  10.0.0.0/8 lead',
+      '127.0.0.1 ok',
+      '10.0.0.1/8 a', '2001:db8::1/64 a', '10.0.0.0/33 a', '::/129 a', '1.2.3 a', 'foo a', '1.2.3.4/x a', '1.2.3/8 a',
+      '[1.2.3.4 a', '[1.2.3.4]x a', '1.2.3.4', 'endif', 'if', 'if 172.16.0.0/12 junk', '172.16.1.1 in-if', 'endif x', 'endif',
+      '10.9.0.0/16 ten',
+      'if 192.168.0.0/16',
+      '192.168.1.1 tail',
+    ],
+    keys: ['127.0.0.1', '10.9.8.7', '172.16.1.1', '192.168.1.1', '10.1.1.1'],
+  },
 ];
 
-test('bad tables: Postfix warns about the same line that sealpost refuses', async () => {
-  for (const b of BAD) {
-    const { dir, file, cleanup } = setup(b.table, b.type);
+test('bad rules: the same warnings as postmap, word for word, and the same answers for the rest', async () => {
+  for (const b of BAD_TABLES) {
+    const { dir, file, cleanup } = setup(b.table.join('\n'), b.type);
     try {
-      const r = postfix('postmap', ['-c', dir, '-q', 'probe', `${b.type}:${file}`]);
-      const first = r.stderr.split('\n')[0] ?? '';
-      assert.match(first, new RegExp(`${b.type} map ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, line ${b.line}: `), `postfix: ${r.stderr}`);
-      assert.match(r.stderr, b.postfix);
-      await assert.rejects(TYPES[b.type]!.open(file, `${b.type}:${file}`, {}), (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.equal(err.line, b.line, err.message);
-        assert.ok(err.message.startsWith(`${file}, line ${b.line}: `), err.message);
-        assert.match(err.message, b.ours);
-        return true;
-      });
+      const stdin = b.keys.join('\n') + '\n';
+      const r = postfix('postmap', ['-c', dir, '-q', '-', `${b.type}:${file}`], { stdin });
+      const ours = await sealpost(['postmap', '-c', dir, '-q', '-', `${b.type}:${file}`], { stdin });
+      const lines = (text: string, prefix: RegExp) => text.split('\n').filter((l) => l !== '').map((l) => l.replace(prefix, ''));
+      assert.deepEqual(lines(ours.stderr, /^sealpost\/postmap: warning: /), lines(r.stderr, /^postmap: warning: /), `${b.type} warnings`);
+      assert.equal(ours.stdout, r.stdout, `${b.type} answers`);
+      assert.equal(ours.code, r.code);
+      assert.ok(r.stdout.split('\n').length >= 4, 'the good rules must answer');
+      // The table module itself says the same while opening (the daemon's log).
+      const opened: string[] = [];
+      await TYPES[b.type]!.open(file, `${b.type}:${file}`, { warn: (m) => opened.push(m) });
+      assert.deepEqual(opened, lines(r.stderr, /^postmap: warning: /).filter((l) => !l.startsWith('table ')));
     } finally {
       cleanup();
     }
+  }
+});
+
+test('documented difference: a PCRE feature JavaScript lacks refuses the table; Postfix runs the rule', async () => {
+  const { dir, file, cleanup } = setup('/^a++$/ possessive\n/^b$/ bee', 'pcre');
+  try {
+    assert.equal(postfix('postmap', ['-c', dir, '-q', 'aaa', `pcre:${file}`]).stdout, 'possessive\n');
+    await assert.rejects(pcreType.open(file, `pcre:${file}`, {}), (err: unknown) => err instanceof ConfigError && err.line === 1);
+  } finally {
+    cleanup();
   }
 });
 

@@ -153,7 +153,7 @@ test('bad input: one fatal line, no stack trace, Postfix exit codes', async () =
       [['-q', 'a', '-s', f('x')], /fatal: specify only one of -s or -q or -d\n$/, 1],
       [['-s', '-q', 'a', f('x')], /fatal: specify only one of -s -q or -d\n$/, 1],
       [['-q', 'x'], /fatal: usage: sealpost\/postmap /, 64],
-      [['-x', f('x')], /fatal: invalid option -- 'x'/, 64],
+      [['-x', f('x')], /postmap: invalid option -- 'x'\n.*postmap: fatal: usage: /, 64],
       [['-q', 'a', 'hash:'], /fatal: open dictionary: expecting "type:name" form instead of "hash:"\n$/, 1],
       [['-q', 'a', 'inline:{a=b'], /fatal: bad syntax: "inline:\{a=b"; need "inline:\{name=value...\}"\n$/, 1],
       [['-b', '-q', '-', f('x')], /not supported/, 1],

@@ -64,7 +64,7 @@ after(async () => {
   cleanup();
 });
 
-const finger = (args: string[]) => sealpost(['tls-finger', '-c', dir, '-t', '5', ...args]);
+const finger = (args: string[]) => sealpost(['-c', dir, 'tls-finger', '-t', '5', ...args]);
 
 test('CA-valid receiver: capabilities, chain, name checks, every level delivers', async () => {
   const r = await finger(['valid.example']);
@@ -163,7 +163,7 @@ test('[host]:port skips the MX lookup', async () => {
 
 test('nobody answers: connection refused per host, exit 1', async () => {
   const port = await closedPort(['127.0.0.9']);
-  const r = await finger(['-P', String(port), 'dead.example']);
+  const r = await finger([`dead.example:${port}`]);
   assert.equal(r.code, 1);
   assert.match(r.stdout, /^connect to mx\.dead\.example\[127\.0\.0\.9\]:\d+: Connection refused$/m);
   assert.match(r.stdout, /^0 of 1 server answered$/m);
@@ -175,11 +175,52 @@ test('DNS failure is reported, exit 1', async () => {
   assert.match(r.stdout, /^cannot find a server: .*nosuch\.example.*\(dsn=5\.4\.4\)$/m);
 });
 
-test('usage errors exit 64 with the usage line', async () => {
-  for (const args of [[], ['-l', 'bogus', 'x.example'], ['-a', 'ipx', 'x.example'], ['-Q', 'x']]) {
-    const r = await sealpost(['tls-finger', '-c', dir, ...args]);
+test('usage errors exit 64 with one fatal line', async () => {
+  for (const args of [[], ['-l', 'bogus', 'x.example'], ['-a', 'ipx', 'x.example'], ['-Q', 'x'], ['-t', '0', 'x.example'], ['-o', 'novalue', 'x.example']]) {
+    const r = await sealpost(['-c', dir, 'tls-finger', ...args]);
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /usage: sealpost tls-finger/);
+    assert.equal(r.stderr.split('\n').filter((l) => l.includes('fatal:')).length, 1, r.stderr);
     assert.equal(r.stdout, '');
   }
+  const lvl = await sealpost(['-c', dir, 'tls-finger', '-l', 'secur', 'x.example']);
+  assert.match(lvl.stderr, /^sealpost\/tls-finger: fatal: Invalid TLS level "secur": use none, may/);
+});
+
+test('posttls-finger options sealpost does not have are refused by name', async () => {
+  for (const [flag, why] of [['-w', 'SMTPS wrapper mode'], ['-f', 'DANE'], ['-R', 'SRV lookups'], ['-S', 'LMTP'], ['-X', 'tlsproxy'], ['-x', 'raw public keys']]) {
+    const r = await sealpost(['-c', dir, 'tls-finger', flag!, 'x.example']);
+    assert.equal(r.code, 64);
+    assert.match(r.stderr, new RegExp(`^sealpost/tls-finger: fatal: option ${flag} of posttls-finger \\(.*${why}.*\\) is not supported by sealpost tls-finger\n$`));
+  }
+  for (const [flag, arg] of [['-L', 'summary'], ['-m', '3'], ['-M', 'dane'], ['-r', '2']]) {
+    const r = await sealpost(['-c', dir, 'tls-finger', flag!, arg!, 'x.example']);
+    assert.equal(r.code, 64);
+    assert.match(r.stderr, new RegExp(`option ${flag} of posttls-finger`));
+  }
+  const hk = await sealpost(['-c', dir, 'tls-finger', '-H', '/x.pem', '-k', '/y.pem', 'x.example']);
+  assert.match(hk.stderr, /When the '-H' option is used, neither the '-k', nor the '-K' options may be used/);
+});
+
+test('-c drops the SMTP chat, -C prints the chain in PEM, -P is the CApath, -o sets a parameter', async () => {
+  const { mkdirSync, copyFileSync } = await import('node:fs');
+  const capath = `${dir}/capath`;
+  mkdirSync(capath, { recursive: true });
+  copyFileSync(pki.caCert, `${capath}/ca.pem`);
+  const r = await finger(['-c', '-C', '-P', capath, '-o', 'smtp_tls_CAfile=', '-T', '5', '-l', 'verify', 'valid.example']);
+  assert.equal(r.code, 0, r.stderr);
+  const o = r.stdout;
+  assert.doesNotMatch(o, /^greeting: /m);
+  assert.doesNotMatch(o, /^EHLO capabilities/m);
+  assert.doesNotMatch(o, /^QUIT: /m);
+  assert.match(o, /^TLS: TLSv1\.3 with cipher /m);
+  assert.match(o, /^chain trust: trusted/m);
+  assert.match(o, /^certificate \[0\] \(PEM\):\n-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----$/m);
+  const pem = readFileSync(pki.server.cert, 'utf8').replace(/\r/g, '');
+  const body = /-----BEGIN CERTIFICATE-----\n([\s\S]*?)-----END CERTIFICATE-----/.exec(pem)![1]!.replace(/\n/g, '');
+  assert.ok(o.replace(/\n/g, '').includes(body), 'the leaf certificate as sent');
+  assert.match(o, /^  verify: would deliver \(Verified TLS\)$/m);
+  // Without any CA the same level defers: -P was what made it trusted.
+  const none = await finger(['-c', '-o', 'smtp_tls_CAfile=', '-l', 'verify', 'valid.example']);
+  assert.match(none.stdout, /^  verify: deferred \(Server certificate not verified\)$/m);
 });
