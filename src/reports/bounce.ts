@@ -85,6 +85,15 @@ export interface BounceMessage {
   readonly sender: string;
   readonly recipient: string;
   readonly content: Buffer;
+  /**
+   * The envelope flags the notice is queued with (post_mail_fopen() gets the original's
+   * sendopts): SMTPUTF8 and REQUIRETLS as the original message requested them, and
+   * 8BITMIME when the notice itself is 8bit (its `Content-Transfer-Encoding: 8bit`, which
+   * cleanup's detect_8bit_encoding_header turns into the 8bit encoding attribute).
+   */
+  readonly smtputf8: boolean;
+  readonly eightBitMime: boolean;
+  readonly requireTls: boolean;
 }
 
 interface Template {
@@ -165,7 +174,7 @@ export function buildBounce(p: BounceParams): (BounceMessage & { readonly sender
   // and bounce_trace_service.c return headers only.
   const ret = p.kind === 'failure' ? (p.envelope.ret ?? 'FULL') : 'HDRS';
   const content = compose(p, { to: sender, postmaster: false, ret, boilerplate: true, recipients: listed });
-  return { sender: '', recipient: sender, content };
+  return { sender: '', recipient: sender, content, ...noticeFlags(p) };
 }
 
 /**
@@ -197,7 +206,7 @@ export function postmasterCopy(p: BounceParams): BounceMessage | undefined {
   }
   to = qualify(to, p.config);
   const content = compose(p, { to, postmaster: true, ret, boilerplate: false, recipients: p.recipients });
-  return { sender: from, recipient: to, content };
+  return { sender: from, recipient: to, content, ...noticeFlags(p) };
 }
 
 /**
@@ -230,14 +239,29 @@ interface ComposeOptions {
   readonly recipients: readonly BounceRecipient[];
 }
 
+/**
+ * bounce_mail_alloc(): the notice is 8bit when smtputf8_enable (addresses and $myhostname
+ * may be 8bit), else when the original was.
+ */
+function isEightBit(p: BounceParams): boolean {
+  return p.config.getBool('smtputf8_enable') || p.envelope.eightBitMime || has8bit(p.content);
+}
+
+/**
+ * post_mail_fopen(..., sendopts): SMTPUTF8_FLAG_REQUESTED → CLEANUP_FLAG_SMTPUTF8 and
+ * SOPT_REQUIRETLS_ESMTP → CLEANUP_FLAG_REQTLS follow the original into the notice.
+ * `TLS-Required: No` does not: it is a header of the original, not of the notice.
+ */
+function noticeFlags(p: BounceParams): { smtputf8: boolean; eightBitMime: boolean; requireTls: boolean } {
+  return { smtputf8: p.envelope.smtputf8, eightBitMime: isEightBit(p), requireTls: p.envelope.requireTls };
+}
+
 function compose(p: BounceParams, o: ComposeOptions): Buffer {
   const { config, envelope } = p;
   const template = TEMPLATES[p.kind];
   const host = config.get('myhostname');
   const boundary = `${p.queueId}.${Math.floor(p.now / 1000)}/${host}`;
-  // bounce_mail_alloc(): 8bit when smtputf8_enable (addresses and $myhostname may be
-  // 8bit), else the original's encoding.
-  const eightBit = config.getBool('smtputf8_enable') || envelope.eightBitMime || has8bit(p.content);
+  const eightBit = isEightBit(p);
   const utf8 = envelope.smtputf8;
   const mailName = config.get('mail_name').replace(/[ \t\r\n()<>@,;:\\".[\]]/g, '-');
   const lines: string[] = [];
