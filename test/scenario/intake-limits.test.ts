@@ -164,6 +164,9 @@ test('a full queue: 452 4.3.1 Insufficient system storage, nothing queued, no te
         writeAll: async () => {
           throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
         },
+        writeAt: async () => {
+          throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
+        },
       },
     },
   });
