@@ -268,3 +268,16 @@ test('differential: template texts equal real Postfix (postconf -b expanded_*_te
     t.cleanup();
   }
 });
+
+test('notice envelope flags: SMTPUTF8 and REQUIRETLS as the original asked, 8BITMIME when the notice is 8bit (post_mail sendopts)', () => {
+  const b = buildBounce(params({ envelope: envelope({ smtputf8: true, requireTls: true }) }))!;
+  assert.deepEqual([b.smtputf8, b.eightBitMime, b.requireTls], [true, true, true]);
+  const plain = buildBounce(params())!;
+  assert.deepEqual([plain.smtputf8, plain.requireTls], [false, false]);
+  assert.equal(plain.eightBitMime, true, 'smtputf8_enable = yes: the notice is Content-Transfer-Encoding: 8bit');
+  const seven = buildBounce(params({ config: config('smtputf8_enable = no\n') }))!;
+  assert.equal(seven.eightBitMime, false);
+  assert.match(seven.content.toString(), /^Content-Transfer-Encoding: 7bit\r$/m);
+  const copy = postmasterCopy(params({ envelope: envelope({ smtputf8: true }), config: config('notify_classes = bounce\n') }))!;
+  assert.equal(copy.smtputf8, true);
+});
