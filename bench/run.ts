@@ -11,6 +11,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['regexp', () => import('./regexp.ts')],
   ['queue', () => import('./queue.ts')],
   ['intake', () => import('./intake.ts')],
+  ['intake-large', () => import('./intake-large.ts')],
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
   ['observe', () => import('./observe.ts')],

@@ -4,7 +4,8 @@
  *
  * Contract:
  * - Reads the message from standard input and writes it to maildrop/ through
- *   the spool (intake/maildrop.ts); exit 0 only once the file is fsynced. The
+ *   the spool (intake/maildrop.ts MaildropStream: the header is held, the body
+ *   streams to the file); exit 0 only once the file is fsynced. The
  *   daemon need not run: pickup takes the file when it starts.
  * - Options as sendmail(1): recipients as arguments (each an address list);
  *   `-t` adds the To/Cc/Bcc (or Resent-*) addresses and removes Bcc:;
@@ -31,7 +32,7 @@ import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
 import { EX, UserError, describeError } from '../lib/errors.ts';
-import { fromWithFullName, hasFrom, headerRecipients, normaliseInput, parseAddressList, removeBcc, writeMaildrop } from '../intake/maildrop.ts';
+import { fromWithFullName, hasFrom, headerRecipients, MaildropStream, parseAddressList, removeBcc } from '../intake/maildrop.ts';
 import { withHeaders } from '../message/headers.ts';
 import type { DsnNotify, EnvelopeInput } from '../queue/queue-file.ts';
 import { createSpool, QueueWriteError } from '../queue/spool.ts';
@@ -106,18 +107,29 @@ function qualify(address: string, config: LoadedConfig): string {
   return `${address}@${config.get('myorigin').toLowerCase()}`;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-  return Buffer.concat(chunks);
-}
-
+/**
+ * Read standard input into the maildrop file without holding the message (MaildropStream):
+ * the header first (-t recipients, Bcc: removal and the -F From: need it), then the body as
+ * it comes, checked against message_size_limit on the way.
+ */
 async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig): Promise<number> {
   const { user, uid } = who();
   const fatal = (text: string, code: number): never => {
     throw new SendmailError(`${user}(${uid}): ${text}`, code);
   };
-  let content = normaliseInput(await readAll(ctx.stdin), { ignoreDots: sub.ignoreDots });
+  const drop = new MaildropStream({ ignoreDots: sub.ignoreDots });
+  const input = ctx.stdin[Symbol.asyncIterator]();
+  let eof = false;
+  for (;;) {
+    const next = await input.next();
+    if (next.done) {
+      eof = true;
+      drop.endOfInput();
+      break;
+    }
+    if (drop.collect(typeof next.value === 'string' ? Buffer.from(next.value) : (next.value as Buffer))) break;
+  }
+  let header = drop.headerBytes();
   let sender = user;
   if (sub.sender !== undefined) {
     const f = senderAddress(sub.sender);
@@ -127,19 +139,17 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
   sender = qualify(sender, config);
   const recipients = [...sub.recipients];
   if (sub.extract) {
-    recipients.push(...headerRecipients(content));
-    content = removeBcc(content);
+    recipients.push(...headerRecipients(header));
+    header = removeBcc(header);
   }
   if (recipients.length === 0) {
     if (sub.extract) fatal('No recipient addresses found in message header', EX.DATAERR);
     fatal('Recipient addresses must be specified on the command line or via the -t option', EX.USAGE);
   }
-  if (sub.fullName !== undefined && sub.fullName !== '' && !hasFrom(content)) {
+  if (sub.fullName !== undefined && sub.fullName !== '' && !hasFrom(header)) {
     // sendmail(1) -F: used only for a message without From:; pickup adds the other headers.
-    content = withHeaders(content, [], [fromWithFullName(sub.fullName, sender)]);
+    header = withHeaders(header, [], [fromWithFullName(sub.fullName, sender)]);
   }
-  const limit = config.getSize('message_size_limit');
-  if (limit > 0 && content.length > limit) fatal('Message file too big', EX.DATAERR);
   const envelope: EnvelopeInput = {
     arrivalTime: Date.now(),
     sender,
@@ -153,10 +163,28 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
     ...(sub.requireTls !== undefined ? { requireTls: sub.requireTls } : {}),
     ...(sub.smtputf8 !== undefined ? { smtputf8: sub.smtputf8 } : {}),
   };
+  const limit = config.getSize('message_size_limit');
   try {
     const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });
-    await writeMaildrop(spool, envelope, content);
+    await drop.open(spool, envelope, header);
+    try {
+      if (!eof && !drop.inputEnded) {
+        for (;;) {
+          const next = await input.next();
+          if (next.done) break;
+          await drop.write(typeof next.value === 'string' ? Buffer.from(next.value) : (next.value as Buffer));
+          if (limit > 0 && drop.size > limit) fatal('Message file too big', EX.DATAERR);
+        }
+      }
+      await drop.drain();
+      if (limit > 0 && drop.size > limit) fatal('Message file too big', EX.DATAERR);
+      await drop.finish(envelope);
+    } catch (err) {
+      await drop.abort();
+      throw err;
+    }
   } catch (err) {
+    if (err instanceof SendmailError) throw err;
     if (err instanceof QueueWriteError || (err as NodeJS.ErrnoException).code !== undefined) {
       fatal(`queue file write error: ${(err as Error).message}`, EX.TEMPFAIL);
     }

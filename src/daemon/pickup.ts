@@ -18,9 +18,10 @@
  *   a queue write error leaves the file for the next scan.
  * - `stop()` finishes the file being processed, then returns.
  *
- * The header step is `localCleanup()`: pickup's `Received: by HOST (sealpost,
- * from userid N)` plus cleanup's missing From:/Date:/Message-Id: (intake/
- * cleanup.ts missingHeaders; Postfix always adds them for local mail).
+ * The content step is intake/local-cleanup.ts pickUpMaildrop(): the maildrop
+ * content streamed through cleanup (pickup's `Received: by HOST (sealpost, from
+ * userid N)`, missing From:/Date:/Message-Id:, stray CR/LF, hop count — a message
+ * with too many hops is bounced) into incoming/, never whole in memory.
  *
  * Not here: address rewriting beyond append_at_myorigin (sendmail did it),
  * header_checks, what sendmail writes (intake/maildrop.ts).
@@ -29,15 +30,14 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.ts';
-import { missingHeaders, type CleanupSettings } from '../intake/cleanup.ts';
-import { writeWithQueueId } from '../intake/queue-write.ts';
-import { parseHeaders, withHeaders } from '../message/headers.ts';
-import { requireTlsEsmtp } from '../message/require-tls-esmtp.ts';
-import { mailDate } from '../message/received.ts';
-import type { EnvelopeInput, QueueEnvelope } from '../queue/queue-file.ts';
+import { pickUpMaildrop } from '../intake/local-cleanup.ts';
+import { parseHeaders } from '../message/headers.ts';
+import type { QueueEnvelope } from '../queue/queue-file.ts';
 import { QueueFileFormatError } from '../queue/queue-file.ts';
 import type { Spool } from '../queue/spool.ts';
 import type { MailLog } from '../reports/maillog.ts';
+
+export { localCleanupSettings, pickupEnvelope } from '../intake/local-cleanup.ts';
 
 export interface PickupOptions {
   readonly spool: Spool;
@@ -47,59 +47,6 @@ export interface PickupOptions {
   readonly onQueued?: (queueId: string) => void;
   /** Periodic scan interval (default 5 s). */
   readonly intervalMs?: number;
-}
-
-/** What cleanup needs from the configuration for local mail. */
-export function localCleanupSettings(config: Config): CleanupSettings {
-  return {
-    myorigin: config.get('myorigin').toLowerCase(),
-    myhostname: config.get('myhostname'),
-    mailName: config.get('mail_name') || 'sealpost',
-    tlsRequiredEnable: config.getBool('tls_required_enable'),
-    requireTlsEsmtpHeader: config.getBool('requiretls_enable') && config.getBool('requiretls_esmtp_header'),
-    // cleanup(8): missing headers are always added for mail that arrives through pickup.
-    addMissingHeaders: true,
-  };
-}
-
-/** The envelope of a picked-up message: the maildrop envelope, all recipients pending. */
-export function pickupEnvelope(e: QueueEnvelope, tlsRequiredNo: boolean): EnvelopeInput {
-  return {
-    arrivalTime: e.arrivalTime,
-    sender: e.sender,
-    recipients: e.recipients.map((r) => ({
-      address: r.address,
-      origAddress: r.origAddress,
-      ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
-      ...(r.notify !== undefined ? { notify: r.notify } : {}),
-    })),
-    ...(e.envid !== undefined ? { envid: e.envid } : {}),
-    ...(e.ret !== undefined ? { ret: e.ret } : {}),
-    smtputf8: e.smtputf8,
-    eightBitMime: e.eightBitMime,
-    requireTls: e.requireTls,
-    tlsRequiredNo: e.tlsRequiredNo || tlsRequiredNo,
-  };
-}
-
-/**
- * The header step for local mail: pickup's Received: first, missing headers
- * at the end of the header block. Pure.
- */
-export function localCleanup(
-  content: Buffer,
-  env: EnvelopeInput,
-  uid: number,
-  queueId: string,
-  s: CleanupSettings,
-): { content: Buffer; messageId: string } {
-  const arrival = new Date(env.arrivalTime);
-  // pickup(8)/cleanup(8): "Received: by HOST (Postfix, from userid N)\n\tid ID; DATE".
-  const received = `Received: by ${s.myhostname} (${s.mailName}, from userid ${uid})\n\tid ${queueId}; ${mailDate(arrival)}`;
-  const missing = missingHeaders(content, env, queueId, arrival, s);
-  // Require-TLS-ESMTP: yes for REQUIRETLS mail (sendmail -O requiretls=yes) that lacks it.
-  const reqtls = requireTlsEsmtp(content, env.requireTls === true, s.requireTlsEsmtpHeader === true).append;
-  return { content: withHeaders(content, [received], [...missing.lines, ...reqtls]), messageId: missing.messageId ?? '<>' };
 }
 
 /** The body without the separator line (cleanup may insert one where there was none). */
@@ -218,11 +165,16 @@ export class Pickup {
 
   private async pickOne(id: string): Promise<boolean> {
     const path = this.spool.path('maildrop', id);
-    let raw: { envelope: QueueEnvelope; content: Buffer };
     let uid: number;
     try {
       uid = (await stat(path)).uid;
-      raw = await this.spool.readMessage('maildrop', id);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    await this.writeState(id);
+    try {
+      await pickUpMaildrop({ spool: this.spool, config: this.config, log: this.log, onQueued: this.onQueued }, id, uid);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       if (err instanceof QueueFileFormatError) {
@@ -232,23 +184,10 @@ export class Pickup {
       }
       throw err;
     }
-    await this.writeState(id);
-    const settings = localCleanupSettings(this.config);
-    const esmtp = requireTlsEsmtp(raw.content, raw.envelope.requireTls, settings.requireTlsEsmtpHeader === true);
-    const env = { ...pickupEnvelope(raw.envelope, false), requireTls: esmtp.requireTls };
-    let messageId = '<>';
-    const queueId = await writeWithQueueId(this.spool, env, (qid) => {
-      const built = localCleanup(raw.content, env, uid, qid, settings);
-      messageId = built.messageId;
-      return built.content;
-    });
-    // Only now, with incoming/ID fsynced, may the maildrop file go.
+    // Only now, with incoming/ID fsynced (or the message bounced), may the maildrop file go.
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
-    this.log.write('pickup', `${queueId}: uid=${uid} from=<${raw.envelope.sender}>`);
-    this.log.write('cleanup', `${queueId}: message-id=${messageId}`);
-    this.onQueued?.(queueId);
     return true;
   }
 

@@ -29,6 +29,8 @@ export interface ReceivedInfo {
   readonly mailName: string;
   /** SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA (RFC 3848). */
   readonly protocol: string;
+  /** The client sent MAIL FROM with SMTPUTF8: RFC 6531 §3.7.3 `UTF8SMTP` with-keywords. */
+  readonly smtputf8?: boolean;
   readonly queueId: string;
   /** The recipients (internal form); `for <...>` is shown only for exactly one. */
   readonly recipients: readonly string[];
@@ -87,6 +89,15 @@ function quoteRecipient(address: string): string {
   return `"${local.replace(/(["\\])/g, '\\$1')}"${domain}`;
 }
 
+/**
+ * The `with` keyword. smtpd.c: "UTF8SMTP" when the client asked for SMTPUTF8, with RFC
+ * 3848's `S` (TLS) and `A` (AUTH) appended only for ESMTP — RFC 6531 §3.7.3's UTF8SMTP,
+ * UTF8SMTPS, UTF8SMTPA and UTF8SMTPSA.
+ */
+export function withKeyword(protocol: string, smtputf8: boolean): string {
+  return smtputf8 && protocol.startsWith('ESMTP') ? `UTF8SMTP${protocol.slice(5)}` : protocol;
+}
+
 /** The whole header, lines joined by `\n`, without a final line end. */
 export function formatReceived(r: ReceivedInfo, utc = false): string {
   const lines = [`Received: from ${r.helo ?? r.clientName} (${r.clientName} [${rfcAddress(r.clientAddress)}])`];
@@ -96,11 +107,12 @@ export function formatReceived(r: ReceivedInfo, utc = false): string {
   }
   if (r.authenticatedSender !== undefined) lines.push(`\t(Authenticated sender: ${r.authenticatedSender})`);
   const date = mailDate(r.date, utc);
+  const protocol = withKeyword(r.protocol, r.smtputf8 ?? false);
   if (r.recipients.length === 1) {
-    lines.push(`\tby ${r.myhostname} (${r.mailName}) with ${r.protocol} id ${r.queueId}`);
+    lines.push(`\tby ${r.myhostname} (${r.mailName}) with ${protocol} id ${r.queueId}`);
     lines.push(`\tfor <${quoteRecipient(r.recipients[0]!)}>; ${date}`);
   } else {
-    lines.push(`\tby ${r.myhostname} (${r.mailName}) with ${r.protocol} id ${r.queueId};`);
+    lines.push(`\tby ${r.myhostname} (${r.mailName}) with ${protocol} id ${r.queueId};`);
     lines.push(`\t${date}`);
   }
   return lines.join('\n');

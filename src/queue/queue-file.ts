@@ -357,3 +357,105 @@ export function decodeQueueFile(file: Uint8Array): { envelope: QueueEnvelope; co
   const envelope = decodeEnvelope(file, file.length);
   return { envelope, content: decodeContent(file, envelope) };
 }
+
+// ---------------------------------------------------------------- streaming encoder
+
+/** What the envelope and the fixed header need to know about content written in pieces. */
+export interface ContentFacts {
+  readonly contentLength: number;
+  readonly contentCrc: number;
+  readonly messageSize: number;
+  readonly headerLength: number;
+}
+
+/**
+ * The content facts gathered chunk by chunk, with the same rules as countedMessageSize()
+ * and headerSectionLength() applied to the whole content: CRLFs counted across chunk
+ * boundaries, the header section ending at the first empty line.
+ */
+export class ContentCounter {
+  private length = 0;
+  private crc = 0;
+  private crlf = 0;
+  private headerEnd: number | undefined;
+  /** The last two bytes seen (for pairs and triples that straddle chunks). */
+  private prev1 = -1;
+  private prev2 = -1;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.crc = crc32(chunk, this.crc);
+    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) {
+      const b1 = i >= 1 ? chunk[i - 1]! : this.prev1;
+      const b2 = i >= 2 ? chunk[i - 2]! : i === 1 ? this.prev1 : this.prev2;
+      if (b1 === 0x0d) this.crlf++;
+      if (this.headerEnd !== undefined) continue;
+      const at = this.length + i;
+      // An empty line: "\n" right after "\n", "\r\n" right after "\n", or the content starts with one.
+      if (at === 0 || (b1 === 0x0a) || (b1 === 0x0d && (b2 === 0x0a || at === 1))) this.headerEnd = at + 1;
+    }
+    this.prev2 = chunk.length >= 2 ? chunk[chunk.length - 2]! : this.prev1;
+    this.prev1 = chunk[chunk.length - 1]!;
+    this.length += chunk.length;
+  }
+
+  get bytes(): number {
+    return this.length;
+  }
+
+  facts(): ContentFacts {
+    return { contentLength: this.length, contentCrc: this.crc >>> 0, messageSize: this.length - this.crlf, headerLength: this.headerEnd ?? this.length };
+  }
+}
+
+/** The largest value a number in the envelope can take, for reserving its width. */
+const WIDEST_NUMBER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Bytes to reserve for the envelope of a file whose content is written before the
+ * envelope is final: the envelope JSON with message_size and header_length at their
+ * widest and every flag at its longest (`false`). Flags, sizes and lengths may change
+ * until the file is finished; addresses, recipients and the client may not.
+ */
+export function envelopeReserve(env: EnvelopeInput): number {
+  const widest: EnvelopeInput = { ...env, smtputf8: false, eightBitMime: false, requireTls: false, tlsRequiredNo: false };
+  return Buffer.byteLength(envelopeJson(widest, WIDEST_NUMBER, WIDEST_NUMBER), 'utf8');
+}
+
+/**
+ * The fixed header, the recipient status bytes and the envelope, for a file whose
+ * `facts.contentLength` content bytes follow. With `reserve`, the envelope JSON is padded
+ * with spaces to exactly that many bytes (JSON allows trailing white space, so readers
+ * see the same envelope): the content was written before the envelope was final.
+ */
+export function encodeQueueFileHead(env: EnvelopeInput, facts: ContentFacts, reserve?: number): Buffer {
+  if (!Number.isFinite(env.arrivalTime)) throw new TypeError('arrivalTime must be a number');
+  let json = envelopeJson(env, facts.messageSize, facts.headerLength);
+  if (reserve !== undefined) {
+    const pad = reserve - Buffer.byteLength(json, 'utf8');
+    if (pad < 0) throw new RangeError(`envelope (${reserve - pad} bytes) does not fit its reserved ${reserve} bytes`);
+    json += ' '.repeat(pad);
+  }
+  const envBytes = Buffer.from(json, 'utf8');
+  const n = env.recipients.length;
+  const out = Buffer.alloc(HEADER_LENGTH + n + envBytes.length);
+  QUEUE_FILE_MAGIC.copy(out, 0);
+  out.writeUInt16BE(QUEUE_FILE_VERSION, 8);
+  out.writeUInt16BE(HEADER_LENGTH, 10);
+  out.writeUInt32BE(n, 12);
+  out.writeUInt32BE(envBytes.length, 16);
+  out.writeUInt32BE(crc32(envBytes), 20);
+  out.writeBigUInt64BE(BigInt(facts.contentLength), 24);
+  out.writeUInt32BE(facts.contentCrc, 32);
+  out.writeUInt32BE(crc32(out.subarray(0, 36)), 36);
+  out[FORCED_EXPIRE_OFFSET] = EXPIRE_NO;
+  out.fill(STATUS_PENDING, HEADER_LENGTH, HEADER_LENGTH + n);
+  envBytes.copy(out, HEADER_LENGTH + n);
+  return out;
+}
+
+/** The content CRC-32 a file's fixed header promises (for readers that stream the content). */
+export function contentCrcOf(head: Uint8Array): number {
+  const h = decodeFixedHeader(head);
+  return h.contentCrc;
+}

@@ -86,6 +86,21 @@ export class QueueWriteError extends Error {
 /** Low-level writes, replaceable in tests to simulate a full disk. */
 export interface SpoolIo {
   writeAll(fh: FileHandle, data: Uint8Array): Promise<void>;
+  /** Write all of `data` at `position` (the streaming writer, openMessage()). */
+  writeAt(fh: FileHandle, data: Uint8Array, position: number): Promise<void>;
+}
+
+/**
+ * A queue file being written in pieces (openMessage()): the ID is known from the start;
+ * nothing is visible under it until `commit()` has fsynced the file, renamed it and
+ * fsynced the directory. `abort()` removes the temporary file. Every failure is a
+ * QueueWriteError.
+ */
+export interface MessageFile {
+  readonly id: string;
+  write(data: Uint8Array, position: number): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
 }
 
 export interface SpoolOptions {
@@ -138,6 +153,13 @@ const defaultIo: SpoolIo = {
     let off = 0;
     while (off < data.length) {
       const { bytesWritten } = await fh.write(data, off, data.length - off, off);
+      off += bytesWritten;
+    }
+  },
+  async writeAt(fh, data, position) {
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
       off += bytesWritten;
     }
   },
@@ -295,6 +317,65 @@ export class Spool {
       const code = errnoCode(err);
       throw new QueueWriteError(`queue file write error: ${queue}: ${err instanceof Error ? err.message : String(err)}`, code, { cause: err });
     }
+  }
+
+  /**
+   * Start a queue file that is written in pieces (intake streams a message from the socket
+   * to the disk): the same temporary name, ID, fsyncs and rename as writeMessage(), with
+   * the writes in the caller's hands. See MessageFile.
+   */
+  async openMessage(queue: 'incoming' | 'maildrop' = 'incoming'): Promise<MessageFile> {
+    const dir = join(this.dir, queue);
+    const tmp = join(dir, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
+    const fail = (err: unknown): QueueWriteError =>
+      err instanceof QueueWriteError ? err : new QueueWriteError(`queue file write error: ${queue}: ${err instanceof Error ? err.message : String(err)}`, errnoCode(err), { cause: err });
+    let fh: FileHandle | undefined;
+    let id: string;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+      id = await this.uniqueId(dir, (await fh.stat({ bigint: true })).ino);
+    } catch (err) {
+      if (fh) await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw fail(err);
+    }
+    let open_: FileHandle | undefined = fh;
+    const discard = async (): Promise<void> => {
+      if (open_) await open_.close().catch(() => undefined);
+      open_ = undefined;
+      await unlink(tmp).catch(() => undefined);
+    };
+    return {
+      id,
+      write: async (data, position) => {
+        if (!open_) throw fail(new Error('file already closed'));
+        try {
+          await this.io.writeAt(open_, data, position);
+        } catch (err) {
+          await discard();
+          throw fail(err);
+        }
+      },
+      commit: async () => {
+        if (!open_) throw fail(new Error('file already closed'));
+        try {
+          if (this.doFsync) await open_.sync();
+          await open_.close();
+          open_ = undefined;
+          await rename(tmp, join(dir, id));
+        } catch (err) {
+          await discard();
+          throw fail(err);
+        }
+        try {
+          if (this.doFsync) await this.directorySync(dir).sync();
+        } catch (err) {
+          await unlink(join(dir, id)).catch(() => undefined);
+          throw fail(err);
+        }
+      },
+      abort: discard,
+    };
   }
 
   /**

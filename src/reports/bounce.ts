@@ -95,8 +95,16 @@ export interface BounceMessage {
   readonly sender: string;
   readonly recipient: string;
   readonly content: Buffer;
-  /** Queue the notice with REQUIRETLS (only when requiretls_redact_dsn = no; see the header). */
-  readonly requireTls?: boolean;
+  /**
+   * The envelope flags the notice is queued with (post_mail_fopen() gets the original's
+   * sendopts): SMTPUTF8 as the original message requested it, 8BITMIME when the notice itself
+   * is 8bit (its `Content-Transfer-Encoding: 8bit`, which cleanup's
+   * detect_8bit_encoding_header turns into the 8bit encoding attribute), and REQUIRETLS only
+   * when the notice is not redacted (requiretls_redact_dsn = no; see noticeTlsProperties).
+   */
+  readonly smtputf8: boolean;
+  readonly eightBitMime: boolean;
+  readonly requireTls: boolean;
   /** The notice carries `TLS-Required: No` (queue it with tlsRequiredNo). */
   readonly tlsRequiredNo?: boolean;
 }
@@ -192,7 +200,7 @@ export function buildBounce(p: BounceParams): (BounceMessage & { readonly sender
   const tls = noticeTlsProperties(p.envelope, p.config);
   const ret = p.kind === 'failure' && !tls.redact ? (p.envelope.ret ?? 'FULL') : 'HDRS';
   const content = compose(p, { to: sender, postmaster: false, ret, boilerplate: true, recipients: listed });
-  return { sender: '', recipient: sender, content, ...tlsFlags(tls) };
+  return { sender: '', recipient: sender, content, ...noticeFlags(p, tls) };
 }
 
 /**
@@ -226,11 +234,7 @@ export function postmasterCopy(p: BounceParams): BounceMessage | undefined {
   const tls = noticeTlsProperties(p.envelope, p.config);
   if (tls.redact) ret = 'HDRS';
   const content = compose(p, { to, postmaster: true, ret, boilerplate: false, recipients: p.recipients });
-  return { sender: from, recipient: to, content, ...tlsFlags(tls) };
-}
-
-function tlsFlags(t: ReturnType<typeof noticeTlsProperties>): { requireTls?: true; tlsRequiredNo?: true } {
-  return { ...(t.requireTls ? { requireTls: true } : {}), ...(t.tlsRequiredNo ? { tlsRequiredNo: true } : {}) };
+  return { sender: from, recipient: to, content, ...noticeFlags(p, tls) };
 }
 
 /**
@@ -263,14 +267,30 @@ interface ComposeOptions {
   readonly recipients: readonly BounceRecipient[];
 }
 
+/**
+ * bounce_mail_alloc(): the notice is 8bit when smtputf8_enable (addresses and $myhostname
+ * may be 8bit), else when the original was.
+ */
+function isEightBit(p: BounceParams): boolean {
+  return p.config.getBool('smtputf8_enable') || p.envelope.eightBitMime || has8bit(p.content);
+}
+
+/**
+ * post_mail_fopen(..., sendopts): SMTPUTF8_FLAG_REQUESTED → CLEANUP_FLAG_SMTPUTF8 follows the
+ * original into the notice; REQUIRETLS only when the notice is not redacted, and `TLS-Required:
+ * No` (copied into the notice's header by compose()) only without REQUIRETLS —
+ * noticeTlsProperties() decides both (bounce.c edit_notification_properties()).
+ */
+function noticeFlags(p: BounceParams, tls: ReturnType<typeof noticeTlsProperties>): { smtputf8: boolean; eightBitMime: boolean; requireTls: boolean; tlsRequiredNo?: true } {
+  return { smtputf8: p.envelope.smtputf8, eightBitMime: isEightBit(p), requireTls: tls.requireTls, ...(tls.tlsRequiredNo ? { tlsRequiredNo: true as const } : {}) };
+}
+
 function compose(p: BounceParams, o: ComposeOptions): Buffer {
   const { config, envelope } = p;
   const template = TEMPLATES[p.kind];
   const host = config.get('myhostname');
   const boundary = `${p.queueId}.${Math.floor(p.now / 1000)}/${host}`;
-  // bounce_mail_alloc(): 8bit when smtputf8_enable (addresses and $myhostname may be
-  // 8bit), else the original's encoding.
-  const eightBit = config.getBool('smtputf8_enable') || envelope.eightBitMime || has8bit(p.content);
+  const eightBit = isEightBit(p);
   const utf8 = envelope.smtputf8;
   const mailName = config.get('mail_name').replace(/[ \t\r\n()<>@,;:\\".[\]]/g, '-');
   const lines: string[] = [];

@@ -762,8 +762,22 @@ export class QueueManager {
     }
   }
 
-  private async queueNotice(n: { sender: string; recipient: string; content: Buffer }): Promise<string> {
-    const id = await this.spool.writeMessage({ arrivalTime: this.now(), sender: n.sender, recipients: [{ address: n.recipient, origAddress: n.recipient }] }, n.content, 'incoming');
+  /**
+   * Queue a notice with the original's envelope flags (bounce.ts noticeFlags(); Postfix's
+   * bounce daemon posts it with the original's sendopts): SMTPUTF8 as requested, 8BITMIME
+   * when the notice is 8bit, REQUIRETLS and TLS-Required: No as bounce.ts noticeTlsProperties() says.
+   */
+  private async queueNotice(n: import('../reports/bounce.ts').BounceMessage): Promise<string> {
+    const envelope = {
+      arrivalTime: this.now(),
+      sender: n.sender,
+      recipients: [{ address: n.recipient, origAddress: n.recipient }],
+      smtputf8: n.smtputf8,
+      eightBitMime: n.eightBitMime,
+      requireTls: n.requireTls,
+      tlsRequiredNo: n.tlsRequiredNo ?? false,
+    };
+    const id = await this.spool.writeMessage(envelope, n.content, 'incoming');
     this.feed.addIncoming(id, true);
     return id;
   }

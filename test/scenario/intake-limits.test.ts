@@ -164,6 +164,9 @@ test('a full queue: 452 4.3.1 Insufficient system storage, nothing queued, no te
         writeAll: async () => {
           throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
         },
+        writeAt: async () => {
+          throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
+        },
       },
     },
   });
@@ -196,6 +199,52 @@ test('smtp-source pushes 5,000 messages of 4 KB over 20 sessions: zero errors, e
     assert.doesNotMatch(out.text, /error|fatal|warning/i);
     assert.equal(t.spool.list('incoming').length, 5000);
     assert.equal(t.queued.length, 5000);
+  } finally {
+    await t.stop();
+  }
+});
+
+test('queue_minfree (smtpd_check_queue): MAIL FROM gets 452 4.3.1 when the queue file system is short, SIZE= or not', async () => {
+  const t = await startTestSmtpd({ queue_minfree: String(2 ** 52) });
+  try {
+    const c = await RawSmtp.open(t.port);
+    await c.reply();
+    await c.cmd('EHLO client.example');
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '452 4.3.1 Insufficient system storage');
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org> SIZE=10'), '452 4.3.1 Insufficient system storage');
+    assert.equal(await c.cmd('RCPT TO:<b@localhost>'), '503 5.5.1 Error: need MAIL command');
+    const log = t.log.lines.join('\n');
+    assert.match(log, /NOQUEUE: reject: MAIL from unknown\[127\.0\.0\.1\]: 452 4\.3\.1 Insufficient system storage; from=<a@example\.org> proto=ESMTP helo=<client\.example>/);
+    assert.match(log, /warning: not enough free space in mail queue: \d+ bytes < 1\.5\*message size limit/);
+  } finally {
+    await t.stop();
+  }
+  // The other half of the rule: less than 1.5 x message_size_limit free.
+  const big = await startTestSmtpd({ message_size_limit: String(2 ** 52) });
+  try {
+    const c = await RawSmtp.open(big.port);
+    await c.reply();
+    await c.cmd('EHLO client.example');
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '452 4.3.1 Insufficient system storage');
+  } finally {
+    await big.stop();
+  }
+});
+
+test('smtpd_recipient_overshoot_limit: excess RCPTs get 452 and count as errors only past the overshoot limit', async () => {
+  const t = await startTestSmtpd({ smtpd_recipient_limit: '2', smtpd_recipient_overshoot_limit: '2', smtpd_hard_error_limit: '2', smtpd_soft_error_limit: '100' });
+  try {
+    const c = await RawSmtp.open(t.port);
+    await c.reply();
+    await c.cmd('EHLO client.example');
+    await c.cmd('MAIL FROM:<a@example.org>');
+    assert.equal(await c.cmd('RCPT TO:<b1@localhost>'), '250 2.1.5 Ok');
+    assert.equal(await c.cmd('RCPT TO:<b2@localhost>'), '250 2.1.5 Ok');
+    // Two overshoots are free, the next two are errors; the hard error limit (2) then ends the session.
+    for (let i = 0; i < 4; i++) assert.equal(await c.cmd(`RCPT TO:<x${i}@localhost>`), '452 4.5.3 Error: too many recipients');
+    assert.equal(await c.cmd('NOOP'), '421 4.7.0 mx.test.example Error: too many errors');
+    assert.ok(await c.closed());
+    assert.match(t.log.lines.join('\n'), /disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=4\/6 commands=6\/8/);
   } finally {
     await t.stop();
   }

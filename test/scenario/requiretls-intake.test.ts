@@ -14,7 +14,8 @@ import { sealpost, tempDir } from '../harness/cli.ts';
 import { makePki } from '../harness/pki.ts';
 import { RawSmtp, startTestSmtpd } from '../harness/smtp-client.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { localCleanup, localCleanupSettings, pickupEnvelope } from '../../src/daemon/pickup.ts';
+import { CleanupFilter } from '../../src/intake/cleanup.ts';
+import { localCleanupSettings, pickupEnvelope, pickupReceived } from '../../src/intake/local-cleanup.ts';
 import { openSpool } from '../../src/queue/spool.ts';
 
 test('plaintext REQUIRETLS refused; inside TLS accepted, kept in the queue file, Require-TLS-ESMTP: yes appended, postcat shows it', { timeout: 30_000 }, async () => {
@@ -90,8 +91,12 @@ test('sendmail -O requiretls=yes: REQUIRETLS in the maildrop envelope, Require-T
     const raw = await spool.readMessage('maildrop', id!);
     assert.equal(raw.envelope.requireTls, true);
     const config = loadConfig({ configDir: t.dir });
-    const built = localCleanup(raw.content, { ...pickupEnvelope(raw.envelope, false), requireTls: true }, 0, 'ABC', localCleanupSettings(config));
-    assert.match(built.content.toString(), /\r\nRequire-TLS-ESMTP: yes\r\n\r\nbody\r\n$/);
+    const settings = localCleanupSettings(config);
+    const env = pickupEnvelope(raw.envelope);
+    const filter = new CleanupFilter(env, 'ABC', [pickupReceived(settings, 0, 'ABC', new Date(env.arrivalTime))], settings);
+    const built = Buffer.concat([...filter.push(raw.content), ...filter.end()]);
+    assert.match(built.toString(), /\r\nRequire-TLS-ESMTP: yes\r\n\r\nbody\r\n$/);
+    assert.equal(filter.facts().requireTlsEsmtp, false, 'the header was added, not found');
 
     const bad = await sealpost(['sendmail', '-C', t.dir, '-O', 'requiretls=maybe', '-O', 'DeliveryMode=b', 'bob@example.com'], { stdin: 'x\n' });
     assert.equal(bad.stderr, "sendmail: warning: bad -O option: 'requiretls=maybe' -- ignored\n");

@@ -12,9 +12,12 @@
  * Not here: the command loop (session.ts), DATA (data.ts), AUTH (auth.ts),
  * relay policy (restrictions.ts).
  */
+import { statfs } from 'node:fs/promises';
+import type { ParsedAddress } from '../../smtp/address.ts';
 import { parseMailFrom, parseRcptTo } from '../../smtp/esmtp-params.ts';
+import { domainToAscii, isAllAscii, translationWarning, validUtf8Hostname } from '../../smtp/idna.ts';
 import { checkRecipient } from './restrictions.ts';
-import type { Outcome, Session } from './session.ts';
+import type { MailTransaction, Outcome, Session } from './session.ts';
 import { dataCommand } from './data.ts';
 import { authCommand, authAdvertised } from './auth.ts';
 
@@ -95,6 +98,52 @@ async function starttls(s: Session, args: string): Promise<Outcome> {
   return 'ok';
 }
 
+/** sendmail -bs: Postfix's SMTPD_STAND_ALONE, which skips the address and queue checks. */
+function standAlone(s: Session): boolean {
+  return s.env.serviceName === 'sendmail';
+}
+
+/**
+ * smtpd_check_addr() through trivial-rewrite's resolver (resolve.c): the domain of a
+ * non-local address must pass valid_utf8_hostname() — an all-ASCII name valid_hostname(),
+ * a UTF-8 name (only with smtputf8_enable) a conversion to A-labels (midna). A trailing dot
+ * is stripped first, address literals are checked elsewhere. On failure Postfix logs the
+ * warning and answers `501 5.1.3 Bad recipient address syntax` / `501 5.1.7 Bad sender
+ * address syntax`; trivial-rewrite logs midna's reason.
+ */
+function domainRefused(s: Session, address: ParsedAddress, raw: string, command: 'MAIL' | 'RCPT'): boolean {
+  const domain = address.domain.replace(/\.$/, '');
+  if (standAlone(s) || address.domain === '' || address.literal !== undefined) return false;
+  if (validUtf8Hostname(s.s.smtputf8, domain)) return false;
+  if (s.s.smtputf8 && !isAllAscii(domain)) {
+    const r = domainToAscii(domain);
+    if (!r.ok) s.env.log.write(s.program.replace(/smtpd$/, 'trivial-rewrite'), `warning: ${translationWarning(domain, 'ASCII', r.reason)}`);
+  }
+  s.warn(`Illegal address syntax from ${s.namaddr} in ${command} command: ${raw}`);
+  return true;
+}
+
+/**
+ * smtpd_check_queue() (smtpd_check.c), at every MAIL FROM: refuse when the queue file
+ * system has no more than queue_minfree bytes free, or less than 1.5 × message_size_limit
+ * (both compared in file-system blocks, as Postfix does). SIZE= plays no part here.
+ */
+async function queueSpaceReply(s: Session): Promise<string | undefined> {
+  if (standAlone(s)) return undefined;
+  let fs;
+  try {
+    fs = await statfs(s.env.spool.dir);
+  } catch {
+    return undefined; // the write itself will fail and say so (452 4.3.1)
+  }
+  const blocks = (bytes: number) => Math.floor(bytes / fs.bsize);
+  if (blocks(s.s.queueMinfree) < fs.bavail && blocks(s.s.messageSizeLimit) < fs.bavail / 1.5) return undefined;
+  const reply = '452 4.3.1 Insufficient system storage';
+  s.logReject('MAIL', reply);
+  s.warn(`not enough free space in mail queue: ${fs.bavail * fs.bsize} bytes < 1.5*message size limit`);
+  return reply;
+}
+
 /** RFC 5321 §4.1.1.2 MAIL. */
 async function mail(s: Session, _args: string, line: string): Promise<Outcome> {
   if (s.tx) return fail(s, '503 5.5.1 Error: nested MAIL command');
@@ -110,10 +159,19 @@ async function mail(s: Session, _args: string, line: string): Promise<Outcome> {
   if (size !== undefined && s.s.messageSizeLimit > 0 && size > s.s.messageSizeLimit) {
     return fail(s, '552 5.3.4 Message size exceeds fixed limit');
   }
+  if (domainRefused(s, parsed.value.address, parsed.value.rawAddress, 'MAIL')) return fail(s, '501 5.1.7 Bad sender address syntax');
   s.tx = { mail: parsed.value, recipients: [], rcptCount: 0 };
+  const storage = await queueSpaceReply(s);
+  if (storage) {
+    s.resetTransaction();
+    return fail(s, storage);
+  }
   await s.reply('250 2.1.0 Ok');
   return 'ok';
 }
+
+/** Postfix's state->rcpt_overshoot, per transaction. */
+const overshoot = new WeakMap<MailTransaction, number>();
 
 /** RFC 5321 §4.1.1.3 RCPT, with relay control. */
 async function rcpt(s: Session, _args: string, line: string): Promise<Outcome> {
@@ -125,8 +183,16 @@ async function rcpt(s: Session, _args: string, line: string): Promise<Outcome> {
     smtputf8Declared: tx.mail.params.smtputf8,
   });
   if (!parsed.ok) return fail(s, parsed.error.reply);
-  // postconf(5) smtpd_recipient_limit.
-  if (tx.rcptCount >= s.s.recipientLimit) return fail(s, '452 4.5.3 Error: too many recipients');
+  if (domainRefused(s, parsed.value.address, parsed.value.rawAddress, 'RCPT')) return fail(s, '501 5.1.3 Bad recipient address syntax');
+  // postconf(5) smtpd_recipient_limit, counted over accepted recipients (smtpd.c rcpt_cmd()):
+  // the first smtpd_recipient_overshoot_limit excess RCPTs get 452 without counting as
+  // errors, every one after that also counts towards the error limits.
+  if (s.s.recipientLimit > 0 && tx.recipients.length >= s.s.recipientLimit) {
+    await s.reply('452 4.5.3 Error: too many recipients');
+    const excess = overshoot.get(tx) ?? 0;
+    overshoot.set(tx, excess + 1);
+    return excess < s.s.recipientOvershootLimit ? 'ok' : 'error';
+  }
   tx.rcptCount++;
   const recipient = parsed.value.address.address;
   const verdict = await checkRecipient(s.s.relay, {

@@ -33,6 +33,18 @@ export interface SmtpdSettings {
   readonly banner: string;
   readonly messageSizeLimit: number;
   readonly recipientLimit: number;
+  /** smtpd_recipient_overshoot_limit: excess RCPTs answered 452 before each counts as an error. */
+  readonly recipientOvershootLimit: number;
+  /** queue_minfree (bytes), checked with message_size_limit at MAIL FROM (smtpd_check_queue()). */
+  readonly queueMinfree: number;
+  /** hopcount_limit: this many Received: headers (ours included) refuse the message. */
+  readonly hopcountLimit: number;
+  /** cleanup_replace_stray_cr_lf. */
+  readonly replaceStrayCrLf: boolean;
+  /** smtputf8_autodetect_classes includes `smtpd` (or `all`). */
+  readonly smtputf8Autodetect: boolean;
+  /** detect_8bit_encoding_header: a `Content-Transfer-Encoding: 8bit` header marks the message 8-bit. */
+  readonly detect8BitEncodingHeader: boolean;
   readonly lineLengthLimit: number;
   readonly hardErrorLimit: number;
   readonly softErrorLimit: number;
@@ -97,6 +109,22 @@ function relaySettings(config: Config, tables: TableSet): RelaySettings {
   };
 }
 
+/**
+ * smtputf8_autodetect_classes (smtputf8.c): the mail sources whose messages cleanup
+ * inspects for UTF-8 — `all` stands for every class. An unknown name is a configuration
+ * error here (Postfix warns "bad input" and autodetects nothing).
+ */
+export function autodetectClasses(config: Config): string[] {
+  const known = ['sendmail', 'smtpd', 'qmqpd', 'forward', 'bounce', 'notify', 'verify'];
+  const out: string[] = [];
+  for (const word of config.getList('smtputf8_autodetect_classes').map((w) => w.toLowerCase())) {
+    if (word === 'all') out.push(...known);
+    else if (known.includes(word)) out.push(word);
+    else throw new ConfigError(`smtputf8_autodetect_classes: unknown mail source class "${word}": use ${known.join(', ')} or all`);
+  }
+  return out;
+}
+
 /** Read one configuration into listener settings; ConfigError when Postfix would refuse it. */
 export function smtpdSettings(config: Config): SmtpdSettings {
   const tables = new TableSet({ baseDir: config.configDir });
@@ -114,6 +142,12 @@ export function smtpdSettings(config: Config): SmtpdSettings {
     banner: config.get('smtpd_banner'),
     messageSizeLimit: config.getSize('message_size_limit'),
     recipientLimit: num('smtpd_recipient_limit'),
+    recipientOvershootLimit: num('smtpd_recipient_overshoot_limit'),
+    queueMinfree: config.getSize('queue_minfree'),
+    hopcountLimit: num('hopcount_limit'),
+    replaceStrayCrLf: config.getBool('cleanup_replace_stray_cr_lf'),
+    smtputf8Autodetect: autodetectClasses(config).includes('smtpd'),
+    detect8BitEncodingHeader: config.getBool('detect_8bit_encoding_header'),
     lineLengthLimit: num('line_length_limit'),
     hardErrorLimit: num('smtpd_hard_error_limit'),
     softErrorLimit: num('smtpd_soft_error_limit'),

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/load.ts';
-import { localCleanup, localCleanupSettings, Pickup } from '../../../src/daemon/pickup.ts';
+import { Pickup } from '../../../src/daemon/pickup.ts';
+import { CleanupFilter } from '../../../src/intake/cleanup.ts';
+import { pickupReceived } from '../../../src/intake/local-cleanup.ts';
 import { createSpool } from '../../../src/queue/spool.ts';
 import { memoryMailLog } from '../../../src/reports/maillog.ts';
 import { tempDir } from '../../harness/cli.ts';
@@ -11,13 +13,19 @@ import { tempDir } from '../../harness/cli.ts';
 const env = { arrivalTime: Date.UTC(2026, 10, 28, 12, 0, 0), sender: 'alice@example.org', recipients: [{ address: 'bob@example.com' }] };
 const settings = { myorigin: 'example.org', myhostname: 'mx.example.org', mailName: 'sealpost', tlsRequiredEnable: true, addMissingHeaders: true };
 
-test('localCleanup: pickup Received: first, missing headers at the end of the header', () => {
-  const out = localCleanup(Buffer.from('Subject: s\r\n\r\nbody\r\n'), env, 1000, 'ABC123', settings);
+function localCleanup(content: Buffer, uid: number, id: string) {
+  const f = new CleanupFilter(env, id, [pickupReceived(settings, uid, id, new Date(env.arrivalTime))], settings);
+  const out = Buffer.concat([...f.push(content), ...f.end()]);
+  return { content: out, messageId: f.facts().messageId };
+}
+
+test('local cleanup: pickup Received: first, missing headers at the end of the header', () => {
+  const out = localCleanup(Buffer.from('Subject: s\r\n\r\nbody\r\n'), 1000, 'ABC123');
   const text = out.content.toString();
   assert.match(text, /^Received: by mx\.example\.org \(sealpost, from userid 1000\)\r\n\tid ABC123; \w{3}, 28 Nov 2026 \d\d:\d\d:00 [+-]\d{4} \(.+\)\r\nSubject: s\r\n/);
   assert.match(text, /Subject: s\r\nFrom: alice@example\.org\r\nDate: .*\r\nMessage-Id: <\d{14}\.ABC123@mx\.example\.org>\r\n\r\nbody\r\n$/);
   assert.equal(out.messageId, `<${/Message-Id: <(.*)>/.exec(text)![1]}>`);
-  const kept = localCleanup(Buffer.from('From: x@y\r\nDate: d\r\nMessage-ID: <m@y>\r\n\r\nb\r\n'), env, 0, 'ID', settings);
+  const kept = localCleanup(Buffer.from('From: x@y\r\nDate: d\r\nMessage-ID: <m@y>\r\n\r\nb\r\n'), 0, 'ID');
   assert.equal(kept.messageId, '<m@y>');
   assert.doesNotMatch(kept.content.toString(), /Message-Id: </);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatReceived, mailDate, rfcAddress } from '../../../src/message/received.ts';
+import { formatReceived, mailDate, rfcAddress, withKeyword } from '../../../src/message/received.ts';
 
 const base = {
   helo: 'client.example',
@@ -38,4 +38,13 @@ test('Received: several recipients, TLS comment, IPv6 literal, no HELO', () => {
 
 test('Received: a local part that needs quoting is quoted in "for"', () => {
   assert.match(formatReceived({ ...base, recipients: ['a b@x'] }, true), /for <"a b"@x>;/);
+});
+
+test('RFC 6531 §3.7.3 with-keywords: UTF8SMTP plus RFC 3848 S and A, only for ESMTP (smtpd.c)', () => {
+  assert.equal(withKeyword('ESMTP', true), 'UTF8SMTP');
+  assert.equal(withKeyword('ESMTPS', true), 'UTF8SMTPS');
+  assert.equal(withKeyword('ESMTPA', true), 'UTF8SMTPA');
+  assert.equal(withKeyword('ESMTPSA', true), 'UTF8SMTPSA');
+  assert.equal(withKeyword('ESMTPSA', false), 'ESMTPSA');
+  assert.equal(withKeyword('SMTP', true), 'SMTP');
 });

@@ -280,7 +280,7 @@ test('golden: a REQUIRETLS message\'s notice is redacted (header only, no REQUIR
   };
   const b = buildBounce(params({ recipients: [reqtls], envelope: envelope({ requireTls: true, ret: 'FULL', tlsRequiredNo: true }) }));
   assert.ok(b);
-  assert.equal(b.requireTls, undefined, 'the notice travels without REQUIRETLS');
+  assert.equal(b.requireTls, false, 'the notice travels without REQUIRETLS');
   assert.equal(b.tlsRequiredNo, undefined, 'REQUIRETLS wins over TLS-Required: No');
   golden('requiretls-redacted.eml', b.content);
   const text = b.content.toString();
@@ -297,11 +297,27 @@ test('requiretls_redact_dsn = no keeps RET and asks REQUIRETLS for the notice; T
   assert.equal(keep.requireTls, true);
   assert.match(keep.content.toString(), /the numbers are attached/);
   const off = buildBounce(params({ config: config('requiretls_enable = no\n'), envelope: envelope({ requireTls: true }) }))!;
-  assert.equal(off.requireTls, undefined);
+  assert.equal(off.requireTls, false);
   assert.match(off.content.toString(), /the numbers are attached/);
   const trn = buildBounce(params({ envelope: envelope({ tlsRequiredNo: true }) }))!;
   assert.equal(trn.tlsRequiredNo, true);
   assert.match(trn.content.toString(), /\r\nTo: alice@example\.org\r\nTLS-Required: no\r\nAuto-Submitted: auto-replied\r\n/);
   const trnOff = buildBounce(params({ config: config('tls_required_enable = no\n'), envelope: envelope({ tlsRequiredNo: true }) }))!;
   assert.doesNotMatch(trnOff.content.toString(), /TLS-Required/);
+});
+
+test('notice envelope flags: SMTPUTF8 and REQUIRETLS as the original asked, 8BITMIME when the notice is 8bit (post_mail sendopts)', () => {
+  // REQUIRETLS follows the original only when the notice is not redacted (requiretls_redact_dsn = no).
+  const b = buildBounce(params({ config: config('requiretls_redact_dsn = no\n'), envelope: envelope({ smtputf8: true, requireTls: true }) }))!;
+  assert.deepEqual([b.smtputf8, b.eightBitMime, b.requireTls], [true, true, true]);
+  const redacted = buildBounce(params({ envelope: envelope({ smtputf8: true, requireTls: true }) }))!;
+  assert.deepEqual([redacted.smtputf8, redacted.requireTls], [true, false]);
+  const plain = buildBounce(params())!;
+  assert.deepEqual([plain.smtputf8, plain.requireTls], [false, false]);
+  assert.equal(plain.eightBitMime, true, 'smtputf8_enable = yes: the notice is Content-Transfer-Encoding: 8bit');
+  const seven = buildBounce(params({ config: config('smtputf8_enable = no\n') }))!;
+  assert.equal(seven.eightBitMime, false);
+  assert.match(seven.content.toString(), /^Content-Transfer-Encoding: 7bit\r$/m);
+  const copy = postmasterCopy(params({ envelope: envelope({ smtputf8: true }), config: config('notify_classes = bounce\n') }))!;
+  assert.equal(copy.smtputf8, true);
 });
