@@ -136,7 +136,7 @@ function chrootFiles(dns: string): Record<string, string> {
   };
   return {
     // trust-ad: glibc ≥ 2.31 clears the AD bit otherwise (smtp_dns_support_level = dnssec needs it).
-    'etc/resolv.conf': `nameserver ${dns}\noptions trust-ad timeout:1 attempts:2\n`,
+    'etc/resolv.conf': `nameserver ${dns}\noptions trust-ad timeout:3 attempts:3\n`,
     'etc/nsswitch.conf': 'hosts: files dns\nservices: files\n',
     'etc/hosts': '127.0.0.1 localhost\n',
     'etc/services': copy('/etc/services', 'smtp 25/tcp mail\n'),

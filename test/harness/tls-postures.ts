@@ -13,7 +13,9 @@
  *   wild         a CA-signed `*.<domain>` certificate
  *   anon         anonymous (aNULL) cipher suites only, TLS ≤ 1.2
  *   reset        `220 2.0.0 Ready to start TLS`, then a TCP reset
- *   garbage      `220 ...`, then `garbage\r\n` instead of a TLS record
+ *   garbage      `220 ...`, then `garbage\r\n` in answer to the ClientHello (not TLS)
+ *   inject       `220 ...\r\ngarbage\r\n` in one write, then a real handshake (RFC 3207 §6:
+ *                what came before the handshake must be discarded)
  *   closemid     `220 ...`, reads the ClientHello, sends half a TLS record header, closes
  *   stall        `220 ...`, then silence (the client's starttls timeout)
  *   tls13only    TLS 1.3 only
@@ -42,11 +44,11 @@ import { makePki, type ServerCert, type TestPki } from './pki.ts';
 
 export const RECEIVER_KINDS = [
   'nostarttls', 'refuse', 'selfsigned', 'valid', 'wrongname', 'expired', 'domainonly', 'wild', 'anon',
-  'reset', 'garbage', 'closemid', 'stall', 'tls13only', 'tls12only', 'nocipher',
+  'reset', 'garbage', 'inject', 'closemid', 'stall', 'tls13only', 'tls12only', 'nocipher',
 ] as const;
 export type ReceiverKind = (typeof RECEIVER_KINDS)[number];
 
-type AfterReady = 'handshake' | 'reset' | 'garbage' | 'closemid' | 'stall';
+type AfterReady = 'handshake' | 'inject' | 'reset' | 'garbage' | 'closemid' | 'stall';
 
 interface KindSpec {
   readonly starttls: 'none' | 'refuse' | 'offer';
@@ -67,6 +69,7 @@ const SPECS: Readonly<Record<ReceiverKind, KindSpec>> = {
   anon: { starttls: 'offer', after: 'handshake', cert: 'server', tls: { maxVersion: 'TLSv1.2', ciphers: 'aNULL:@SECLEVEL=0' } },
   reset: { starttls: 'offer', after: 'reset', cert: 'server' },
   garbage: { starttls: 'offer', after: 'garbage', cert: 'server' },
+  inject: { starttls: 'offer', after: 'inject', cert: 'server' },
   closemid: { starttls: 'offer', after: 'closemid', cert: 'server' },
   stall: { starttls: 'offer', after: 'stall', cert: 'server' },
   tls13only: { starttls: 'offer', after: 'handshake', cert: 'server', tls: { minVersion: 'TLSv1.3' } },
@@ -183,22 +186,23 @@ class Lines {
  * instead of TLS. Listeners are in place before the 220 leaves, so the
  * client's ClientHello cannot arrive unseen. Resolves when the socket closes.
  */
-function breakHandshake(raw: Socket, after: Exclude<AfterReady, 'handshake'>): Promise<void> {
+function breakHandshake(raw: Socket, after: Exclude<AfterReady, 'handshake' | 'inject'>): Promise<void> {
   const closed = new Promise<void>((r) => raw.once('close', () => r()));
   if (after === 'closemid') {
     // A TLS handshake record header announcing 64 bytes, two of them, then FIN.
     raw.once('data', () => raw.end(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x40, 0x02, 0x00])));
+  } else if (after === 'garbage') {
+    raw.once('data', () => raw.write('garbage\r\n'));
   }
   raw.on('data', () => undefined); // stall and the rest: read and drop
   raw.write('220 2.0.0 Ready to start TLS\r\n', () => {
     if (after === 'reset') raw.resetAndDestroy();
-    else if (after === 'garbage') raw.write('garbage\r\n');
     // stall: say nothing; the client gives up (smtp_starttls_timeout) and closes.
   });
   return closed;
 }
 
-async function serve(raw: Socket, kind: ReceiverKind, ctx: SecureContext, messages: PostureMessage[]): Promise<void> {
+async function serve(raw: Socket, kind: ReceiverKind, ctx: SecureContext, messages: PostureMessage[], gate: Promise<void>): Promise<void> {
   const spec = SPECS[kind];
   const name = `${kind}.receiver.test`;
   const lines = new Lines();
@@ -210,6 +214,7 @@ async function serve(raw: Socket, kind: ReceiverKind, ctx: SecureContext, messag
   const send = (t: string): void => {
     if (!sock.destroyed) sock.write(`${t}\r\n`);
   };
+  await gate;
   send(`220 ${name} ESMTP posture ${kind}`);
   for (;;) {
     const line = await lines.line();
@@ -226,8 +231,9 @@ async function serve(raw: Socket, kind: ReceiverKind, ctx: SecureContext, messag
       send('454 4.7.0 TLS not available due to local problem');
     } else if (verb === 'STARTTLS' && spec.starttls === 'offer' && !tls) {
       lines.detach();
-      if (spec.after !== 'handshake') return breakHandshake(raw, spec.after);
-      send('220 2.0.0 Ready to start TLS');
+      if (spec.after !== 'handshake' && spec.after !== 'inject') return breakHandshake(raw, spec.after);
+      // inject: non-SMTP bytes right behind the 220, in the same write.
+      send(spec.after === 'inject' ? '220 2.0.0 Ready to start TLS\r\ngarbage' : '220 2.0.0 Ready to start TLS');
       const ts = new TLSSocket(raw, { isServer: true, secureContext: ctx });
       const ok = await new Promise<boolean>((res) => {
         ts.once('secure', () => res(true));
@@ -276,7 +282,7 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
   });
 }
 
-function startOne(kind: ReceiverKind, certs: PostureCerts): { server: Server; messages: PostureMessage[]; sockets: Set<Socket> } {
+function startOne(kind: ReceiverKind, certs: PostureCerts, gate: Promise<void>): { server: Server; messages: PostureMessage[]; sockets: Set<Socket> } {
   const spec = SPECS[kind];
   const cert = certs.certOf(kind);
   const ctx = createSecureContext({ key: readFileSync(cert.key), cert: readFileSync(cert.cert), ...(spec.tls ?? {}) });
@@ -286,20 +292,28 @@ function startOne(kind: ReceiverKind, certs: PostureCerts): { server: Server; me
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
-    serve(s, kind, ctx, messages).catch(() => s.destroy());
+    serve(s, kind, ctx, messages, gate).catch(() => s.destroy());
   });
   return { server, messages, sockets };
 }
 
-/** One receiver per kind on 127.R.R.2, .3, ... with one shared free port. */
-export async function startPostureReceivers(kinds: readonly ReceiverKind[], certs: PostureCerts): Promise<Map<ReceiverKind, PostureReceiver>> {
+/**
+ * One receiver per kind on 127.R.R.2, .3, ... with one shared free port.
+ * `gate`: every greeting waits for it (connections are accepted and held), so
+ * a test can queue all its mail first and let the deliveries begin together.
+ */
+export async function startPostureReceivers(
+  kinds: readonly ReceiverKind[],
+  certs: PostureCerts,
+  opts: { readonly gate?: Promise<void> } = {},
+): Promise<Map<ReceiverKind, PostureReceiver>> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const net = `127.${10 + Math.floor(Math.random() * 200)}.${1 + Math.floor(Math.random() * 250)}`;
     const started: Array<ReturnType<typeof startOne> & { kind: ReceiverKind; host: string }> = [];
     let port = 0;
     try {
       for (const [i, kind] of kinds.entries()) {
-        const one = { ...startOne(kind, certs), kind, host: `${net}.${i + 2}` };
+        const one = { ...startOne(kind, certs, opts.gate ?? Promise.resolve()), kind, host: `${net}.${i + 2}` };
         started.push(one);
         port = await listen(one.server, one.host, port);
       }
