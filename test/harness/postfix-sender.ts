@@ -16,8 +16,10 @@
  *   `options trust-ad` — exactly as sealpost does with
  *   `sealpost_dns_resolvers`, without touching the system's resolver.
  * - `lines(re)` gives the mail log as `program: text` (syslog prefix, pid
- *   stripped), like qmgr-lab.ts's `lines()` for sealpost.
- * - `mailq()` runs Postfix's own `postqueue -p` on the sender's queue.
+ *   stripped; `mailLogLines()` does the same for any Postfix-shaped log,
+ *   sealpost's included).
+ * - `mailq()` runs Postfix's own `postqueue -p`, `flush(id)` its
+ *   `postqueue -i id` (retry a deferred message now) on the sender's queue.
  * - `stop()` stops Postfix, closes the DNS relay and removes the directory.
  *
  * Needs root (Postfix's master, port 53, chroot). Nothing binds or connects
@@ -80,11 +82,20 @@ export async function startDnsRelay(target: number): Promise<DnsRelay> {
     // One upstream socket per query: the reply goes back to whoever asked.
     udp.on('message', (msg, from) => {
       const up = createSocket('udp4');
-      const timer = setTimeout(() => up.close(), 5000);
-      up.on('error', () => undefined);
-      up.on('message', (reply) => udp.send(reply, from.port, from.address));
+      const done = (): void => {
+        clearTimeout(timer);
+        up.close();
+      };
+      // The lab server answers at once or never (`drop`): give up after a while.
+      const timer = setTimeout(done, 5000);
+      timer.unref();
+      up.on('error', done);
+      up.on('message', (reply) => {
+        // Several datagrams may answer one query (the lab's `spoof` switch): relay them all.
+        udp.send(reply, from.port, from.address);
+      });
       up.send(msg, target, '127.0.0.1');
-      up.on('close', () => clearTimeout(timer));
+      up.unref();
     });
     return {
       address,

@@ -84,6 +84,8 @@ export interface Facts {
   readonly b: readonly Attempt[];
   /** For each observed attempt that was sent: how the receiver got it (`a@ TLS`, `b@ plaintext`). */
   readonly received: readonly string[];
+  /** What `mailq` shows for the case's mail still queued once all is observed: `a@ (reason)`. */
+  readonly queued: readonly string[];
 }
 
 /** `program: text` → text with the queue ID, delays and the tls= field removed. */
@@ -147,6 +149,31 @@ export function scan(lines: readonly string[]): Map<string, CaseAttempts> {
     out.set(c.id, rec);
   }
   return out;
+}
+
+/**
+ * `mailq` (Postfix's layout, showq_compat.c) → recipient → the delay reason
+ * shown above it (a reason line applies to the recipients below it).
+ */
+export function parseMailq(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let reason = '';
+  for (const line of text.split('\n')) {
+    if (/^\s*\(.*\)$/.test(line)) {
+      // `%*s(%s)`: right-aligned to column 78, flush left when longer.
+      reason = line.trim().slice(1, -1);
+    } else if (/^\S/.test(line)) {
+      reason = ''; // a new message (or the header/footer)
+    } else if (line.trim() !== '') {
+      out.set(line.trim(), reason);
+    }
+  }
+  return out;
+}
+
+/** The case's entries of a parsed mailq: `a@ (reason)`, sorted. */
+export function queuedOf(c: Case, mailq: ReadonlyMap<string, string>): string[] {
+  return (['a', 'b'] as const).filter((r) => mailq.has(`${r}@${c.domain}`)).map((r) => `${r}@ (${mailq.get(`${r}@${c.domain}`)})`);
 }
 
 export const isStatus = (line: string, status: string): boolean => line.includes(` status=${status} `);

@@ -37,15 +37,16 @@ export interface Difference {
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Apply `fn` to every line of every attempt; undefined drops the line. */
+/** Apply `fn` to every log line of every attempt; undefined drops the line. */
 function mapLines(f: Facts, fn: (line: string) => string | undefined): Facts {
   const each = (list: readonly Attempt[]): Attempt[] => list.map((att) => att.map(fn).filter((l): l is string => l !== undefined));
-  return { a: each(f.a), b: each(f.b), received: f.received };
+  return { ...f, a: each(f.a), b: each(f.b) };
 }
 
 /** Another case's facts, with its domain and MX host renamed to this case's. */
 function renamed(from: Case, facts: Facts, to: Case): Facts {
-  return mapLines(facts, (l) => l.replaceAll(from.mx, to.mx).replaceAll(from.domain, to.domain));
+  const rename = (l: string): string => l.replaceAll(from.mx, to.mx).replaceAll(from.domain, to.domain);
+  return { ...mapLines(facts, rename), queued: facts.queued.map(rename) };
 }
 
 function other(postfix: (id: string) => Facts | undefined, id: string): { c: Case; f: Facts } {
@@ -124,8 +125,9 @@ export const DIFFERENCES: readonly Difference[] = [
       const a1 = pf.a[0];
       if (!a1 || !/ relay=none, .*status=deferred /.test(a1.at(-1) ?? '') || !pf.b[0] || !isSuspended(pf.b[0])) return pf;
       const b1 = a1.map((l) => l.replace(/ to=<a@/, ' to=<b@'));
-      // Not throttled: b@ is tried like a@, and a@'s retry fails the same way.
-      return { a: [a1, a1], b: [b1], received: pf.received };
+      // Not throttled: b@ is tried like a@, and a@'s retry fails the same way; mailq shows b@'s own reason.
+      const queued = pf.queued.map((q) => q.replace(/^b@ \(delivery temporarily suspended: /, 'b@ ('));
+      return { a: [a1, a1], b: [b1], received: pf.received, queued };
     },
   },
   {
@@ -147,6 +149,7 @@ export const DIFFERENCES: readonly Difference[] = [
         a: [[`smtp: to=<a@${c.domain}>, relay=${relay}, dsn=4.4.2, status=deferred (${reason})`]],
         b: [[`error: to=<b@${c.domain}>, relay=none, dsn=4.4.2, status=deferred (delivery temporarily suspended: ${reason})`]],
         received: [],
+        queued: [`a@ (${reason})`, `b@ (delivery temporarily suspended: ${reason})`],
       };
     },
   },
@@ -201,7 +204,7 @@ export const DIFFERENCES: readonly Difference[] = [
       const a1 = pf.a[0];
       const b1 = pf.b[0];
       if (!a1 || a1.length < 2 || !b1 || b1.length !== 1 || !isSuspended(b1)) return pf;
-      return { a: [[a1.at(-1)!], ...pf.a.slice(1)], b: [[...a1.slice(0, -1), b1[0]!], ...pf.b.slice(1)], received: pf.received };
+      return { ...pf, a: [[a1.at(-1)!], ...pf.a.slice(1)], b: [[...a1.slice(0, -1), b1[0]!], ...pf.b.slice(1)] };
     },
   },
   {
@@ -224,7 +227,7 @@ export const DIFFERENCES: readonly Difference[] = [
       // Time order of the attempts compared at `none`: a@ first, then b@.
       const a = pf.a.map((att) => att.map(once).filter((l): l is string => l !== undefined));
       const b = pf.b.map((att) => att.map(once).filter((l): l is string => l !== undefined));
-      return { a, b, received: pf.received };
+      return { ...pf, a, b };
     },
   },
 ];

@@ -1,41 +1,44 @@
 /**
- * tls-diff-postfix — the TLS client checked against Postfix's, case by case.
- * Debian's Postfix 3.7 (postfix-sender.ts) and sealpost's daemon (qmgr-lab.ts)
- * send the same message under the same policy-table entry to the same
- * receiver posture (tls-postures.ts); the test compares what each logged and
- * what each receiver got.
+ * tls-diff-postfix — the TLS client checked against Postfix's, case by case
+ * (issue 9, item 9). Debian's Postfix 3.7 (postfix-sender.ts) and sealpost's
+ * daemon (qmgr-lab.ts) send the same message under the same policy-table
+ * entry to the same receiver posture (tls-postures.ts) through the same lab
+ * DNS; the test compares what each logged and what each receiver got.
  *
- * Scope (shared setup, `runBoth`): every security level (none, may, encrypt,
- * fingerprint, verify, secure, dane, dane-only) × every receiver posture (no
- * STARTTLS, STARTTLS refused, self-signed, CA-valid, wrong name, expired,
- * domain-only and wildcard names, an MX outside the recipient domain,
- * anonymous ciphers, and every broken handshake we can make: reset after the
- * 220, bytes that are not TLS, a close mid-handshake, a stall past
- * smtp_starttls_timeout, no shared protocol in either direction, no shared
- * cipher) plus DNSSEC-signed destinations for dane/dane-only. Each case has
- * its own recipient domain `POSTURE.LEVEL.test`, its MX `mx.POSTURE.LEVEL.test`
- * (the lab DNS, shared by both senders) and its own policy-table entry
- * `POSTURE.LEVEL.test LEVEL [attributes]` (one texthash table for both).
+ * The matrix (tls-diff-cases.ts): every level (none, may, encrypt,
+ * fingerprint, verify, secure, dane, dane-only) × every posture (no STARTTLS,
+ * STARTTLS refused, self-signed, CA-valid, wrong name, expired, domain-only
+ * and wildcard names, an MX outside the recipient domain, anonymous ciphers,
+ * a bad policy entry, and every broken handshake we can make: a reset after
+ * the 220, non-TLS bytes in answer to the ClientHello, non-SMTP bytes right
+ * behind the 220, a close mid-handshake, a stall past smtp_starttls_timeout,
+ * no shared protocol either way, no shared cipher) plus DNSSEC-signed
+ * destinations for dane/dane-only. Each case has its own recipient domain
+ * `POSTURE.LEVEL.test` (MX `mx.POSTURE.LEVEL.test`) and its own entry
+ * `POSTURE.LEVEL.test LEVEL [attributes]` in one texthash table for both.
  *
- * Per case and sender, two messages (a@, then b@) go to the destination with
- * destination concurrency 1, so deliveries to one destination never overlap
- * and each status= line closes one attempt: the lines before it that name the
- * MX host or the recipient (trust word, certificate lines, warnings) belong
- * to it. The facts compared: attempt 1 of a@ (outcome, DSN, reason, TLS
- * lines), attempt 1 of b@ (did a@'s failure throttle the destination —
- * `delivery temporarily suspended`?), attempt 2 of a@ when a@ was deferred
- * without a throttle (what a retry after minimal_backoff_time does: `may`'s
- * plaintext fallback), and what the receiver got from each sender (with or
- * without TLS). Normalized away: program prefixes (postfix/ vs sealpost/),
- * queue IDs, delay= and delays=, the receiver's queue ID, and sealpost's
- * `tls=` field (Postfix 3.7 has no smtp_log_tls_feature_status; 3.11 does,
- * reference §1.5). Kept: outcome, DSN, reason text, trust word, protocol and
- * cipher, every certificate line.
+ * The run (one `before` for every case, both senders at once): each sender
+ * gets a@ then b@ for every case; the receivers greet nobody until all mail
+ * is queued, so with destination concurrency 1 b@ always waits behind a@.
+ * Compared per case: a@'s first attempt (outcome, DSN, reason, trust word,
+ * certificate lines), b@'s first attempt (did a@'s failure throttle the
+ * destination — `delivery temporarily suspended`?), a@'s retry when a@ was
+ * deferred without a throttle (forced with `postqueue -i` once
+ * minimal_backoff_time has passed: `may` falls back to plaintext), and how the
+ * receiver got what was sent. What is expected to differ between any two
+ * senders is normalized away (tls-diff-cases.ts normalize()); so is the
+ * `tls=` field, which Postfix 3.7 cannot log (3.11 does; sealpost follows 3.11).
+ * Lines that name no host, recipient or queue ID (Postfix's `warning: TLS
+ * library problem: ...` OpenSSL error queue) cannot be tied to a case and
+ * are not compared.
  *
- * Where sealpost differs, DIFFERENCES below says so, each entry with its
- * kind (deliberate, bug, pending) and reason, as a transformation of
- * Postfix's facts into sealpost's — an entry that no longer changes anything
- * fails the test, so a fixed bug forces its entry out.
+ * Where sealpost differs, tls-diff-differences.ts says so: each entry with
+ * its kind (deliberate, bug, pending) and reason, as a transformation of
+ * Postfix's facts into sealpost's; sealpost must equal the result, and an
+ * entry that no longer changes any case fails the last test.
+ *
+ * SEALPOST_TEST_VERBOSE=1 prints the comparison matrix; SEALPOST_TLSDIFF_DUMP=dir
+ * writes both mail logs and the observed facts there.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,7 +50,7 @@ import { startDnsServer, type DnsLab, type Zone } from '../harness/dns-server.ts
 import { mailLogLines, startPostfixSender, type PostfixSender } from '../harness/postfix-sender.ts';
 import { makePostureCerts, RECEIVER_KINDS, startPostureReceivers, type PostureCerts, type PostureReceiver, type ReceiverKind } from '../harness/tls-postures.ts';
 import { qmgrLab, type QmgrLab } from './qmgr-lab.ts';
-import { CASES, LEVELS, caseOf, isStatus, needsRetry, normalize, queueIdOf, scan, wanted, type Case, type CaseAttempts, type Facts } from './tls-diff-cases.ts';
+import { CASES, LEVELS, caseById, caseOf, isStatus, needsRetry, normalize, parseMailq, queueIdOf, queuedOf, scan, wanted, type Case, type CaseAttempts, type Facts } from './tls-diff-cases.ts';
 import { DIFFERENCES, type Difference } from './tls-diff-differences.ts';
 
 // ------------------------------------------------------------------ lab
@@ -62,7 +65,8 @@ let dns: DnsLab;
 let pf: PostfixSender;
 let sp: QmgrLab;
 const observed: Record<SenderName, Map<string, Facts>> = { postfix: new Map(), sealpost: new Map() };
-let elapsed = 0;
+/** Milliseconds from the start: lab up, all mail queued, all attempts observed. */
+const timing = { ready: 0, queued: 0, observed: 0 };
 
 function fingerprint(certFile: string): string {
   const der = new X509Certificate(readFileSync(certFile)).raw;
@@ -101,6 +105,9 @@ function policyEntry(c: Case): string {
   return entry;
 }
 
+/** minimal_backoff_time, seconds: far above any queueing delay on a loaded machine. */
+const BACKOFF_S = 8;
+
 /** main.cf lines both senders share. */
 function commonMainCf(port: number, policy: string): string[] {
   return [
@@ -110,9 +117,9 @@ function commonMainCf(port: number, policy: string): string[] {
     `smtp_tls_CAfile = ${certs.caBundle}`,
     'smtp_tls_loglevel = 1',
     // Short for the stall posture, long enough for a loaded machine.
-    'smtp_starttls_timeout = 5s',
+    'smtp_starttls_timeout = 3s',
     'smtp_dns_support_level = dnssec',
-    // Far above any queueing delay on a loaded machine: no plaintext fallback on a first attempt.
+    // No plaintext fallback on a first attempt (smtp.h PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE).
     `minimal_backoff_time = ${BACKOFF_S}s`,
     // No scheduled retries while the test runs (the retry it compares is forced with postqueue -i).
     'queue_run_delay = 300s',
@@ -143,9 +150,6 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
     for (let it = queue.shift(); it !== undefined; it = queue.shift()) await fn(it);
   }));
 }
-
-/** minimal_backoff_time, seconds. */
-const BACKOFF_S = 8;
 
 const BODY = 'Subject: TLS client comparison\r\n\r\nThe same message for both senders.\r\n';
 
@@ -183,7 +187,7 @@ async function observe(s: SenderName, arrival: Map<string, number>, deadline: nu
       const rec = attempts.get(c.id);
       const w = wanted(rec);
       if (w) {
-        observed[s].set(c.id, { a: w.a.map((x) => x.map(normalize)), b: w.b.map((x) => x.map(normalize)), received: received(c, s, w) });
+        observed[s].set(c.id, { a: w.a.map((x) => x.map(normalize)), b: w.b.map((x) => x.map(normalize)), received: received(c, s, w), queued: [] });
       } else if (rec && rec.a.length === 1 && needsRetry(rec) && !retried.has(c.id) && Date.now() >= arrival.get(c.id)! + BACKOFF_S * 1000 + 500) {
         retried.add(c.id);
         await flush(s, queueIdOf(rec.a[0]!));
@@ -218,12 +222,19 @@ before(async () => {
       return lab;
     }),
   ]);
+  timing.ready = Date.now() - started;
   const arrival = { postfix: new Map<string, number>(), sealpost: new Map<string, number>() };
   await Promise.all([submitAll('postfix', arrival.postfix), submitAll('sealpost', arrival.sealpost)]);
+  timing.queued = Date.now() - started;
   release();
   const deadline = Date.now() + 60_000;
   await Promise.all([observe('postfix', arrival.postfix, deadline), observe('sealpost', arrival.sealpost, deadline)]);
-  elapsed = Date.now() - started;
+  // Nothing moves any more (no scheduled retries): what each queue says about the mail left.
+  const mailq = { postfix: parseMailq(pf.mailq()), sealpost: parseMailq((await sp.cli(['mailq'])).stdout) };
+  for (const s of ['postfix', 'sealpost'] as const) {
+    for (const [id, f] of observed[s]) observed[s].set(id, { ...f, queued: queuedOf(caseById(id)!, mailq[s]) });
+  }
+  timing.observed = Date.now() - started;
 });
 
 after(async () => {
@@ -235,7 +246,11 @@ after(async () => {
   }
   await Promise.all([pf?.stop(), sp?.cleanup(), dns?.close(), ...[...(receivers?.values() ?? [])].map((r) => r.close())]);
   tmp?.cleanup();
-  if (process.env.SEALPOST_TEST_VERBOSE) process.stdout.write(`# ${CASES.length} cases, both senders: ${elapsed} ms\n${matrix()}`);
+  if (process.env.SEALPOST_TEST_VERBOSE) {
+    const head = `# ${CASES.length} cases × 2 senders: lab up ${timing.ready} ms, mail queued ${timing.queued} ms, all observed ${timing.observed} ms\n`;
+    // One write per line: node:test re-chunks long writes.
+    for (const line of (head + matrix()).split('\n')) if (line) process.stdout.write(`${line}\n`);
+  }
 });
 
 // ------------------------------------------------------------ the comparison
