@@ -13,7 +13,8 @@
  * Options (`PeerOptions`): `chroot` runs the named master.cf services
  * chrooted to the queue directory and writes the given files there (e.g.
  * `etc/resolv.conf` naming a lab DNS server, which only the chrooted daemons
- * see) — how postfix-sender.ts points Postfix's smtp(8) at the test DNS.
+ * see) — how postfix-sender.ts points Postfix's smtp(8) at the test DNS;
+ * `serviceOptions` adds `-o name=value` to a service's master.cf line.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,6 +50,8 @@ export interface PeerOptions {
   readonly chroot?: { readonly services: readonly string[]; readonly files: Readonly<Record<string, string>> };
   /** Temp directory prefix (default sealpost-postfix-peer-). */
   readonly prefix?: string;
+  /** master.cf `-o name=value` overrides per service name (e.g. `{ smtp: ['max_use=1'] }`). */
+  readonly serviceOptions?: Readonly<Record<string, readonly string[]>>;
 }
 
 export async function startPostfixPeer(host: string, port: number, mainCf: readonly string[], opts: PeerOptions = {}): Promise<PostfixPeer> {
@@ -69,6 +72,10 @@ export async function startPostfixPeer(host: string, port: number, mainCf: reado
     // No chroot: the temp queue has no copies of /etc files.
     .map((l) => l.replace(/^(\S+\s+(?:unix|inet|fifo|pass|unix-dgram)\s+\S+\s+\S+\s+)y(\s)/, '$1n$2'))
     .map((l) => (opts.chroot?.services.includes(l.split(/\s+/)[0]!) ? l.replace(/^(\S+\s+(?:unix|inet)\s+\S+\s+\S+\s+)n(\s)/, '$1y$2') : l))
+    .map((l) => {
+      const extra = /^\S+\s+(?:unix|inet)\s/.test(l) ? opts.serviceOptions?.[l.split(/\s+/)[0]!] : undefined;
+      return extra ? `${l} ${extra.map((o) => `-o ${o}`).join(' ')}` : l;
+    })
     .join('\n');
   for (const [rel, text] of Object.entries(opts.chroot?.files ?? {})) {
     mkdirSync(dirname(join(dir, 'queue', rel)), { recursive: true });

@@ -14,7 +14,8 @@
  *   the lab DNS server (`test/harness/dns-server.ts` on 127.0.0.1:dnsPort).
  *   So Postfix resolves MX and A records — and sees the AD bit, with
  *   `options trust-ad` — exactly as sealpost does with
- *   `sealpost_dns_resolvers`, without touching the system's resolver.
+ *   `sealpost_dns_resolvers`, without touching the system's resolver. Each
+ *   smtp(8) process makes one delivery (`-o max_use=1`).
  * - `lines(re)` gives the mail log as `program: text` (syslog prefix, pid
  *   stripped; `mailLogLines()` does the same for any Postfix-shaped log,
  *   sealpost's included).
@@ -173,7 +174,14 @@ export async function startPostfixSender(opts: { readonly dnsPort: number; reado
         'alias_database =',
         ...opts.mainCf,
       ],
-      { chroot: { services: ['smtp', 'relay'], files: chrootFiles(relay.address) }, prefix: 'sealpost-postfix-sender-' },
+      {
+        chroot: { services: ['smtp', 'relay'], files: chrootFiles(relay.address) },
+        // One delivery per smtp(8) process: what a process remembers (its TLS policy
+        // cache and the warnings logged once per process) never depends on which
+        // earlier delivery the process happened to make.
+        serviceOptions: { smtp: ['max_use=1'] },
+        prefix: 'sealpost-postfix-sender-',
+      },
     );
   } catch (err) {
     await relay.close();

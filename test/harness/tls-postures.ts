@@ -22,10 +22,10 @@
  *   tls12only    TLS ≤ 1.2 only
  *   nocipher     TLS ≤ 1.2 with eNULL cipher suites only (no client offers them)
  *
- * Contract: `startPostureReceivers(kinds, certs)` binds one receiver per kind
- * on 127.<rand>.<rand>.2, .3, ... sharing ONE free port (the lab convention:
- * `smtp_tcp_port = P` on both senders), retrying with other addresses when a
- * port is taken. Each receiver accepts any envelope and records every
+ * Contract: `startPostureReceivers(specs, certs)` binds one receiver per spec
+ * (an id and a kind) on its own address 127.<rand>.1.2, .1.3, ... sharing ONE
+ * free port (the lab convention: `smtp_tcp_port = P` on both senders),
+ * retrying with other addresses when a port is taken. Each receiver accepts any envelope and records every
  * accepted message: recipients, the client's EHLO name (which sender it was)
  * and whether it came over TLS. `makePostureCerts(dir, names)` makes the
  * certificates (pki.ts: one CA for the right-name, expired, self-signed and
@@ -282,10 +282,13 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
   });
 }
 
-function startOne(kind: ReceiverKind, certs: PostureCerts, gate: Promise<void>): { server: Server; messages: PostureMessage[]; sockets: Set<Socket> } {
-  const spec = SPECS[kind];
+/** A TLS context per kind, made once: many receivers may share a kind. */
+function contextOf(kind: ReceiverKind, certs: PostureCerts): SecureContext {
   const cert = certs.certOf(kind);
-  const ctx = createSecureContext({ key: readFileSync(cert.key), cert: readFileSync(cert.cert), ...(spec.tls ?? {}) });
+  return createSecureContext({ key: readFileSync(cert.key), cert: readFileSync(cert.cert), ...(SPECS[kind].tls ?? {}) });
+}
+
+function startOne(kind: ReceiverKind, ctx: SecureContext, gate: Promise<void>): { server: Server; messages: PostureMessage[]; sockets: Set<Socket> } {
   const messages: PostureMessage[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((s) => {
@@ -297,23 +300,37 @@ function startOne(kind: ReceiverKind, certs: PostureCerts, gate: Promise<void>):
   return { server, messages, sockets };
 }
 
+export interface ReceiverSpec {
+  /** The caller's name for this receiver (e.g. one per test case). */
+  readonly id: string;
+  readonly kind: ReceiverKind;
+}
+
+/** The i-th loopback address of a 127.R.x.y block (x.y from .1.2 on, 250 per x). */
+const addressOf = (net: number, i: number): string => `127.${net}.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`;
+
 /**
- * One receiver per kind on 127.R.R.2, .3, ... with one shared free port.
+ * One receiver per spec, each on its own loopback address (127.R.1.2, .1.3,
+ * ...), all on ONE free port; another block is tried when an address/port
+ * pair is taken. Own addresses keep what a sender remembers per server (TLS
+ * sessions, dead destinations) apart between receivers of the same kind.
  * `gate`: every greeting waits for it (connections are accepted and held), so
  * a test can queue all its mail first and let the deliveries begin together.
  */
 export async function startPostureReceivers(
-  kinds: readonly ReceiverKind[],
+  specs: readonly ReceiverSpec[],
   certs: PostureCerts,
   opts: { readonly gate?: Promise<void> } = {},
-): Promise<Map<ReceiverKind, PostureReceiver>> {
+): Promise<Map<string, PostureReceiver>> {
+  const contexts = new Map<ReceiverKind, SecureContext>();
+  for (const { kind } of specs) if (!contexts.has(kind)) contexts.set(kind, contextOf(kind, certs));
   for (let attempt = 0; attempt < 20; attempt++) {
-    const net = `127.${10 + Math.floor(Math.random() * 200)}.${1 + Math.floor(Math.random() * 250)}`;
-    const started: Array<ReturnType<typeof startOne> & { kind: ReceiverKind; host: string }> = [];
+    const net = 10 + Math.floor(Math.random() * 200);
+    const started: Array<ReturnType<typeof startOne> & ReceiverSpec & { host: string }> = [];
     let port = 0;
     try {
-      for (const [i, kind] of kinds.entries()) {
-        const one = { ...startOne(kind, certs, opts.gate ?? Promise.resolve()), kind, host: `${net}.${i + 2}` };
+      for (const [i, spec] of specs.entries()) {
+        const one = { ...startOne(spec.kind, contexts.get(spec.kind)!, opts.gate ?? Promise.resolve()), ...spec, host: addressOf(net, i) };
         started.push(one);
         port = await listen(one.server, one.host, port);
       }
@@ -324,7 +341,7 @@ export async function startPostureReceivers(
     }
     return new Map(
       started.map((s) => [
-        s.kind,
+        s.id,
         {
           kind: s.kind,
           host: s.host,

@@ -29,8 +29,16 @@ export interface Difference {
   readonly why: string;
   /** The cases it may change (within them it may still change nothing). */
   readonly applies: (c: Case) => boolean;
-  /** sealpost's facts from Postfix's (`postfix(id)`: Postfix's facts of another case). */
-  readonly sealpost: (pf: Facts, c: Case, postfix: (id: string) => Facts | undefined) => Facts;
+  /** sealpost's facts from Postfix's. */
+  readonly sealpost: (pf: Facts, c: Case, lab: Lab) => Facts;
+}
+
+/** What a transformation may know beyond the case. */
+export interface Lab {
+  /** Postfix's facts of another case. */
+  postfix(id: string): Facts | undefined;
+  /** The address of a case's receiver. */
+  address(id: string): string;
 }
 
 // ------------------------------------------------------------ helpers
@@ -43,17 +51,14 @@ function mapLines(f: Facts, fn: (line: string) => string | undefined): Facts {
   return { ...f, a: each(f.a), b: each(f.b) };
 }
 
-/** Another case's facts, with its domain and MX host renamed to this case's. */
-function renamed(from: Case, facts: Facts, to: Case): Facts {
-  const rename = (l: string): string => l.replaceAll(from.mx, to.mx).replaceAll(from.domain, to.domain);
+/** Postfix's facts of another case, with its domain, MX host and address renamed to this case's. */
+function renamedFrom(id: string, to: Case, lab: Lab): Facts {
+  const from = caseById(id);
+  const facts = lab.postfix(id);
+  if (!from || !facts) throw new Error(`tls-diff-differences: no Postfix facts for ${id}`);
+  const [ipFrom, ipTo] = [`[${lab.address(from.id)}]`, `[${lab.address(to.id)}]`];
+  const rename = (l: string): string => l.replaceAll(from.mx, to.mx).replaceAll(from.domain, to.domain).replaceAll(ipFrom, ipTo);
   return { ...mapLines(facts, rename), queued: facts.queued.map(rename) };
-}
-
-function other(postfix: (id: string) => Facts | undefined, id: string): { c: Case; f: Facts } {
-  const c = caseById(id);
-  const f = postfix(id);
-  if (!c || !f) throw new Error(`tls-diff-differences: no Postfix facts for ${id}`);
-  return { c, f };
 }
 
 const isPolicyFailure = (c: Case): boolean => c.level === 'dane-only' || (c.posture.name === 'badattr' && c.level !== 'none');
@@ -72,10 +77,7 @@ export const DIFFERENCES: readonly Difference[] = [
       'and `Server certificate not verified` with the destination throttled. So at `dane` on a signed destination ' +
       'with TLSA records sealpost does what Postfix does at `may` (DANE is being built on the stsdane branch).',
     applies: (c) => c.level === 'dane' && (c.posture.dnssec === 'match' || c.posture.dnssec === 'other'),
-    sealpost: (_pf, c, postfix) => {
-      const may = other(postfix, `may × ${c.posture.receiver}`);
-      return renamed(may.c, may.f, c);
-    },
+    sealpost: (_pf, c, lab) => renamedFrom(`may × ${c.posture.receiver}`, c, lab),
   },
   {
     id: 'dane-only-without-tlsa',
@@ -89,10 +91,7 @@ export const DIFFERENCES: readonly Difference[] = [
       '(DANE is being built on the stsdane branch).',
     // (badattr: Postfix rejects the entry before its level matters.)
     applies: (c) => c.level === 'dane-only' && c.posture.name !== 'securenotlsa' && c.posture.name !== 'badattr',
-    sealpost: (_pf, c, postfix) => {
-      const signed = other(postfix, 'dane-only × securenotlsa');
-      return renamed(signed.c, signed.f, c);
-    },
+    sealpost: (_pf, c, lab) => renamedFrom('dane-only × securenotlsa', c, lab),
   },
   {
     id: 'policy-warning-host',
@@ -214,7 +213,8 @@ export const DIFFERENCES: readonly Difference[] = [
       'A warning about a policy-table entry (`smtp_tls_policy_maps, next-hop destination "D": ignoring attribute ' +
       '"..." with TLS disabled`) is logged once by sealpost\'s long-lived delivery agent, which caches the parsed ' +
       'entry until the next reload; Postfix logs it in every smtp(8) process that looks the entry up (its policy ' +
-      'cache lives as long as the process, smtp_tls_policy.c smtp_tls_policy_cache_query()). Same warning, fewer copies.',
+      'cache lives as long as the process, smtp_tls_policy.c smtp_tls_policy_cache_query(); the test runs one ' +
+      'delivery per process). Same warning, fewer copies.',
     applies: (c) => c.level === 'none',
     sealpost: (pf) => {
       let seen = false;

@@ -48,7 +48,7 @@ import { join } from 'node:path';
 import { tempDir } from '../harness/cli.ts';
 import { startDnsServer, type DnsLab, type Zone } from '../harness/dns-server.ts';
 import { mailLogLines, startPostfixSender, type PostfixSender } from '../harness/postfix-sender.ts';
-import { makePostureCerts, RECEIVER_KINDS, startPostureReceivers, type PostureCerts, type PostureReceiver, type ReceiverKind } from '../harness/tls-postures.ts';
+import { makePostureCerts, startPostureReceivers, type PostureCerts, type PostureReceiver } from '../harness/tls-postures.ts';
 import { qmgrLab, type QmgrLab } from './qmgr-lab.ts';
 import { CASES, LEVELS, caseById, caseOf, isStatus, needsRetry, normalize, parseMailq, queueIdOf, queuedOf, scan, wanted, type Case, type CaseAttempts, type Facts } from './tls-diff-cases.ts';
 import { DIFFERENCES, type Difference } from './tls-diff-differences.ts';
@@ -60,7 +60,8 @@ type SenderName = keyof typeof SENDER;
 
 let tmp: { dir: string; cleanup: () => void };
 let certs: PostureCerts;
-let receivers: Map<ReceiverKind, PostureReceiver>;
+/** One receiver per case (by case id): nothing a sender remembers per server crosses cases. */
+let receivers: Map<string, PostureReceiver>;
 let dns: DnsLab;
 let pf: PostfixSender;
 let sp: QmgrLab;
@@ -81,7 +82,7 @@ function spkiSha256(certFile: string): string {
 function buildZone(port: number): Zone {
   const zone: Zone = {};
   for (const c of CASES) {
-    const rx = receivers.get(c.posture.receiver)!;
+    const rx = receivers.get(c.id)!;
     const ad = c.posture.dnssec !== undefined;
     zone[c.domain] = { MX: [[10, c.mx]], ...(ad ? { ad } : {}) };
     zone[c.mx] = { A: [rx.host], ...(ad ? { ad } : {}) };
@@ -133,7 +134,7 @@ function commonMainCf(port: number, policy: string): string[] {
 
 /** For each observed attempt that was sent: how the receiver got it (`a@ TLS`, `b@ plaintext`). */
 function received(c: Case, sender: SenderName, attempts: CaseAttempts): string[] {
-  const rx = receivers.get(c.posture.receiver)!;
+  const rx = receivers.get(c.id)!;
   return (['a', 'b'] as const)
     .filter((r) => attempts[r].some((seg) => isStatus(seg.at(-1)!, 'sent')))
     .map((r) => {
@@ -208,8 +209,9 @@ before(async () => {
   // The receivers greet nobody until all mail is queued on both senders: then b@ is surely
   // queued behind a@ when a@'s attempt ends, however slow the machine.
   let release!: () => void;
-  receivers = await startPostureReceivers(RECEIVER_KINDS, certs, { gate: new Promise<void>((r) => (release = r)) });
-  const port = receivers.get('valid')!.port;
+  const specs = CASES.map((c) => ({ id: c.id, kind: c.posture.receiver }));
+  receivers = await startPostureReceivers(specs, certs, { gate: new Promise<void>((r) => (release = r)) });
+  const port = receivers.get(CASES[0]!.id)!.port;
   const zone = buildZone(port);
   const policy = join(tmp.dir, 'tls_policy');
   writeFileSync(policy, CASES.map(policyEntry).join('\n') + '\n');
@@ -259,7 +261,7 @@ after(async () => {
 function expectedOf(c: Case, p: Facts, changed?: Set<Difference>): Facts {
   let expected = p;
   for (const d of DIFFERENCES.filter((x) => x.applies(c))) {
-    const next = d.sealpost(expected, c, (id) => observed.postfix.get(id));
+    const next = d.sealpost(expected, c, { postfix: (id) => observed.postfix.get(id), address: (id) => receivers.get(id)!.host });
     if (changed && JSON.stringify(next) !== JSON.stringify(expected)) changed.add(d);
     expected = next;
   }
