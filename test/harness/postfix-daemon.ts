@@ -9,11 +9,17 @@
  * Contract: needs root (Postfix's master refuses otherwise), the `postfix`
  * user and the Debian package (.ci/run installs it). Failures throw one
  * message naming what is missing. Nothing binds outside 127.0.0.0/8.
+ *
+ * Options (`PeerOptions`): `chroot` runs the named master.cf services
+ * chrooted to the queue directory and writes the given files there (e.g.
+ * `etc/resolv.conf` naming a lab DNS server, which only the chrooted daemons
+ * see) — how postfix-sender.ts points Postfix's smtp(8) at the test DNS;
+ * `serviceOptions` adds `-o name=value` to a service's master.cf line.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { tempDir } from './cli.ts';
 
 export interface PostfixPeer {
@@ -39,11 +45,20 @@ async function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function startPostfixPeer(host: string, port: number, mainCf: readonly string[]): Promise<PostfixPeer> {
+export interface PeerOptions {
+  /** Run these master.cf services chrooted ($queue_directory) with these files (path relative to the queue directory → content). */
+  readonly chroot?: { readonly services: readonly string[]; readonly files: Readonly<Record<string, string>> };
+  /** Temp directory prefix (default sealpost-postfix-peer-). */
+  readonly prefix?: string;
+  /** master.cf `-o name=value` overrides per service name (e.g. `{ smtp: ['max_use=1'] }`). */
+  readonly serviceOptions?: Readonly<Record<string, readonly string[]>>;
+}
+
+export async function startPostfixPeer(host: string, port: number, mainCf: readonly string[], opts: PeerOptions = {}): Promise<PostfixPeer> {
   if (process.getuid?.() !== 0) throw new Error('a Postfix peer needs root (Postfix\'s master runs only as root)');
   if (!existsSync('/usr/sbin/postfix') || !existsSync('/etc/postfix/master.cf')) throw new Error('Debian\'s postfix package is missing: .ci/run installs it');
   const uid = Number(execFileSync('id', ['-u', 'postfix'], { encoding: 'utf8' }).trim());
-  const t = tempDir('sealpost-postfix-peer-');
+  const t = tempDir(opts.prefix ?? 'sealpost-postfix-peer-');
   const dir = t.dir;
   chmodSync(dir, 0o755); // Postfix's unprivileged daemons must reach the queue and the certificates
   const conf = join(dir, 'conf');
@@ -56,7 +71,16 @@ export async function startPostfixPeer(host: string, port: number, mainCf: reado
     .filter((l) => !/^(smtp\s+inet|postlog)\s/.test(l))
     // No chroot: the temp queue has no copies of /etc files.
     .map((l) => l.replace(/^(\S+\s+(?:unix|inet|fifo|pass|unix-dgram)\s+\S+\s+\S+\s+)y(\s)/, '$1n$2'))
+    .map((l) => (opts.chroot?.services.includes(l.split(/\s+/)[0]!) ? l.replace(/^(\S+\s+(?:unix|inet)\s+\S+\s+\S+\s+)n(\s)/, '$1y$2') : l))
+    .map((l) => {
+      const extra = /^\S+\s+(?:unix|inet)\s/.test(l) ? opts.serviceOptions?.[l.split(/\s+/)[0]!] : undefined;
+      return extra ? `${l} ${extra.map((o) => `-o ${o}`).join(' ')}` : l;
+    })
     .join('\n');
+  for (const [rel, text] of Object.entries(opts.chroot?.files ?? {})) {
+    mkdirSync(dirname(join(dir, 'queue', rel)), { recursive: true });
+    writeFileSync(join(dir, 'queue', rel), text);
+  }
   writeFileSync(join(conf, 'master.cf'), `${host}:${port} inet n - n - - smtpd\n${master}\npostlog   unix-dgram n  -       n       -       1       postlogd\n`);
   for (const f of ['dynamicmaps.cf', 'dynamicmaps.cf.d']) if (existsSync(`/etc/postfix/${f}`)) cpSync(`/etc/postfix/${f}`, join(conf, f), { recursive: true });
   const logFile = join(dir, 'maillog');
@@ -73,9 +97,11 @@ export async function startPostfixPeer(host: string, port: number, mainCf: reado
       'mydestination =',
       `maillog_file_prefixes = ${dir}`,
       `maillog_file = ${logFile}`,
-      ...mainCf,
-      '',
-    ].join('\n'),
+    ]
+      // A parameter the caller sets replaces the default here (no "overriding earlier entry" warnings).
+      .filter((line) => !mainCf.some((m) => m.split('=')[0]!.trim() === line.split('=')[0]!.trim()))
+      .concat(mainCf, '')
+      .join('\n'),
   );
   try {
     execFileSync('/usr/sbin/postfix', ['-c', conf, 'start'], { stdio: 'pipe' });

@@ -73,13 +73,13 @@ test('protocols= the server cannot meet: encrypt defers with Cannot start TLS: h
   }
 });
 
-test('protocols=<=TLSv1.2 is honoured and logged', async () => {
+test('protocols=<=TLSv1.2 is honoured and logged (no key-exchange/signature details below TLS 1.3, as tls_misc.c)', async () => {
   const l = await lab('tls12.example encrypt protocols=<=TLSv1.2:>=TLSv1.2\n');
   try {
     const o = outcomeOf(await l.deliver({ recipients: ['a@tls12.example'], nexthops: ['tls12.example'] }));
     assert.equal(o.status, 'sent', JSON.stringify(o));
     assert.equal(tls12.messages.at(-1)!.tlsProtocol, 'TLSv1.2');
-    assert.ok(l.log.lines.some((x) => /^sealpost\/smtp: Untrusted TLS connection established to mx\.tls12\.example\[127\.0\.0\.2\]:\d+: TLSv1\.2 with cipher ECDHE-ECDSA-\S+ \(\d+\/\d+ bits\) key-exchange X25519 server-signature ECDSA \(P-256\)/.test(x)), l.log.lines.join('\n'));
+    assert.ok(l.log.lines.some((x) => /^sealpost\/smtp: Untrusted TLS connection established to mx\.tls12\.example\[127\.0\.0\.2\]:\d+: TLSv1\.2 with cipher ECDHE-ECDSA-\S+ \(\d+\/\d+ bits\)$/.test(x)), l.log.lines.join('\n'));
   } finally {
     await l.close();
   }

@@ -58,8 +58,12 @@ export const verifyLog = {
   notServer: (h: string) => `certificate verification failed for ${h}: not designated for use as a server certificate`,
   chainTooLong: (h: string, depth: number) => `certificate verification failed for ${h}: certificate chain longer than limit(${depth})`,
   generic: (h: string, num: number, text: string) => `server certificate verification failed for ${h}: num=${num}:${text}`,
-  nameMismatch: (h: string, cn: string) => `${h}: certificate name mismatch: CommonName ${cn}`,
-  noFingerprintMatch: (h: string) => `${h}: no fingerprint match`,
+  // Postfix ≥ 3.x checks names and fingerprints inside OpenSSL (X509_VERIFY_PARAM host
+  // names; fingerprints as DANE-EE digests), so a miss is a verification error
+  // logged by tls_log_verify_error(): X509_V_ERR_HOSTNAME_MISMATCH (62),
+  // X509_V_ERR_DANE_NO_MATCH (65). Seen from Debian's Postfix 3.7 (tls-diff-postfix.test.ts).
+  nameMismatch: (h: string) => `server certificate verification failed for ${h}: num=62:hostname mismatch`,
+  noFingerprintMatch: (h: string) => `server certificate verification failed for ${h}: num=65:no matching DANE TLSA records`,
   matchedPeername: (h: string, name: string) => `${h}: matched peername: ${name}`,
   matchedFingerprint: (h: string, fp: string) => `${h}: Matched fingerprint: ${fp}`,
 } as const;

@@ -1,7 +1,7 @@
 /**
  * summary.ts — the TLS summary line (tls_misc.c tls_log_summary()):
  *
- *   Verified TLS connection established to mx.example.com[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature ECDSA (P-256) server-digest SHA256
+ *   Verified TLS connection established to mx.example.com[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256
  *
  * and smtp_tls_loglevel. Contract: pure except `summaryExtra(socket)`, which
  * reads what Node exposes: getEphemeralKeyInfo() (key exchange) and the
@@ -28,19 +28,22 @@ export function cipherBits(cipher: string): { cipherBits: number; cipherAlgBits:
   return { cipherBits: b, cipherAlgBits: b };
 }
 
-const CURVES: Readonly<Record<string, string>> = {
-  prime256v1: 'P-256',
-  secp384r1: 'P-384',
-  secp521r1: 'P-521',
-};
-
-/** ` key-exchange ... server-signature ... server-digest ...` as far as Node shows it. */
+/**
+ * ` key-exchange ... server-signature ... server-digest ...` as far as Node
+ * shows it. tls_misc.c tls_get_signature_params() fills these only for TLS
+ * 1.3 ("if (SSL_version(ssl) < TLS1_3_VERSION) return;"), and names EC
+ * groups as OpenSSL 3 does (EVP_PKEY_get_group_name(): `prime256v1`, not
+ * `P-256`): `key-exchange X25519`, `key-exchange ECDHE (prime256v1)`,
+ * `server-signature ECDSA (prime256v1)`.
+ */
 export function summaryExtra(socket: TLSSocket): string {
+  if (socket.getProtocol() !== 'TLSv1.3') return '';
   let out = '';
   const kex = socket.getEphemeralKeyInfo();
   if (kex && typeof kex === 'object' && 'type' in kex) {
     const k = kex as { type?: string; name?: string; size?: number };
-    if (k.type === 'ECDH' && k.name) out += ` key-exchange ${CURVES[k.name] ?? k.name}`;
+    // X25519/X448 are key types of their own (OBJ_nid2sn); NIST curves are "ECDHE (group)".
+    if (k.type === 'ECDH' && k.name) out += /^X(25519|448)$/.test(k.name) ? ` key-exchange ${k.name}` : ` key-exchange ECDHE (${k.name})`;
     else if (k.type === 'DH' && k.size) out += ` key-exchange DHE (${k.size} bits)`;
   }
   const cert = socket.getPeerCertificate();
@@ -50,7 +53,7 @@ export function summaryExtra(socket: TLSSocket): string {
     // shared list: infer it — ECDSA signs with the curve's hash (RFC 8446
     // §4.2.3 ecdsa_secp256r1_sha256 ...), RSA with RSA-PSS/SHA256 (OpenSSL's
     // first preference since 1.1.1).
-    const curve = c.nistCurve ?? c.asn1Curve;
+    const curve = c.asn1Curve ?? c.nistCurve;
     if (curve) {
       const hash = /384/.test(curve) ? 'SHA384' : /521/.test(curve) ? 'SHA512' : 'SHA256';
       out += ` server-signature ECDSA (${curve}) server-digest ${hash}`;

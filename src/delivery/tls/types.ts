@@ -85,7 +85,7 @@ export interface TlsEvaluation {
   readonly failure?: TlsDeferral;
   /**
    * (Optional, engine C) What tls_log_summary() appends after the bits, as far
-   * as Node exposes it: ` key-exchange X25519 server-signature ECDSA (P-256) server-digest SHA256`.
+   * as Node exposes it: ` key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256` (TLS 1.3 only).
    */
   readonly summaryExtra?: string;
   /** Log lines (without the `warning:` prefix) such as `certificate verification failed for host[addr]:25: self-signed certificate`. */

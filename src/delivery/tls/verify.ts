@@ -15,9 +15,11 @@
  *   one more label).
  * - Fingerprints: digest (smtp_tls_fingerprint_digest) of the DER certificate
  *   or of its DER public key (SubjectPublicKeyInfo), hex with or without colons.
- * - Trust words (tls_log_summary): Anonymous (no certificate), Untrusted,
- *   Trusted (chain trusted, no match required), Verified (matched at a level
- *   that requires matching).
+ * - Trust words (tls_log_summary): Anonymous (no certificate), Untrusted
+ *   (chain not trusted, or a required name or fingerprint did not match —
+ *   Postfix checks both inside OpenSSL's verification), Trusted (chain
+ *   trusted, no match required), Verified (matched at a level that requires
+ *   matching).
  *
  * Contract: `evaluatePeer` is pure over PeerFacts (tests build them without a
  * socket); `peerFacts(socket)` extracts them from a connected TLSSocket.
@@ -244,8 +246,10 @@ export function evaluatePeer(policy: TlsPolicy, facts: PeerFacts, server: Server
     // Fingerprint level: no CA trust, no expiry; the certificate or key digest must match.
     const fp = matchFingerprint(leaf, policy.match, opts.digest);
     if (fp === undefined) {
+      // tls_client.c verify_extract_name(): the match is part of OpenSSL's verification,
+      // so a miss leaves the peer untrusted (SSL_get_verify_result() != X509_V_OK).
       lines.push(verifyLog.noFingerprintMatch(where));
-      return done(trusted ? 'Trusted' : 'Untrusted', true);
+      return done('Untrusted', true);
     }
     if (opts.logLevel >= 2) lines.push(verifyLog.matchedFingerprint(where, fp));
     return done('Verified', false);
@@ -262,9 +266,10 @@ export function evaluatePeer(policy: TlsPolicy, facts: PeerFacts, server: Server
     const expected = patterns.length > 0 ? [server.hostname] : expectedNames(policy.match, policy.nexthopDomain, server.hostname);
     const name = matchServerName(leaf, expected);
     if (name === undefined) {
-      const cn = leaf.commonNames[0] ?? '';
-      lines.push(verifyLog.nameMismatch(where, cn));
-      return done('Trusted', true);
+      // tls_client.c verify_extract_name(): "Any required name checks are now performed
+      // internally in OpenSSL": a mismatch fails verification (num=62), the peer is Untrusted.
+      lines.push(verifyLog.nameMismatch(where));
+      return done('Untrusted', true);
     }
     if (opts.logLevel >= 2) lines.push(verifyLog.matchedPeername(where, name));
     return done('Verified', false);

@@ -99,7 +99,7 @@ test('may without any CA: a CA-signed certificate is Untrusted, delivery continu
   assert.equal(ev.failure, undefined);
   assert.deepEqual(onPeerEvaluated(policy, ev), { action: 'continue' });
   const line = engine.summaryLine(ev, srv(port), false);
-  assert.match(line, new RegExp(`^Untrusted TLS connection established to mx\\.example\\.com\\[127\\.0\\.0\\.1\\]:${port}: TLSv1\\.3 with cipher TLS_AES_256_GCM_SHA384 \\(256/256 bits\\) key-exchange X25519 server-signature ECDSA \\(P-256\\) server-digest SHA256$`));
+  assert.match(line, new RegExp(`^Untrusted TLS connection established to mx\\.example\\.com\\[127\\.0\\.0\\.1\\]:${port}: TLSv1\\.3 with cipher TLS_AES_256_GCM_SHA384 \\(256/256 bits\\) key-exchange X25519 server-signature ECDSA \\(prime256v1\\) server-digest SHA256$`));
   assert.match(engine.summaryLine(ev, srv(port), true), /^Untrusted TLS connection reused to /);
 });
 
@@ -122,7 +122,7 @@ test('encrypt with smtp_tls_CAfile: CA-signed → Trusted; self-signed → Untru
   assert.deepEqual(log.lines, []);
 });
 
-test('verify: CA-valid with the MX name → Verified; wrong name → Trusted + Server certificate not verified', async () => {
+test('verify: CA-valid with the MX name → Verified; wrong name → Untrusted (num=62) + Server certificate not verified', async () => {
   const good = await tlsServer(pki.server, { withCa: true });
   const wrong = await tlsServer(pki.wrongName, { withCa: true });
   const { engine } = engineFor(`smtp_tls_security_level = verify\nsmtp_tls_CAfile = ${pki.caCert}\n`);
@@ -134,14 +134,14 @@ test('verify: CA-valid with the MX name → Verified; wrong name → Trusted + S
   assert.deepEqual(onPeerEvaluated(policy, a.ev), { action: 'continue' });
   const b = await handshake(engine, policy, srv(wrong));
   b.socket.destroy();
-  assert.equal(b.ev.trust, 'Trusted');
+  assert.equal(b.ev.trust, 'Untrusted');
   assert.deepEqual(b.ev.failure, { reason: 'Server certificate not verified', dsn: '4.7.5' });
-  assert.deepEqual(b.ev.logLines, [`mx.example.com[127.0.0.1]:${wrong}: certificate name mismatch: CommonName wrong.invalid`]);
+  assert.deepEqual(b.ev.logLines, [`server certificate verification failed for mx.example.com[127.0.0.1]:${wrong}: num=62:hostname mismatch`]);
   assert.deepEqual(onPeerEvaluated(policy, b.ev), { action: 'fail', reason: 'Server certificate not verified', dsn: '4.7.5', nextHost: true, throttle: true });
   // verify's default strategy is the MX host name: a certificate not naming it fails.
   const c = await handshake(engine, policy, srv(good, 'other.example.net'));
   c.socket.destroy();
-  assert.equal(c.ev.trust, 'Trusted');
+  assert.equal(c.ev.trust, 'Untrusted');
   assert.ok(c.ev.failure);
 });
 
@@ -197,7 +197,7 @@ test('fingerprint: certificate and public-key digests match (colons optional); a
   b.socket.destroy();
   assert.equal(b.ev.trust, 'Untrusted');
   assert.equal(b.ev.failure?.reason, 'Server certificate not verified');
-  assert.deepEqual(b.ev.logLines, [`mx.example.com[127.0.0.1]:${self}: no fingerprint match`]);
+  assert.deepEqual(b.ev.logLines, [`server certificate verification failed for mx.example.com[127.0.0.1]:${self}: num=65:no matching DANE TLSA records`]);
 });
 
 test('tafile= replaces CAfile trust at secure', async () => {

@@ -1,0 +1,233 @@
+/**
+ * tls-diff-differences.ts — every known difference between sealpost's and
+ * Postfix 3.7's TLS client in tls-diff-postfix.test.ts, as a transformation
+ * of Postfix's facts into what sealpost does today. The test applies the
+ * entries in this order and then requires sealpost's facts to be EQUAL to the
+ * result; an entry that changes no case at all fails the run (so a fixed bug
+ * forces its entry out).
+ *
+ * Kinds:
+ *   deliberate  sealpost differs on purpose (also in docs/differences-from-postfix.md);
+ *   bug         sealpost should do what Postfix does: `why` names the sealpost
+ *               code that decides it and the Postfix source that says so;
+ *   pending     a feature not built yet (DANE), being built elsewhere.
+ *
+ * Postfix sources are cited from the v3.11.6 tree (vdukhovni/postfix); the
+ * cited code is the same in Debian's 3.7.11, which produced the facts.
+ *
+ * Not here: the comparison itself, the cases (tls-diff-cases.ts).
+ */
+import type { Attempt, Case, Facts } from './tls-diff-cases.ts';
+import { caseById, isSuspended } from './tls-diff-cases.ts';
+
+export type Kind = 'deliberate' | 'bug' | 'pending';
+
+export interface Difference {
+  readonly id: string;
+  readonly kind: Kind;
+  /** What differs, where sealpost decides it, what Postfix does and where. */
+  readonly why: string;
+  /** The cases it may change (within them it may still change nothing). */
+  readonly applies: (c: Case) => boolean;
+  /** sealpost's facts from Postfix's. */
+  readonly sealpost: (pf: Facts, c: Case, lab: Lab) => Facts;
+}
+
+/** What a transformation may know beyond the case. */
+export interface Lab {
+  /** Postfix's facts of another case. */
+  postfix(id: string): Facts | undefined;
+  /** The address of a case's receiver. */
+  address(id: string): string;
+}
+
+// ------------------------------------------------------------ helpers
+
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Apply `fn` to every log line of every attempt; undefined drops the line. */
+function mapLines(f: Facts, fn: (line: string) => string | undefined): Facts {
+  const each = (list: readonly Attempt[]): Attempt[] => list.map((att) => att.map(fn).filter((l): l is string => l !== undefined));
+  return { ...f, a: each(f.a), b: each(f.b) };
+}
+
+/** Postfix's facts of another case, with its domain, MX host and address renamed to this case's. */
+function renamedFrom(id: string, to: Case, lab: Lab): Facts {
+  const from = caseById(id);
+  const facts = lab.postfix(id);
+  if (!from || !facts) throw new Error(`tls-diff-differences: no Postfix facts for ${id}`);
+  const [ipFrom, ipTo] = [`[${lab.address(from.id)}]`, `[${lab.address(to.id)}]`];
+  const rename = (l: string): string => l.replaceAll(from.mx, to.mx).replaceAll(from.domain, to.domain).replaceAll(ipFrom, ipTo);
+  return { ...mapLines(facts, rename), queued: facts.queued.map(rename) };
+}
+
+const isPolicyFailure = (c: Case): boolean => c.level === 'dane-only' || (c.posture.name === 'badattr' && c.level !== 'none');
+
+// ------------------------------------------------------------ the table
+
+export const DIFFERENCES: readonly Difference[] = [
+  {
+    id: 'dane-without-tlsa',
+    kind: 'pending',
+    why:
+      'sealpost has no TLSA lookups yet: src/delivery/tls/policy.ts decides `dane` as for a destination without ' +
+      'TLSA records (level.ts daneWithoutTlsa(): `may`). Postfix looks up _PORT._tcp.MXHOST TLSA records when the ' +
+      'MX and address lookups were DNSSEC-validated and authenticates the server with them (smtp_tls_policy.c ' +
+      'dane_init(), tls_dane.c): a DANE-EE match is Verified, no match is `num=65:no matching DANE TLSA records` ' +
+      'and `Server certificate not verified` with the destination throttled. So at `dane` on a signed destination ' +
+      'with TLSA records sealpost does what Postfix does at `may` (DANE is being built on the stsdane branch).',
+    applies: (c) => c.level === 'dane' && (c.posture.dnssec === 'match' || c.posture.dnssec === 'other'),
+    sealpost: (_pf, c, lab) => renamedFrom(`may × ${c.posture.receiver}`, c, lab),
+  },
+  {
+    id: 'dane-only-without-tlsa',
+    kind: 'pending',
+    why:
+      'sealpost looks at neither TLSA records nor the DNSSEC status of the MX lookup: every `dane-only` destination ' +
+      'is taken as a signed one without TLSA records (src/delivery/tls/policy.ts with level.ts daneWithoutTlsa(): ' +
+      '`no TLSA records found`). Postfix says `non DNSSEC destination` when the MX or address lookup was not ' +
+      'validated, and with usable TLSA records it authenticates the server (smtp_tls_policy.c dane_init(), ' +
+      'smtp_connect.c smtp_connect_inet()): sealpost facts = Postfix\'s for the signed destination without TLSA ' +
+      '(DANE is being built on the stsdane branch).',
+    // (badattr: Postfix rejects the entry before its level matters.)
+    applies: (c) => c.level === 'dane-only' && c.posture.name !== 'securenotlsa' && c.posture.name !== 'badattr',
+    sealpost: (_pf, c, lab) => renamedFrom('dane-only × securenotlsa', c, lab),
+  },
+  {
+    id: 'policy-warning-host',
+    kind: 'bug',
+    why:
+      'The warning before a policy failure names the next hop twice (`TLS policy lookup for D/D: ...`): sealpost ' +
+      'decides the TLS policy once per next hop, before the MX lookup (src/delivery/tls/engine.ts policyFor() → ' +
+      'policy.ts, called from src/delivery/smtp/agent.ts deliverHop()). Postfix evaluates the policy per MX host in ' +
+      'the address loop of smtp_connect.c smtp_connect_inet() and logs `TLS policy lookup for %s/%s` with ' +
+      'iter->dest and iter->host — the MX host name (`TLS policy lookup for D/mx.D: ...`), once per host tried.',
+    applies: isPolicyFailure,
+    sealpost: (pf, c) => {
+      const re = new RegExp(`^(smtp: warning: TLS policy lookup for ${esc(c.domain)})/\\S+:`);
+      return mapLines(pf, (l) => l.replace(re, `$1/${c.domain}:`));
+    },
+  },
+  {
+    id: 'policy-failure-throttle',
+    kind: 'bug',
+    why:
+      'A delivery that found no usable server because of the TLS policy (`client TLS configuration problem`, ' +
+      '`dane-only` without usable TLSA) does not throttle the destination: src/delivery/smtp/agent.ts deliverHop() ' +
+      'records noConnection(reason, dsn) with throttle = false (src/delivery/smtp/trouble.ts), so no siteDeferral ' +
+      'reaches the queue manager and the next message for the destination is tried (and fails) again. Postfix ' +
+      'defers the left-over recipients with smtp_sess_fail() = smtp_bulk_fail(state, SMTP_MISC_FAIL_THROTTLE) ' +
+      '(smtp_connect.c smtp_connect(), smtp_trouble.c), so qmgr suspends the destination: b@ waits with ' +
+      '`delivery temporarily suspended: client TLS configuration problem` without an attempt.',
+    applies: isPolicyFailure,
+    sealpost: (pf) => {
+      const a1 = pf.a[0];
+      if (!a1 || !/ relay=none, .*status=deferred /.test(a1.at(-1) ?? '') || !pf.b[0] || !isSuspended(pf.b[0])) return pf;
+      const b1 = a1.map((l) => l.replace(/ to=<a@/, ' to=<b@'));
+      // Not throttled: b@ is tried like a@, and a@'s retry fails the same way; mailq shows b@'s own reason.
+      const queued = pf.queued.map((q) => q.replace(/^b@ \(delivery temporarily suspended: /, 'b@ ('));
+      return { a: [a1, a1], b: [b1], received: pf.received, queued };
+    },
+  },
+  {
+    id: 'bytes-after-starttls-220',
+    kind: 'bug',
+    why:
+      'Bytes that arrive behind `220 Ready to start TLS` in the same read (RFC 3207 §6: the client must discard ' +
+      'them) are parsed as the next reply: src/delivery/smtp/chat.ts onData() runs ReplyParser.push() over the ' +
+      'whole chunk, and a line that is not `ddd text` poisons the chat before the 220 is taken, so the attempt ' +
+      'fails as `malformed reply ... while receiving the STARTTLS response` (4.4.2), a session failure that ' +
+      'throttles the destination — at every level, `may` included. Postfix takes the 220 (smtp_chat_resp()), ' +
+      'drops the rest (smtp_proto.c smtp_start_tls(): vstream_fpurge(session->stream, VSTREAM_PURGE_BOTH)) and ' +
+      'completes the handshake: the mail goes out over TLS.',
+    applies: (c) => c.posture.name === 'inject' && c.level !== 'none' && c.level !== 'dane-only',
+    sealpost: (pf, c) => {
+      const relay = / relay=([^,]+),/.exec(pf.a[0]?.at(-1) ?? '')?.[1] ?? '?';
+      const reason = `malformed reply from ${relay.replace(/:\d+$/, '')} while receiving the STARTTLS response: reply line is not "ddd text": garbage`;
+      return {
+        a: [[`smtp: to=<a@${c.domain}>, relay=${relay}, dsn=4.4.2, status=deferred (${reason})`]],
+        b: [[`error: to=<b@${c.domain}>, relay=none, dsn=4.4.2, status=deferred (delivery temporarily suspended: ${reason})`]],
+        received: [],
+        queued: [`a@ (${reason})`, `b@ (delivery temporarily suspended: ${reason})`],
+      };
+    },
+  },
+  {
+    id: 'ssl-connect-error',
+    kind: 'bug',
+    why:
+      'When the TLS handshake fails sealpost logs nothing before the deferral. Postfix 3.7 and 3.11 log ' +
+      '`SSL_connect error to HOST[ADDR]:PORT: ERR` — the errno text (`Connection reset by peer`, `Connection timed ' +
+      'out`), `-1` followed by OpenSSL\'s errors, or `lost connection` (tls_client.c tls_client_start()). sealpost ' +
+      'sees the failure in src/delivery/smtp/session.ts (the handshake() of the STARTTLS step, before ' +
+      'enforce.ts onHandshakeFailed()); the line belongs there, with Node\'s error mapped to the same three forms.',
+    applies: () => true,
+    sealpost: (pf) => mapLines(pf, (l) => (/^smtp: SSL_connect error to /.test(l) ? undefined : l)),
+  },
+  {
+    id: 'plaintext-retry-note',
+    kind: 'bug',
+    why:
+      'Before retrying in plaintext after a failed handshake at `may`, Postfix logs `QUEUEID: Cannot start TLS: ' +
+      'handshake failure`: smtp_proto.c RETRY_AS_PLAINTEXT makes the failure non-final and smtp_trouble.c ' +
+      'smtp_misc_fail() logs msg_info("%s: %s", queue_id, reason) for a recipient it keeps. sealpost\'s ' +
+      'src/delivery/smtp/agent.ts tryServer() reconnects without TLS (open.reconnectPlaintext) silently; ' +
+      'applyTrouble() logs the same note for other kept failures.',
+    applies: () => true,
+    sealpost: (pf) => mapLines(pf, (l) => (l === 'smtp: Cannot start TLS: handshake failure' ? undefined : l)),
+  },
+  {
+    id: 'resumed-summary',
+    kind: 'bug',
+    why:
+      'On a resumed TLS 1.3 session Postfix still names the server\'s key: tls_misc.c tls_get_signature_params() ' +
+      'takes it from the certificate kept in the session (TLS_PEEK_PEER_CERT) — `server-signature ECDSA ' +
+      '(prime256v1)`, without server-digest since no signature was made. sealpost\'s summaryExtra() ' +
+      '(src/delivery/tls/summary.ts) reads socket.getPeerCertificate(), which Node leaves empty on a resumed ' +
+      'session, so the line ends after `key-exchange X25519`; the chain session-cache.ts keeps with the ticket has the key.',
+    applies: () => true,
+    sealpost: (pf) => mapLines(pf, (l) => l.replace(/^(smtp: \w+ TLS connection established to .* key-exchange \S+) server-signature \S+ \([^)]*\)$/, '$1')),
+  },
+  {
+    id: 'suspended-before-status',
+    kind: 'bug',
+    why:
+      'When a delivery throttles its destination, sealpost logs the waiting mail\'s `delivery temporarily ' +
+      'suspended` lines BEFORE the failed delivery\'s own status line: src/scheduler/qmgr.ts deliver() calls ' +
+      'killQueue() (which logs them at once) before applyOutcomes(). Postfix\'s smtp(8) logs its status line ' +
+      'before the queue manager hears of the failure (qmgr_deliver.c qmgr_deliver_update() → qmgr_queue_throttle() ' +
+      '→ qmgr_defer_todo()). A reader that ties TLS lines to the next status= line (issue 9, item 4) then pins ' +
+      'a@\'s certificate and summary lines on b@.',
+    applies: () => true,
+    sealpost: (pf) => {
+      const a1 = pf.a[0];
+      const b1 = pf.b[0];
+      if (!a1 || a1.length < 2 || !b1 || b1.length !== 1 || !isSuspended(b1)) return pf;
+      return { ...pf, a: [[a1.at(-1)!], ...pf.a.slice(1)], b: [[...a1.slice(0, -1), b1[0]!], ...pf.b.slice(1)] };
+    },
+  },
+  {
+    id: 'policy-warning-once',
+    kind: 'deliberate',
+    why:
+      'A warning about a policy-table entry (`smtp_tls_policy_maps, next-hop destination "D": ignoring attribute ' +
+      '"..." with TLS disabled`) is logged once by sealpost\'s long-lived delivery agent, which caches the parsed ' +
+      'entry until the next reload; Postfix logs it in every smtp(8) process that looks the entry up (its policy ' +
+      'cache lives as long as the process, smtp_tls_policy.c smtp_tls_policy_cache_query(); the test runs one ' +
+      'delivery per process). Same warning, fewer copies.',
+    applies: (c) => c.level === 'none',
+    sealpost: (pf) => {
+      let seen = false;
+      const once = (l: string): string | undefined => {
+        if (!/^smtp: warning: smtp_tls_policy_maps, next-hop destination /.test(l)) return l;
+        if (seen) return undefined;
+        seen = true;
+        return l;
+      };
+      // Time order of the attempts compared at `none`: a@ first, then b@.
+      const a = pf.a.map((att) => att.map(once).filter((l): l is string => l !== undefined));
+      const b = pf.b.map((att) => att.map(once).filter((l): l is string => l !== undefined));
+      return { ...pf, a, b };
+    },
+  },
+];
