@@ -35,6 +35,7 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: Loader }
   'tls-finger': { summary: 'probe a destination\'s SMTP servers: STARTTLS, certificates, verdict per TLS level (posttls-finger(1))', load: () => import('./tls-finger.ts') },
   demo: { summary: 'play the postmaster\'s story on loopback: three receivers, a policy table, a narrated transcript', load: () => import('./demo.ts') },
   saslpasswd: { summary: 'add, delete or list SMTP AUTH users (passwords stored hashed)', load: () => import('./saslpasswd.ts') },
+  'set-permissions': { summary: 'create the mail_owner account, the queue directories and the setgid sendmail/mailq helpers (run as root)', load: () => import('./set-permissions.ts') },
 };
 
 /** Program names that select a command by themselves (argv[0] dispatch). */

@@ -5,7 +5,11 @@
  * Contract:
  * - Reads the message from standard input and writes it to maildrop/ through
  *   the spool (intake/maildrop.ts); exit 0 only once the file is fsynced. The
- *   daemon need not run: pickup takes the file when it starts.
+ *   daemon need not run: pickup takes the file when it starts. A user who
+ *   may not write maildrop/ (mode 1730) goes through the setgid
+ *   `$daemon_directory/postdrop` helper (intake/postdrop.ts), which accepts a
+ *   non-default configuration directory only when the default main.cf lists
+ *   it in alternate_config_directories, as Postfix's postdrop does.
  * - Options as sendmail(1): recipients as arguments (each an address list);
  *   `-t` adds the To/Cc/Bcc (or Resent-*) addresses and removes Bcc:;
  *   `-i`/`-oi` (a lone `.` does not end input); `-f`/`-r sender` (`<>` is the
@@ -27,15 +31,16 @@
  * header additions (daemon/pickup.ts), the SMTP session for -bs (intake/smtpd).
  */
 import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
 import { EX, UserError, describeError } from '../lib/errors.ts';
 import { fromWithFullName, hasFrom, headerRecipients, normaliseInput, parseAddressList, removeBcc, writeMaildrop } from '../intake/maildrop.ts';
+import { mayWriteDirectly, submitThroughPostdrop } from '../intake/postdrop.ts';
 import { withHeaders } from '../message/headers.ts';
-import type { DsnNotify, EnvelopeInput } from '../queue/queue-file.ts';
+import { encodeQueueFile, type DsnNotify, type EnvelopeInput } from '../queue/queue-file.ts';
 import { createSpool, QueueWriteError } from '../queue/spool.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
@@ -217,8 +222,15 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
     ...(sub.ret !== undefined ? { ret: sub.ret } : {}),
     eightBitMime: sub.eightBit,
   };
+  const queueDir = config.get('queue_directory');
+  if (!mayWriteDirectly(queueDir)) {
+    // Not allowed into maildrop/ (mode 1730): the setgid postdrop helper writes the file, as Postfix's postdrop does.
+    const helper = join(config.get('daemon_directory'), 'postdrop');
+    const r = await submitThroughPostdrop(helper, sub.configDir, encodeQueueFile(envelope, content), ctx.stderr);
+    return 'id' in r ? EX.OK : r.code;
+  }
   try {
-    const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });
+    const spool = await createSpool(queueDir, { longQueueIds: config.getBool('enable_long_queue_ids') });
     await writeMaildrop(spool, envelope, content);
   } catch (err) {
     if (err instanceof QueueWriteError || (err as NodeJS.ErrnoException).code !== undefined) {
@@ -238,7 +250,16 @@ async function smtpOnStdio(ctx: CommandContext, config: LoadedConfig): Promise<n
     import('../reports/maillog.ts'),
   ]);
   const settings = smtpdSettings(config);
-  const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });
+  const queueDir = config.get('queue_directory');
+  if (!mayWriteDirectly(queueDir, 'incoming')) {
+    throw new SendmailError(`queue file write error: ${queueDir}: -bs writes the queue directly and this user may not; submit without -bs (sendmail reads the message from standard input)`, EX.TEMPFAIL);
+  }
+  let spool;
+  try {
+    spool = await createSpool(queueDir, { longQueueIds: config.getBool('enable_long_queue_ids') });
+  } catch (err) {
+    throw new SendmailError(`queue file write error: ${(err as Error).message}`, EX.TEMPFAIL);
+  }
   const stream = Duplex.from({ readable: ctx.stdin, writable: ctx.stdout });
   // The session only reads, writes and ends the stream; there is no TLS on stdio.
   const socket = Object.assign(stream, { setNoDelay: () => socket, setKeepAlive: () => socket, setTimeout: () => socket }) as unknown as Socket;

@@ -10,7 +10,8 @@
  * - Nothing is lost: the maildrop file is removed only after the incoming file
  *   is written and fsynced (intake/queue-write.ts). Nothing is duplicated by
  *   a crash between those two steps: before each file pickup records its ID
- *   in `queue_directory/pid/pickup.state` (fsynced); on start, when that file
+ *   in `queue_directory/private/pickup.state` (fsynced; private/ belongs to
+ *   mail_owner, pid/ to root); on start, when that file
  *   still exists in maildrop/, pickup looks for a queued message with the same
  *   arrival time, sender, recipients and body and, if there is one, only
  *   removes the maildrop file (finishing the interrupted pickup).
@@ -136,7 +137,7 @@ export class Pickup {
   }
 
   private get statePath(): string {
-    return join(this.spool.dir, 'pid', 'pickup.state');
+    return join(this.spool.dir, 'private', 'pickup.state');
   }
 
   /** Finish an interrupted pickup, then watch maildrop/ and scan it. */

@@ -21,6 +21,11 @@
  *   this cannot lose the message. Any failure gives a QueueWriteError (the
  *   listener answers `452 4.3.1 Insufficient system storage`) and leaves no
  *   file behind.
+ * - Ownership (the daemon runs as mail_owner, daemon/queue-layout.ts): a
+ *   maildrop file is mode 0444 and keeps its submitter as owner (Postfix's
+ *   postdrop: pickup reads it and logs that UID); a file that root writes
+ *   into another queue (sendmail -bs, postsuper -r) is given to the owner of
+ *   its directory before it gets its name, so the daemon can update it.
  * - Recipient status and forced expiry are flipped in place (one byte, pwrite +
  *   fsync). Moves between queues are one rename(2); a move lost in a crash
  *   leaves the message in its old queue, which is safe.
@@ -67,7 +72,8 @@ export const MESSAGE_QUEUES = ['maildrop', 'active', 'incoming', 'deferred', 'ho
 export type MessageQueue = (typeof MESSAGE_QUEUES)[number];
 export type QueueName = MessageQueue | 'corrupt';
 export const ALL_QUEUES: readonly QueueName[] = [...MESSAGE_QUEUES, 'corrupt'];
-const SIDE_DIRS = ['defer', 'public', 'public/flush'] as const;
+/** Directories besides the queues (the daemon's layout gives each its owner and mode: daemon/queue-layout.ts). */
+export const SIDE_DIRS = ['defer', 'public', 'public/flush'] as const;
 
 export function isQueueName(name: string): name is QueueName {
   return (ALL_QUEUES as readonly string[]).includes(name);
@@ -276,7 +282,8 @@ export class Spool {
     let fh: FileHandle | undefined;
     let final: string | undefined;
     try {
-      fh = await open(tmp, 'wx', 0o600);
+      fh = await open(tmp, 'wx', queue === 'maildrop' ? 0o444 : 0o600);
+      await this.giveToQueueOwner(fh, queue);
       const { ino } = await fh.stat({ bigint: true });
       const id = await this.uniqueId(dir, ino);
       const bytes = encodeQueueFile(envelope, typeof content === 'function' ? content(id) : content);
@@ -295,6 +302,13 @@ export class Spool {
       const code = errnoCode(err);
       throw new QueueWriteError(`queue file write error: ${queue}: ${err instanceof Error ? err.message : String(err)}`, code, { cause: err });
     }
+  }
+
+  /** Root writing outside maildrop/: the file belongs to the directory's owner (see the header). */
+  private async giveToQueueOwner(fh: FileHandle, queue: 'incoming' | 'maildrop'): Promise<void> {
+    if (queue === 'maildrop' || process.geteuid?.() !== 0) return;
+    const dir = await stat(join(this.dir, queue));
+    if (dir.uid !== 0) await fh.chown(dir.uid, dir.gid);
   }
 
   /**

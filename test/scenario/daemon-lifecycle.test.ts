@@ -40,7 +40,7 @@ test('start-fg, status, SMTP, reload good and broken, stop', async () => {
     const logBefore = d.log.length;
     const bad = await inst.cli(['reload']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^sealpost\/reload: fatal: .*main\.cf, line 8: .*smtpd_timeout/m);
+    assert.match(bad.stderr, /^sealpost\/reload: fatal: .*main\.cf, line 10: .*smtpd_timeout/m);
     assert.doesNotMatch(bad.stderr, /refreshing/);
     const s3 = await SmtpClient.connect(inst.port);
     assert.equal(s3.greeting, '220 mx.example.org ESMTP second');
@@ -109,7 +109,7 @@ test('a second start-fg is refused while one runs; a broken config never starts'
     inst.writeMainCf('message_size_limit = lots');
     const bad = await inst.cli(['start']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /fatal: .*main\.cf, line 7: .*message_size_limit/);
+    assert.match(bad.stderr, /fatal: .*main\.cf, line 9: .*message_size_limit/);
     assert.equal((await inst.cli(['status'])).code, 1);
   } finally {
     inst.cleanup();
