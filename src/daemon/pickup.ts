@@ -15,6 +15,10 @@
  *   still exists in maildrop/, pickup looks for a queued message with the same
  *   arrival time, sender, recipients and body and, if there is one, only
  *   removes the maildrop file (finishing the interrupted pickup).
+ * - Trust: a maildrop file written by another user (through the setgid
+ *   postdrop helper) is untrusted input. Its arrival time is the file's
+ *   modification time, not what the file claims (Postfix's postdrop: "Don't
+ *   trust the caller's time information"); its uid comes from the file owner.
  * - A maildrop file that does not parse is moved to corrupt/ with a warning;
  *   a queue write error leaves the file for the next scan.
  * - `stop()` finishes the file being processed, then returns.
@@ -105,6 +109,12 @@ function bodyOf(content: Buffer): Buffer {
   if (rest[0] === 0x0a) return rest.subarray(1);
   if (rest[0] === 0x0d && rest[1] === 0x0a) return rest.subarray(2);
   return rest;
+}
+
+/** The arrival time pickup records: the file's own claim only from root or the daemon's user (see the header). */
+export function trustedArrival(envelope: QueueEnvelope, file: { readonly uid: number; readonly mtimeMs: number }, self = process.getuid?.() ?? 0): QueueEnvelope {
+  if (file.uid === 0 || file.uid === self) return envelope;
+  return { ...envelope, arrivalTime: Math.floor(file.mtimeMs) };
 }
 
 function sameEnvelope(a: QueueEnvelope, b: QueueEnvelope): boolean {
@@ -218,8 +228,10 @@ export class Pickup {
     let raw: { envelope: QueueEnvelope; content: Buffer };
     let uid: number;
     try {
-      uid = (await stat(path)).uid;
+      const st = await stat(path);
+      uid = st.uid;
       raw = await this.spool.readMessage('maildrop', id);
+      raw = { ...raw, envelope: trustedArrival(raw.envelope, st) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       if (err instanceof QueueFileFormatError) {
@@ -259,7 +271,9 @@ export class Pickup {
     if (id === '' || this.spool.locate(id, ['maildrop']) === undefined) return;
     let mine: { envelope: QueueEnvelope; content: Buffer };
     try {
+      const st = await stat(this.spool.path('maildrop', id));
       mine = await this.spool.readMessage('maildrop', id);
+      mine = { ...mine, envelope: trustedArrival(mine.envelope, st) };
     } catch {
       return; // The normal scan reports it.
     }

@@ -69,7 +69,7 @@ function transaction(s: Session): Transaction {
     requireTls: p.requireTls,
     arrival: new Date(),
     client: {
-      name: 'unknown',
+      name: s.clientName,
       address: s.env.clientAddress,
       port: s.env.clientPort,
       ...(s.helo !== undefined ? { helo: s.helo } : {}),
@@ -141,7 +141,7 @@ async function queue(s: Session, content: Buffer): Promise<Outcome> {
   };
   const received = {
     helo: s.helo,
-    clientName: 'unknown',
+    clientName: s.clientName,
     clientAddress: s.env.clientAddress,
     myhostname: s.s.myhostname,
     mailName: s.s.mailName,
