@@ -65,6 +65,7 @@ import { removePidFile, writePidFile } from './pidfile.ts';
 import { Pickup } from './pickup.ts';
 import { dropPrivileges, privilegePlan, type PrivilegePlan } from './privileges.ts';
 import { applyLayout, queueLayout } from './queue-layout.ts';
+import { startSecretsHelper, type SecretsHelper } from './secrets.ts';
 import { ShowqService } from './showq-service.ts';
 import { ListenerSet, type DesiredListener, type StartListener } from './services.ts';
 import { installSignals, signalNumber, type SignalSource, type StopSignal } from './signals.ts';
@@ -170,6 +171,7 @@ class Master {
   private pickup: Pickup | undefined;
   private flush: FlushWatcher | undefined;
   private showq: ShowqService | undefined;
+  private secrets: SecretsHelper | undefined;
   private finished!: (code: number) => void;
   readonly done: Promise<number>;
   private readonly graceMs: number;
@@ -225,8 +227,12 @@ class Master {
       await this.listeners.closeAll({ graceful: false, timeoutMs: 0 });
       throw new UserError(result.failed[0]!.error);
     }
-    // Listeners bound and smtpd keys read as root: from here on, mail_owner for good.
-    if (this.plan) dropPrivileges(this.plan.owner);
+    // Listeners bound and smtpd keys read as root: from here on, mail_owner for good,
+    // with a root helper that re-reads the private files on reload (secrets.ts).
+    if (this.plan) {
+      this.secrets = await startSecretsHelper(this.opts.configDir);
+      dropPrivileges(this.plan.owner);
+    }
     this.pickup = new Pickup({
       spool: this.spool,
       config: this.config,
@@ -252,6 +258,11 @@ class Master {
   }
 
   async reload(): Promise<void> {
+    try {
+      await this.secrets?.refresh();
+    } catch (e) {
+      this.log.warn('master', `cannot re-read the private key files: ${(e as Error).message}`);
+    }
     const report = await checkConfiguration(this.opts.configDir);
     const err = firstError(report);
     if (err) {
@@ -303,6 +314,7 @@ class Master {
     await this.flush?.stop();
     await this.showq?.close();
     await this.qmgr.stop(this.graceMs);
+    this.secrets?.stop();
     removePidFile(this.spool.dir);
     this.log.close();
     await this.lock.release();
