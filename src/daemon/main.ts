@@ -148,6 +148,9 @@ class SwitchableLog implements MailLog {
   warn(service: string, text: string): void {
     this.current.warn(service, text);
   }
+  flush(): void {
+    this.current.flush?.();
+  }
   close(): void {
     this.current.close();
   }
@@ -230,7 +233,7 @@ class Master {
     // Listeners bound and smtpd keys read as root: from here on, mail_owner for good,
     // with a root helper that re-reads the private files on reload (secrets.ts).
     if (this.plan) {
-      this.secrets = await startSecretsHelper(this.opts.configDir);
+      this.secrets = startSecretsHelper(this.opts.configDir);
       dropPrivileges(this.plan.owner);
     }
     this.pickup = new Pickup({
@@ -254,6 +257,8 @@ class Master {
     await this.showq.start();
     await this.qmgr.start();
     this.log.write('master', `daemon started -- ${this.version()}`);
+    // `sealpost start` returns on onReady: the start line is in the log by then.
+    this.log.flush();
     this.opts.onReady?.({ pid: process.pid, listeners: this.listeners.keys() });
   }
 

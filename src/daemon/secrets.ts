@@ -11,7 +11,8 @@
  *
  * Contract:
  * - `startSecretsHelper(configDir)` spawns the helper (while still root) and
- *   installs it as the secret source (lib/secret-files.ts); `refresh()`
+ *   installs it as the secret source (lib/secret-files.ts) without waiting
+ *   for it (the start has read every file as root already); `refresh()`
  *   fetches a fresh snapshot (the reload calls it before validating);
  *   `stop()` ends it. The helper exits by itself when the master dies (its
  *   IPC channel closes).
@@ -95,7 +96,7 @@ function helperEntry(): { script: string; execArgv: string[] } {
 }
 
 /** Spawn the helper and install it as the secret source; see the header. */
-export async function startSecretsHelper(configDir: string): Promise<SecretsHelper> {
+export function startSecretsHelper(configDir: string): SecretsHelper {
   const { script, execArgv } = helperEntry();
   const child: ChildProcess = fork(script, [configDir], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   child.unref();
@@ -134,7 +135,7 @@ export async function startSecretsHelper(configDir: string): Promise<SecretsHelp
     const r = await ask({ kind: 'snapshot' });
     if ('files' in r) snapshot = new Map(Object.entries(r.files));
   };
-  await refresh();
+  // No first snapshot here: the start read every file as root already; a reload asks for one.
   installSecretSource(source);
   return {
     refresh,
