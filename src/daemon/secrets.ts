@@ -66,15 +66,19 @@ function readAnswer(path: string): SecretAnswer {
 /** The helper's side (secrets-entry.ts runs it): answer the master until it goes away. */
 export function serveSecrets(configDir: string): void {
   let allowed = new Set<string>();
+  const learn = (): void => {
+    try {
+      allowed = new Set(configuredSecretPaths(configDir));
+    } catch {
+      // A broken configuration: the master's own validation reports it; serve what was known.
+    }
+  };
+  learn();
   process.on('disconnect', () => process.exit(0));
   process.on('message', (req: Request) => {
     let reply: Reply;
     if (req.kind === 'snapshot') {
-      try {
-        allowed = new Set(configuredSecretPaths(configDir));
-      } catch {
-        // A broken configuration: the master's own validation reports it; serve what was known.
-      }
+      learn();
       reply = { id: req.id, files: Object.fromEntries([...allowed].map((p) => [p, readAnswer(p)])) };
     } else {
       reply = { id: req.id, answer: allowed.has(req.path) ? readAnswer(req.path) : { code: 'EACCES' } };

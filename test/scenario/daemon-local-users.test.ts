@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfCommand } from '../../src/daemon/control.ts';
+import { lookupUser, processCredentials, runsAs } from '../../src/daemon/privileges.ts';
 import { startReceiver } from '../harness/smtp-receiver.ts';
 import { makeInstance } from '../unit/daemon/fixtures/instance.ts';
 
@@ -56,8 +57,11 @@ test('sendmail and mailq as nobody, with the daemon down and up', async () => {
     assert.equal(q0.stderr, 'mailq: fatal: Queue report unavailable - mail system is down (Connect to the sealpost showq service: No such file or directory)\n');
     assert.equal(q0.stdout, '');
 
-    // Up: the message from before is picked up (uid=65534) and delivered.
+    // Up: the message from before is picked up (uid=65534) and delivered, by a master whose every
+    // thread (the delivery worker thread included: sealpost_delivery_workers = 1) runs as sealpost.
     const d = await inst.startFg();
+    const owner = lookupUser('sealpost')!;
+    assert.ok(runsAs(owner, processCredentials(d.pid)), 'every thread of the master runs as sealpost');
     await receiver.waitForMessages(1, 20_000);
     assert.deepEqual(receiver.messages[0]!.rcptTo, ['first@remote.test']);
     assert.match(d.log, /sealpost\/pickup\[\d+\]: [0-9A-F]+: uid=65534 from=<nobody@example\.org>/);
