@@ -12,7 +12,7 @@
  *
  *     queue_directory            root        -             0755
  *       pid/                     root        -             0755   master.pid, master.lock
- *       maildrop/                mail_owner  setgid_group  1730   sendmail's files (kept by their submitter)
+ *       maildrop/                mail_owner  setgid_group  1730   sendmail's files (kept by their submitter, mode 0444)
  *       public/                  mail_owner  setgid_group  2710   the showq socket
  *       public/flush/            mail_owner  -             0700   flush requests
  *       private/ incoming/ active/ deferred/ hold/ corrupt/ defer/
@@ -24,9 +24,10 @@
  *   first. Every directory the spool creates (spool.ts ALL_QUEUES, SIDE_DIRS)
  *   is covered; nothing else under queue_directory is ever touched.
  * - `applyLayout()` creates missing directories, fixes a wrong owner, group or
- *   mode, and gives the files inside a mail_owner directory to mail_owner —
- *   always with `everyFile` (set-permissions), else only inside a directory
- *   whose own owner was wrong (a queue written by an older root-run daemon).
+ *   mode, and gives the files inside a mail_owner directory to mail_owner (and
+ *   maildrop files mode 0444) — always with `everyFile` (set-permissions),
+ *   else only inside a directory whose own owner was wrong (a queue written by
+ *   an older root-run daemon).
  *   Symbolic links are never followed. It returns what it changed.
  *
  * Not here: the accounts (privileges.ts, cli/set-permissions.ts).
@@ -45,11 +46,13 @@ export interface DirRule {
   readonly mode: number;
   /** The files inside belong to mail_owner. */
   readonly ownFiles: boolean;
+  /** The files inside keep their owner and get this mode (maildrop: 0444, so pickup can read them). */
+  readonly filesMode?: number;
 }
 
 /** Directories whose files belong to their submitters or are sockets the daemon recreates. */
 const SPECIAL: Readonly<Record<string, Omit<DirRule, 'path'>>> = {
-  maildrop: { owner: 'mail_owner', group: 'setgid_group', mode: 0o1730, ownFiles: false },
+  maildrop: { owner: 'mail_owner', group: 'setgid_group', mode: 0o1730, ownFiles: false, filesMode: 0o444 },
   public: { owner: 'mail_owner', group: 'setgid_group', mode: 0o2710, ownFiles: false },
   pid: { owner: 'root', group: 'keep', mode: 0o755, ownFiles: false },
 };
@@ -125,6 +128,17 @@ function applyRule(rule: DirRule, plan: PrivilegePlan, everyFile: boolean, chang
     if (!wrongOwner && !changes.created.includes(rule.path)) changes.fixed.push(`${rule.path}: mode ${(st.mode & 0o7777).toString(8)} -> ${rule.mode.toString(8)}`);
   }
   if (rule.ownFiles && (everyFile || wrongOwner)) ownFilesBelow(rule.path, uid, changes);
+  if (rule.filesMode !== undefined && (everyFile || wrongOwner)) modeFilesIn(rule.path, rule.filesMode, changes);
+}
+
+/** Give the regular files directly in `dir` the mode `mode` (their owner stays). */
+function modeFilesIn(dir: string, mode: number, changes: LayoutChanges): void {
+  for (const name of readdirSync(dir)) {
+    const st = lstatOrUndefined(join(dir, name));
+    if (!st?.isFile() || (st.mode & 0o7777) === mode) continue;
+    chmodSync(join(dir, name), mode);
+    changes.filesFixed++;
+  }
 }
 
 /** Make the disk match `rules` (see the header). Must run as root. */

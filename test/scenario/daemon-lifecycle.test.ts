@@ -111,6 +111,16 @@ test('a second start-fg is refused while one runs; a broken config never starts'
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /fatal: .*main\.cf, line 9: .*message_size_limit/);
     assert.equal((await inst.cli(['status'])).code, 1);
+
+    // Started as root without its account: one line naming the fix.
+    inst.writeMainCf('mail_owner = no-such-user-sealpost');
+    const noAccount = await inst.cli(['start']);
+    assert.equal(noAccount.code, 1);
+    assert.equal(
+      noAccount.stderr.split('\n').filter((l) => l.includes('fatal')).join('\n'),
+      `sealpost/sealpost-script: fatal: file ${inst.configDir}/main.cf: parameter mail_owner: unknown user name value: no-such-user-sealpost; run: sealpost set-permissions`,
+    );
+    assert.equal((await inst.cli(['status'])).code, 1);
   } finally {
     inst.cleanup();
   }

@@ -51,10 +51,12 @@ test('created with Postfix\'s owners and modes; a root-owned old queue is repair
     assert.equal(statSync(join(q, 'deferred', 'ABC')).uid, 4001);
     assert.equal(statSync(join(q, 'incoming', 'DEF')).uid, 0);
     assert.equal(statSync('/etc/passwd').uid, 0);
-    // set-permissions: every file.
+    // set-permissions: every file; an old root-only maildrop file becomes readable for pickup.
+    writeFileSync(join(q, 'maildrop', 'GHI'), 'x', { mode: 0o600 });
     const all = applyLayout(queueLayout(q, join(t.dir, 'lib', 'data')), plan, { everyFile: true });
-    assert.equal(all.filesFixed, 1);
+    assert.equal(all.filesFixed, 2);
     assert.equal(statSync(join(q, 'incoming', 'DEF')).uid, 4001);
+    assert.equal(mode(join(q, 'maildrop', 'GHI')), '0:0 444');
   } finally {
     t.cleanup();
   }
