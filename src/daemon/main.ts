@@ -63,6 +63,7 @@ import { FlushWatcher, type FlushRequest } from './flush.ts';
 import { acquireMasterLock, AlreadyRunningError, type MasterLock } from './lock.ts';
 import { removePidFile, writePidFile } from './pidfile.ts';
 import { Pickup } from './pickup.ts';
+import { ownerAccessProblems } from './owner-access.ts';
 import { dropPrivileges, privilegePlan, type PrivilegePlan } from './privileges.ts';
 import { applyLayout, queueLayout } from './queue-layout.ts';
 import { startSecretsHelper, type SecretsHelper } from './secrets.ts';
@@ -359,6 +360,9 @@ export async function runMaster(opts: MasterOptions): Promise<number> {
   if (error) throw error;
   const config = report.config!;
   const plan = opts.dropPrivileges ? privilegePlan(config) : undefined;
+  // What mail_owner must read after the drop (tables, client keys): refuse now, not at the first delivery.
+  const access = plan ? await ownerAccessProblems(plan.owner, config.get('mail_owner'), report) : [];
+  if (access.length > 0) throw new UserError(access[0]!);
   const { spool, fixes } = await prepareSpool(config, plan);
   const lock = await takeLock(spool.dir);
   let log: MailLog | undefined;
