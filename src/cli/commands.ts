@@ -183,6 +183,16 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: ['usage: sealpost saslpasswd [-c config_dir] add user | delete user | list', '', 'add reads the password from the first line of standard input.'],
     load: () => import('./saslpasswd.ts'),
   },
+  'set-permissions': {
+    summary: 'create the mail_owner account, the queue directories and the setgid sendmail/mailq helpers (run as root)',
+    usage: [
+      'usage: sealpost set-permissions [-c config_dir]',
+      '',
+      'As root: create the setgid_group and mail_owner accounts when missing, give the queue and data directories',
+      'Postfix\'s owners and modes, and compile the setgid postdrop and postqueue helpers into $daemon_directory.',
+    ],
+    load: () => import('./set-permissions.ts'),
+  },
   version: {
     summary: 'print sealpost\'s version (also -V, --version)',
     usage: ['usage: sealpost version', '       sealpost -V | --version'],

@@ -9,8 +9,10 @@
  *   mail system is already running`), print `starting the sealpost mail
  *   system`, start the master in the background and exit 0 once its
  *   listeners are up; exit 1 with the child's fatal line otherwise.
- * - start-fg: run the master in this process (log to stdout when maillog_file
- *   is empty) until SIGTERM/SIGINT.
+ * - start-fg: run the master in this process until SIGTERM/SIGINT; run as
+ *   root, it becomes mail_owner once its listeners are bound. With
+ *   maillog_file empty it logs to the system logger (else to standard error,
+ *   or $data_directory/maillog under `start`).
  * - stop / abort: `stopping` / `aborting the sealpost mail system`, SIGTERM /
  *   SIGKILL, wait until it is gone; exit 1 `fatal: the sealpost mail system is
  *   not running` when it is not.
@@ -18,7 +20,8 @@
  *   one fatal line and exit 1, and the daemon is not signalled. Otherwise
  *   SIGHUP and `refreshing the sealpost mail system`.
  * - status: `the sealpost mail system is running: PID: N` (exit 0) or `... is
- *   not running` (exit 1).
+ *   not running` (exit 1). start, stop, status and reload all ask the master
+ *   lock (daemon/lock.ts) whether the master runs, so they always agree.
  * - flush: postqueue -f.
  * - check: main.cf, master.cf, tables, queue and data directories; warnings
  *   and errors one per line; exit 1 on any error; `-v` adds a summary on
@@ -30,7 +33,8 @@
 import { EX, UsageError, UserError } from '../lib/errors.ts';
 import { resolveConfigDir } from '../config/load.ts';
 import { checkConfiguration, firstError, type CheckReport } from '../daemon/check.ts';
-import { readDaemonPid, signalReload, startBackground, stopDaemon, type StartMessage } from '../daemon/control.ts';
+import { daemonPid, signalReload, startBackground, stopDaemon, type StartMessage } from '../daemon/control.ts';
+import { masterLockHeldSettled } from '../daemon/lock.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
@@ -74,13 +78,20 @@ function queueDirOf(report: CheckReport): string {
 async function start(ctx: CommandContext, configDir: string): Promise<number> {
   const report = await validated(ctx, configDir);
   const config = report.config!;
-  if (readDaemonPid(queueDirOf(report)) !== undefined) {
+  // A master SIGKILLed a moment ago counts as gone once its lock settles: start right after works.
+  if (await masterLockHeldSettled(queueDirOf(report))) {
     say(ctx, 'fatal: the sealpost mail system is already running');
     return 1;
   }
   const logFile = config.get('maillog_file');
-  if (logFile === '' || logFile.startsWith('/dev/')) {
-    say(ctx, `warning: maillog_file is ${logFile === '' ? 'empty' : logFile}: the background daemon's log is discarded; set maillog_file in ${configDir}/main.cf, or run "sealpost start-fg" under a supervisor`);
+  if (logFile.startsWith('/dev/')) {
+    say(ctx, `warning: maillog_file is ${logFile}: the background daemon's log is discarded; set maillog_file in ${configDir}/main.cf, or run "sealpost start-fg" under a supervisor`);
+  } else if (logFile === '') {
+    const { findSyslogSocket } = await import('../reports/syslog.ts');
+    if (findSyslogSocket(config.get('sealpost_syslog_socket')) === undefined) {
+      const { syslogFallbackFile } = await import('../daemon/main.ts');
+      say(ctx, `warning: no system logger socket: the log goes to ${syslogFallbackFile(config, 'file')}; set maillog_file in ${configDir}/main.cf to choose a file`);
+    }
   }
   say(ctx, 'starting the sealpost mail system');
   try {
@@ -102,11 +113,14 @@ function report(ctx: CommandContext, m: StartMessage): void {
 }
 
 async function startForeground(ctx: CommandContext, configDir: string): Promise<number> {
-  const { runMaster } = await import('../daemon/main.ts');
+  const { runMaster, SYSLOG } = await import('../daemon/main.ts');
   try {
     return await runMaster({
       configDir,
-      defaultLogFile: '/dev/stdout',
+      defaultLogFile: SYSLOG,
+      // Under `sealpost start` standard error goes nowhere: the fallback is a file then.
+      syslogFallback: ctx.env.SEALPOST_START_IPC === '1' ? 'file' : 'stderr',
+      dropPrivileges: process.geteuid?.() === 0,
       onReady: ({ pid }) => report(ctx, { kind: 'ready', pid }),
     });
   } catch (err) {
@@ -118,9 +132,13 @@ async function startForeground(ctx: CommandContext, configDir: string): Promise<
 async function stop(ctx: CommandContext, configDir: string, how: 'graceful' | 'abort'): Promise<number> {
   const report = await validatedQuiet(configDir);
   const queueDir = queueDirOf(report);
-  const pid = readDaemonPid(queueDir);
+  const pid = await daemonPid(queueDir);
   if (pid === undefined) {
     say(ctx, 'fatal: the sealpost mail system is not running');
+    return 1;
+  }
+  if (pid === 0) {
+    say(ctx, `fatal: the sealpost mail system is running, but ${queueDir}/pid/master.pid does not name its process`);
     return 1;
   }
   say(ctx, how === 'graceful' ? 'stopping the sealpost mail system' : 'aborting the sealpost mail system');
@@ -146,9 +164,9 @@ async function validatedQuiet(configDir: string): Promise<CheckReport> {
 async function reload(ctx: CommandContext, configDir: string): Promise<number> {
   // postfix(1) reads the configuration before it signals anything: a broken one stops here.
   const report = await validated(ctx, configDir);
-  const pid = readDaemonPid(queueDirOf(report));
-  if (pid === undefined) {
-    say(ctx, 'fatal: the sealpost mail system is not running');
+  const pid = await daemonPid(queueDirOf(report));
+  if (pid === undefined || pid === 0) {
+    say(ctx, pid === 0 ? 'fatal: the master\'s pid file is missing' : 'fatal: the sealpost mail system is not running');
     return 1;
   }
   signalReload(pid);
@@ -157,12 +175,12 @@ async function reload(ctx: CommandContext, configDir: string): Promise<number> {
 }
 
 async function status(ctx: CommandContext, configDir: string): Promise<number> {
-  const pid = readDaemonPid(queueDirOf(await validatedQuiet(configDir)));
+  const pid = await daemonPid(queueDirOf(await validatedQuiet(configDir)));
   if (pid === undefined) {
     say(ctx, 'the sealpost mail system is not running');
     return 1;
   }
-  say(ctx, `the sealpost mail system is running: PID: ${pid}`);
+  say(ctx, `the sealpost mail system is running: PID: ${pid === 0 ? 'unknown' : pid}`);
   return EX.OK;
 }
 
@@ -171,7 +189,7 @@ async function flush(ctx: CommandContext, configDir: string): Promise<number> {
   return postqueue.main({ ...ctx, prog: 'sealpost/postqueue', argv: ['-c', configDir, '-f'] });
 }
 
-function summary(report: CheckReport): string {
+function summary(report: CheckReport, pid: number | undefined): string {
   const c = report.config;
   const lines: string[] = [];
   lines.push(`config directory: ${report.configDir}`);
@@ -193,10 +211,7 @@ function summary(report: CheckReport): string {
   if (report.tables.length === 0) lines.push('tables: none configured');
   for (const t of report.tables) lines.push(`table: ${t.spec} (${t.usedBy.join(', ')}): ${t.error ? 'ERROR' : 'ok'}`);
   for (const d of report.directories) lines.push(`${d.param}: ${d.path} (${d.state === 'missing' ? 'missing: start creates it' : d.state})`);
-  if (c) {
-    const pid = readDaemonPid(c.get('queue_directory'));
-    lines.push(`daemon: ${pid === undefined ? 'not running' : `running, PID ${pid}`}`);
-  }
+  if (c) lines.push(`daemon: ${pid === undefined ? 'not running' : `running, PID ${pid}`}`);
   lines.push(`result: ${report.errors.length === 0 ? 'OK' : `${report.errors.length} error${report.errors.length > 1 ? 's' : ''}`}, ${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}`);
   return lines.join('\n') + '\n';
 }
@@ -205,7 +220,10 @@ async function check(ctx: CommandContext, configDir: string, verbose: boolean): 
   const report = await checkConfiguration(configDir, { directories: true });
   for (const w of report.warnings) ctx.stderr.write(`${ctx.prog}: warning: ${w}\n`);
   for (const e of report.errors) ctx.stderr.write(`${ctx.prog}: error: ${e}\n`);
-  if (verbose) ctx.stdout.write(summary(report));
+  if (verbose) {
+    const pid = report.config ? await daemonPid(report.config.get('queue_directory')).catch(() => undefined) : undefined;
+    ctx.stdout.write(summary(report, pid));
+  }
   return report.errors.length === 0 ? EX.OK : 1;
 }
 

@@ -4,16 +4,19 @@
  *
  * Contract:
  * - `-p` (and the program invoked as `mailq`) prints Postfix's mailq layout,
- *   `-j` JSON lines (showq.ts). The listing reads the spool directly: there is no
- *   showq service, and a read-only listing never moves or changes files (a
- *   corrupt file is reported with a warning and skipped).
+ *   `-j` JSON lines (showq.ts). Who may read the queue (root, mail_owner)
+ *   reads the spool directly; a read-only listing never moves or changes
+ *   files (a corrupt file is reported with a warning and skipped). Other
+ *   users get the same bytes from the running daemon's showq service
+ *   (daemon/showq-service.ts) through the setgid postqueue helper, or
+ *   `fatal: Queue report unavailable - mail system is down (...)`, exit 69.
  * - Exactly one mode; none or several, or stray operands, give Postfix's usage
  *   line (exit 64).
  * - Flush requests go to a running daemon through the trigger area
  *   `queue_directory/public/flush/`: one file per request, written to a
  *   `tmp.*` name and renamed, holding one line: `flush all`,
  *   `flush queue_id ID` or `flush site SITE`. The daemon is running when
- *   `queue_directory/pid/master.pid` names a live process; otherwise nothing is
+ *   its master lock is held (daemon/lock.ts); otherwise nothing is
  *   written and the command fails like Postfix: `Cannot flush mail queue - mail
  *   system is down` (exit 69).
  *
@@ -21,7 +24,6 @@
  * (`-s` is accepted for any syntactically valid site).
  */
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig, resolveConfigDir } from '../config/load.ts';
@@ -31,6 +33,7 @@ import { listQueue } from '../queue/listing.ts';
 import { asctime } from '../queue/showq.ts';
 import { MESSAGE_QUEUES, openSpool } from '../queue/spool.ts';
 import { NO_PROGRESS, progress } from '../lib/progress.ts';
+import { mayReadDirectly, runHelper } from '../intake/postdrop.ts';
 import type { Spool } from '../queue/spool.ts';
 import { warn } from './context.ts';
 import type { CommandContext } from './context.ts';
@@ -64,20 +67,10 @@ async function writeOut(ctx: CommandContext, text: string): Promise<void> {
   await new Promise<void>((resolve, reject) => ctx.stdout.write(text, (err) => (err ? reject(err) : resolve())));
 }
 
-function daemonRunning(queueDir: string): boolean {
-  let pid: number;
-  try {
-    pid = Number.parseInt(readFileSync(join(queueDir, 'pid', 'master.pid'), 'utf8').trim(), 10);
-  } catch {
-    return false;
-  }
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
+/** The master lock says whether the daemon runs (daemon/lock.ts): a dead master's pid file does not count. */
+async function daemonRunning(queueDir: string): Promise<boolean> {
+  const { masterLockHeld } = await import('../daemon/lock.ts');
+  return masterLockHeld(queueDir);
 }
 
 /** A destination postqueue -s accepts: a domain name or a bracketed address. */
@@ -90,7 +83,8 @@ async function requestFlush(queueDir: string, line: string): Promise<void> {
   const name = `${Date.now()}.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
   const tmp = join(dir, `tmp.${name}`);
   try {
-    await writeFile(tmp, line + '\n', { mode: 0o600 });
+    // Readable by the daemon when root writes it: the daemon runs as mail_owner.
+    await writeFile(tmp, line + '\n', { mode: 0o644 });
     await rename(tmp, join(dir, name));
   } catch (err) {
     throw new UserError(`Cannot flush mail queue - cannot write request to ${dir}: ${(err as Error).message}`, EX.UNAVAILABLE);
@@ -109,7 +103,7 @@ async function flush(queueDir: string, mode: Mode): Promise<void> {
   } else {
     line = 'flush all';
   }
-  if (!daemonRunning(queueDir)) throw new UserError('Cannot flush mail queue - mail system is down', EX.UNAVAILABLE);
+  if (!(await daemonRunning(queueDir))) throw new UserError('Cannot flush mail queue - mail system is down', EX.UNAVAILABLE);
   await requestFlush(queueDir, line);
 }
 
@@ -122,6 +116,7 @@ export async function main(ctx: CommandContext): Promise<number> {
     await flush(queueDir, mode);
     return EX.OK;
   }
+  if (!mayReadDirectly(queueDir, MESSAGE_QUEUES)) return listThroughShowq(ctx, configDir, config.get('daemon_directory'), mode.kind === 'j');
   let spool: Spool;
   try {
     spool = openSpool(queueDir);
@@ -145,4 +140,16 @@ export async function main(ctx: CommandContext): Promise<number> {
   });
   shown.done();
   return EX.OK;
+}
+
+/**
+ * A user who may not read the queue asks the running daemon's showq service
+ * through the setgid postqueue helper (postqueue(1) does the same); its
+ * output is what the direct listing prints. Daemon down: Postfix's `Queue
+ * report unavailable - mail system is down`, exit 69.
+ */
+async function listThroughShowq(ctx: CommandContext, configDir: string, daemonDir: string, json: boolean): Promise<number> {
+  const helper = join(daemonDir, 'postqueue');
+  const prog = ctx.prog.replace(/^.*\//, '') === 'mailq' ? 'mailq' : 'postqueue';
+  return runHelper({ helper, configDir, prog, args: [json ? '-j' : '-p'], stdout: ctx.stdout, stderr: ctx.stderr });
 }

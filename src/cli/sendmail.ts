@@ -7,6 +7,10 @@
  *   the spool (intake/maildrop.ts MaildropStream: the header is held, the body
  *   streams to the file); exit 0 only once the file is fsynced. The
  *   daemon need not run: pickup takes the file when it starts.
+ *   A user who may not write maildrop/ (mode 1730) goes through the setgid
+ *   `$daemon_directory/postdrop` helper (intake/postdrop.ts), which accepts a
+ *   non-default configuration directory only when the default main.cf lists
+ *   it in alternate_config_directories, as Postfix's postdrop does.
  * - Options as sendmail(1): recipients as arguments (each an address list);
  *   `-t` adds the To/Cc/Bcc (or Resent-*) addresses and removes Bcc:;
  *   `-i`/`-oi` (a lone `.` does not end input); `-f`/`-r sender` (`<>` is the
@@ -27,14 +31,16 @@
  * Not here: the maildrop format and header parsing (intake/maildrop.ts), the
  * header additions (daemon/pickup.ts), the SMTP session for -bs (intake/smtpd).
  */
+import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
 import { EX, UserError, describeError } from '../lib/errors.ts';
 import { fromWithFullName, hasFrom, headerRecipients, MaildropStream, parseAddressList, removeBcc } from '../intake/maildrop.ts';
+import { mayWriteDirectly, submitThroughPostdrop } from '../intake/postdrop.ts';
 import { withHeaders } from '../message/headers.ts';
-import type { DsnNotify, EnvelopeInput } from '../queue/queue-file.ts';
+import { encodeQueueFile, type DsnNotify, type EnvelopeInput } from '../queue/queue-file.ts';
 import { createSpool, QueueWriteError } from '../queue/spool.ts';
 import type { CommandContext } from './context.ts';
 import { parseSendmailArgs, prescanConfigDir, SendmailFatal, senderAddress, type SendmailOptions, type SendmailSettings } from './sendmail-options.ts';
@@ -164,9 +170,14 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
     ...(sub.smtputf8 !== undefined ? { smtputf8: sub.smtputf8 } : {}),
   };
   const limit = config.getSize('message_size_limit');
+  const queueDir = config.get('queue_directory');
+  const direct = mayWriteDirectly(queueDir);
   try {
-    const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });
-    await drop.open(spool, envelope, header);
+    const spool = direct ? await createSpool(queueDir, { longQueueIds: config.getBool('enable_long_queue_ids') }) : undefined;
+    // Not allowed into maildrop/ (mode 1730): the content is collected for the setgid postdrop
+    // helper, which writes the file as Postfix's postdrop does.
+    if (spool) await drop.open(spool, envelope, header);
+    else drop.openInMemory(header);
     try {
       if (!eof && !drop.inputEnded) {
         for (;;) {
@@ -178,6 +189,11 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
       }
       await drop.drain();
       if (limit > 0 && drop.size > limit) fatal('Message file too big', EX.DATAERR);
+      if (!spool) {
+        const helper = join(config.get('daemon_directory'), 'postdrop');
+        const r = await submitThroughPostdrop(helper, sub.configDir, encodeQueueFile(envelope, drop.memoryContent()), ctx.stderr);
+        return 'id' in r ? EX.OK : r.code;
+      }
       await drop.finish(envelope);
     } catch (err) {
       await drop.abort();
@@ -202,7 +218,16 @@ async function smtpOnStdio(ctx: CommandContext, config: LoadedConfig): Promise<n
     import('../reports/maillog.ts'),
   ]);
   const settings = smtpdSettings(config);
-  const spool = await createSpool(config.get('queue_directory'), { longQueueIds: config.getBool('enable_long_queue_ids') });
+  const queueDir = config.get('queue_directory');
+  if (!mayWriteDirectly(queueDir, 'incoming')) {
+    throw new SendmailError(`queue file write error: ${queueDir}: -bs writes the queue directly and this user may not; submit without -bs (sendmail reads the message from standard input)`, EX.TEMPFAIL);
+  }
+  let spool;
+  try {
+    spool = await createSpool(queueDir, { longQueueIds: config.getBool('enable_long_queue_ids') });
+  } catch (err) {
+    throw new SendmailError(`queue file write error: ${(err as Error).message}`, EX.TEMPFAIL);
+  }
   const stream = Duplex.from({ readable: ctx.stdin, writable: ctx.stdout });
   // The session only reads, writes and ends the stream; there is no TLS on stdio.
   const socket = Object.assign(stream, { setNoDelay: () => socket, setKeepAlive: () => socket, setTimeout: () => socket }) as unknown as Socket;

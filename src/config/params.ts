@@ -19,7 +19,7 @@
  *
  * Not here: reading main.cf (load.ts), expansion (expand.ts).
  */
-import { hostname, networkInterfaces, userInfo } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { POSTFIX_DEFAULTS } from './postfix-defaults.ts';
 
 export const SEALPOST_VERSION = '0.1.0';
@@ -93,6 +93,9 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // Empty = the system resolver (/etc/resolv.conf); else a list of ip[:port] (tests, labs, a validating resolver).
   { name: 'sealpost_dns_resolvers', defaultText: '', type: 'list', origin: 'sealpost' },
   { name: 'sealpost_maillog_format', defaultText: 'postfix', type: 'string', values: ['postfix', 'json'], origin: 'sealpost' },
+  // The system logger's socket when maillog_file is empty; '' = /dev/log, else journald's
+  // /run/systemd/journal/dev-log (tests point it at a receiver of their own).
+  { name: 'sealpost_syslog_socket', defaultText: '', type: 'string', origin: 'sealpost' },
   // SMTP AUTH users for smtpd (scrypt hashes only; managed with `sealpost saslpasswd`).
   { name: 'sealpost_sasl_password_file', defaultText: '$config_directory/sasl_passwd', type: 'string', origin: 'sealpost' },
   // How many worker threads run each smtp(8) service's SMTP client (TLS handshakes and
@@ -328,6 +331,8 @@ export const SYSTEM_PARAMS: readonly string[] = [
   'data_directory',
   'meta_directory',
   'mail_owner',
+  'setgid_group',
+  'daemon_directory',
   'mail_name',
   'syslog_name',
   'mail_version',
@@ -357,7 +362,14 @@ export function systemDefault(name: string, ctx: SystemContext): string | undefi
     case 'meta_directory':
       return '/etc/sealpost';
     case 'mail_owner':
-      return currentUser();
+      // A dedicated unprivileged account (Postfix: postfix); sealpost set-permissions creates it.
+      return 'sealpost';
+    case 'setgid_group':
+      // The group of maildrop/, public/ and the setgid helpers (Postfix: postdrop).
+      return 'sealdrop';
+    case 'daemon_directory':
+      // Where sealpost set-permissions installs the setgid postdrop/postqueue helpers.
+      return '/usr/libexec/sealpost';
     case 'mail_name':
       return 'sealpost';
     case 'syslog_name':
@@ -378,14 +390,6 @@ export function systemDefault(name: string, ctx: SystemContext): string | undefi
       return 'sealpost';
     default:
       return undefined;
-  }
-}
-
-function currentUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'sealpost';
   }
 }
 

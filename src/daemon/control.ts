@@ -1,8 +1,8 @@
 /**
  * control.ts — the command-line side of the daemon (what postfix-script does
  * for `postfix start|stop|abort|reload|status`): find the running master
- * through its pid file, signal it, wait for it, and start it in the
- * background.
+ * (the master lock says whether it runs, its pid file which process it is),
+ * signal it, wait for it, and start it in the background.
  *
  * Contract:
  * - `startBackground()` spawns `sealpost start-fg -c DIR` detached, stdout and
@@ -11,21 +11,23 @@
  *   one-line fatal message; resolves with the child's PID or throws
  *   UserError with that line. The child never holds the caller's terminal.
  * - `stopDaemon()` sends SIGTERM (graceful) or SIGKILL (abort) and waits until
- *   the process is gone, at most `timeoutMs`; after SIGKILL it removes the
- *   stale pid file itself.
+ *   the master lock is released — the moment the process is gone, reaped or
+ *   not — at most `timeoutMs`; then it removes the pid file (a master that
+ *   dropped its privileges cannot).
  * - `signalReload()` sends SIGHUP (validation happens in the caller first).
  *
  * Not here: argument parsing and messages (cli/daemon.ts), the master itself
  * (main.ts).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../lib/errors.ts';
-import { isAlive, pidFilePath, readDaemonPid, readPidFile } from './pidfile.ts';
+import { waitForRelease } from './lock.ts';
+import { daemonPid, removePidFile } from './pidfile.ts';
 
-export { readDaemonPid };
+export { daemonPid };
 
 /** Messages the background child sends its starter. */
 export type StartMessage = { readonly kind: 'ready'; readonly pid: number } | { readonly kind: 'error'; readonly message: string };
@@ -39,8 +41,6 @@ export function selfCommand(): { command: string; args: string[] } {
   const loader = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
   return { command: process.execPath, args: [...loader, entry] };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface StartOptions {
   readonly configDir: string;
@@ -97,16 +97,6 @@ export async function startBackground(opts: StartOptions): Promise<number> {
   }
 }
 
-/** Wait until `pid` is gone; false on timeout. */
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() >= deadline) return false;
-    await sleep(50);
-  }
-  return true;
-}
-
 /** Stop the daemon: graceful (SIGTERM) or abort (SIGKILL). See the header. */
 export async function stopDaemon(queueDir: string, pid: number, how: 'graceful' | 'abort', timeoutMs: number): Promise<boolean> {
   try {
@@ -114,15 +104,9 @@ export async function stopDaemon(queueDir: string, pid: number, how: 'graceful' 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw new UserError(`cannot signal process ${pid}: ${(err as Error).message}`);
   }
-  const gone = await waitForExit(pid, timeoutMs);
-  if (gone && readPidFile(queueDir) === pid) {
-    // SIGKILL leaves the pid file behind.
-    try {
-      unlinkSync(pidFilePath(queueDir));
-    } catch {
-      // Already removed.
-    }
-  }
+  // The lock goes with the process, zombie or not: no kill(pid, 0) polling that waits for a reaper.
+  const gone = await waitForRelease(queueDir, timeoutMs, 10);
+  if (gone) removePidFile(queueDir, pid);
   return gone;
 }
 

@@ -8,10 +8,20 @@
  * Contract:
  * - `runMaster()` resolves with exit status 0 after a stop; it throws a
  *   UserError (one line) when it cannot start: a configuration error (with
- *   file and line), `the sealpost mail system is already running`, an address
- *   that cannot be bound (`bind 0.0.0.0 port 25: Address already in use`).
- *   Nothing is left behind on failure (pid file removed, listeners closed).
- * - Log lines (maillog_file, or `defaultLogFile` when it is empty):
+ *   file and line), `the sealpost mail system is already running` (the master
+ *   lock, lock.ts, is held), an address that cannot be bound (`bind 0.0.0.0
+ *   port 25: Address already in use`), a missing mail_owner account.
+ *   Nothing is left behind on failure (lock released, listeners closed).
+ * - Privileges (`dropPrivileges`, what `start-fg` asks for when run as root):
+ *   as root the master resolves mail_owner/setgid_group (privileges.ts),
+ *   creates or repairs the queue and data directories (queue-layout.ts),
+ *   takes the lock, writes master.pid, opens the log, binds every listener
+ *   and reads the smtpd keys; then it starts the root helper that re-reads
+ *   private files on reload (secrets.ts) and becomes mail_owner for good,
+ *   before pickup, the queue manager, the delivery threads and showq start.
+ *   Without `dropPrivileges` (tests, a non-root user) it runs as it is.
+ * - Log lines (maillog_file, or `defaultLogFile` when it is empty; `syslog`
+ *   = the system logger, with `syslogFallback` when there is none):
  *   `daemon started -- version X, configuration DIR`, `reload -- version X,
  *   configuration DIR`, `terminating on signal 15` — master(8)'s words.
  * - Reload is validate-then-swap: the new main.cf, master.cf, tables and
@@ -34,7 +44,8 @@
  * new queue ID (tests observe them).
  *
  * Not here: the control commands (control.ts), validation (check.ts),
- * listener bookkeeping (services.ts), pickup (pickup.ts).
+ * listener bookkeeping (services.ts), pickup (pickup.ts), the queue listing
+ * service (showq-service.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,17 +57,28 @@ import { createSpool, type Spool } from '../queue/spool.ts';
 import { QueueManager } from '../scheduler/qmgr.ts';
 import { createRuntimeFactory } from '../scheduler/wiring.ts';
 import { openMailLog, type MailLog } from '../reports/maillog.ts';
+import { findSyslogSocket, openSyslogLog } from '../reports/syslog.ts';
 import { checkConfiguration, firstError, type CheckReport } from './check.ts';
 import { FlushWatcher, type FlushRequest } from './flush.ts';
-import { acquirePidFile, AlreadyRunningError, releasePidFile } from './pidfile.ts';
+import { acquireMasterLock, AlreadyRunningError, type MasterLock } from './lock.ts';
+import { removePidFile, writePidFile } from './pidfile.ts';
 import { Pickup } from './pickup.ts';
+import { ownerAccessProblems } from './owner-access.ts';
+import { dropPrivileges, privilegePlan, type PrivilegePlan } from './privileges.ts';
+import { applyLayout, queueLayout } from './queue-layout.ts';
+import { startSecretsHelper, type SecretsHelper } from './secrets.ts';
+import { ShowqService } from './showq-service.ts';
 import { ListenerSet, type DesiredListener, type StartListener } from './services.ts';
 import { installSignals, signalNumber, type SignalSource, type StopSignal } from './signals.ts';
 
 export interface MasterOptions {
   readonly configDir: string;
-  /** Where the log goes when maillog_file is empty (start-fg: /dev/stdout). */
+  /** Where the log goes when maillog_file is empty: a file, or SYSLOG (start-fg). */
   readonly defaultLogFile: string;
+  /** With SYSLOG and no system logger: standard error (a foreground daemon) or $data_directory/maillog. */
+  readonly syslogFallback?: 'stderr' | 'file';
+  /** Run as mail_owner after binding (see the header); start-fg sets it when run as root. */
+  readonly dropPrivileges?: boolean;
   /** Called once every listener is up and the start was logged. */
   readonly onReady?: (info: { readonly pid: number; readonly listeners: readonly string[] }) => void;
   readonly startListener?: StartListener;
@@ -72,19 +94,50 @@ export interface MasterOptions {
 const TEMP_FILE_GRACE_MS = 10_000;
 export const DEFAULT_GRACEFUL_TIMEOUT_MS = 10_000;
 
+/** `defaultLogFile` value: the system logger (syslog.ts). */
+export const SYSLOG = 'syslog';
+
 /** The log settings that decide which file is open. */
 function logKey(config: LoadedConfig, fallback: string): string {
-  return JSON.stringify([config.get('maillog_file') || fallback, config.get('syslog_name'), config.get('sealpost_maillog_format')]);
+  const names = ['syslog_name', 'sealpost_maillog_format', 'syslog_facility', 'sealpost_syslog_socket'];
+  return JSON.stringify([config.get('maillog_file') || fallback, ...names.map((n) => config.get(n))]);
 }
 
-function openLog(config: LoadedConfig, fallback: string): MailLog {
+function openFileLog(config: LoadedConfig, file: string): MailLog {
   const format = config.get('sealpost_maillog_format') === 'json' ? 'json' : 'postfix';
-  const file = config.get('maillog_file') || fallback;
   try {
     return openMailLog({ file, syslogName: config.get('syslog_name') || 'sealpost', format, buffered: true });
   } catch (err) {
     throw new UserError(`cannot open maillog_file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: fix the path or its permissions`);
   }
+}
+
+/** Where the log goes when there is no system logger. */
+export function syslogFallbackFile(config: LoadedConfig, how: MasterOptions['syslogFallback']): string {
+  return how === 'stderr' ? '/dev/stderr' : join(config.get('data_directory'), 'maillog');
+}
+
+/** maillog_file, or the default: a file, or the system logger with its fallback (never discarded). */
+function openLog(config: LoadedConfig, opts: MasterOptions, plan?: PrivilegePlan): MailLog {
+  const file = config.get('maillog_file') || opts.defaultLogFile;
+  if (file !== SYSLOG) return openFileLog(config, file);
+  const fallbackFile = syslogFallbackFile(config, opts.syslogFallback);
+  let fallback: MailLog | undefined;
+  const getFallback = (): MailLog => (fallback ??= openFileLog(config, fallbackFile));
+  const socket = findSyslogSocket(config.get('sealpost_syslog_socket'));
+  if (socket === undefined) {
+    const log = getFallback();
+    const tried = config.get('sealpost_syslog_socket') || '/dev/log, /run/systemd/journal/dev-log';
+    log.warn('master', `no system logger socket (${tried}): logging to ${fallbackFile}; set maillog_file in ${config.mainCfPath} to choose a file`);
+    return log;
+  }
+  return openSyslogLog({
+    socket,
+    facility: config.get('syslog_facility'),
+    syslogName: config.get('syslog_name') || 'sealpost',
+    ...(plan ? { spawnAs: plan.owner } : {}),
+    fallback: getFallback,
+  });
 }
 
 /** A MailLog whose target can be swapped on reload (listeners keep their reference). */
@@ -95,6 +148,9 @@ class SwitchableLog implements MailLog {
   }
   warn(service: string, text: string): void {
     this.current.warn(service, text);
+  }
+  flush(): void {
+    this.current.flush?.();
   }
   close(): void {
     this.current.close();
@@ -118,6 +174,8 @@ class Master {
   private logKeyNow: string;
   private pickup: Pickup | undefined;
   private flush: FlushWatcher | undefined;
+  private showq: ShowqService | undefined;
+  private secrets: SecretsHelper | undefined;
   private finished!: (code: number) => void;
   readonly done: Promise<number>;
   private readonly graceMs: number;
@@ -129,6 +187,8 @@ class Master {
     report: CheckReport,
     private readonly spool: Spool,
     log: MailLog,
+    private readonly lock: MasterLock,
+    private readonly plan: PrivilegePlan | undefined,
   ) {
     this.config = report.config!;
     this.listeners = new ListenerSet(opts.startListener ?? startSmtpd);
@@ -171,6 +231,12 @@ class Master {
       await this.listeners.closeAll({ graceful: false, timeoutMs: 0 });
       throw new UserError(result.failed[0]!.error);
     }
+    // Listeners bound and smtpd keys read as root: from here on, mail_owner for good,
+    // with a root helper that re-reads the private files on reload (secrets.ts).
+    if (this.plan) {
+      this.secrets = startSecretsHelper(this.opts.configDir);
+      dropPrivileges(this.plan.owner);
+    }
     this.pickup = new Pickup({
       spool: this.spool,
       config: this.config,
@@ -188,12 +254,21 @@ class Master {
       onWarning: (m) => this.log.warn('master', m),
     });
     this.flush.start();
+    this.showq = new ShowqService(this.spool, this.config, this.log);
+    await this.showq.start();
     await this.qmgr.start();
     this.log.write('master', `daemon started -- ${this.version()}`);
+    // `sealpost start` returns on onReady: the start line is in the log by then.
+    this.log.flush();
     this.opts.onReady?.({ pid: process.pid, listeners: this.listeners.keys() });
   }
 
   async reload(): Promise<void> {
+    try {
+      await this.secrets?.refresh();
+    } catch (e) {
+      this.log.warn('master', `cannot re-read the private key files: ${(e as Error).message}`);
+    }
     const report = await checkConfiguration(this.opts.configDir);
     const err = firstError(report);
     if (err) {
@@ -207,7 +282,7 @@ class Master {
     const key = logKey(next, this.opts.defaultLogFile);
     if (key !== this.logKeyNow) {
       try {
-        const fresh = openLog(next, this.opts.defaultLogFile);
+        const fresh = openLog(next, this.opts, this.plan);
         const old = this.log.current;
         this.log.current = fresh;
         old.close();
@@ -221,6 +296,7 @@ class Master {
     const result = await this.listeners.apply(this.desired(report), { graceful: true, timeoutMs: this.graceMs });
     for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
     this.pickup?.update(next);
+    this.showq?.update(next);
     try {
       await this.qmgr.reload(next);
     } catch (e) {
@@ -242,22 +318,38 @@ class Master {
   private async shutdown(): Promise<void> {
     await this.pickup?.stop();
     await this.flush?.stop();
+    await this.showq?.close();
     await this.qmgr.stop(this.graceMs);
-    releasePidFile(this.config.get('queue_directory'));
+    this.secrets?.stop();
+    removePidFile(this.spool.dir);
     this.log.close();
+    await this.lock.release();
     this.finished(0);
   }
 }
 
-async function prepareSpool(config: LoadedConfig): Promise<Spool> {
+async function prepareSpool(config: LoadedConfig, plan: PrivilegePlan | undefined): Promise<{ spool: Spool; fixes: string[] }> {
   const queueDir = config.get('queue_directory');
+  // As root: every directory with Postfix's owner and mode before anything is written (queue-layout.ts).
+  const layout = plan ? applyLayout(queueLayout(queueDir, config.get('data_directory')), plan, { everyFile: false }) : undefined;
   try {
     const spool = await createSpool(queueDir, { longQueueIds: config.getBool('enable_long_queue_ids') });
     await mkdir(config.get('data_directory'), { recursive: true, mode: 0o700 });
-    return spool;
+    return { spool, fixes: layout?.fixed ?? [] };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new UserError(`cannot create ${e.path ?? queueDir}: ${e.code ?? e.message}: check queue_directory and data_directory in ${config.mainCfPath} and their permissions`);
+  }
+}
+
+async function takeLock(queueDir: string): Promise<MasterLock> {
+  try {
+    const lock = await acquireMasterLock(queueDir);
+    writePidFile(queueDir);
+    return lock;
+  } catch (err) {
+    if (err instanceof AlreadyRunningError || err instanceof UserError) throw new UserError(err.message);
+    throw new UserError(`cannot lock ${queueDir}/pid: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: check queue_directory and its permissions`);
   }
 }
 
@@ -267,20 +359,19 @@ export async function runMaster(opts: MasterOptions): Promise<number> {
   const error = firstError(report);
   if (error) throw error;
   const config = report.config!;
-  const spool = await prepareSpool(config);
-  const queueDir = config.get('queue_directory');
-  try {
-    acquirePidFile(queueDir);
-  } catch (err) {
-    if (err instanceof AlreadyRunningError) throw new UserError(err.message);
-    throw new UserError(`cannot create the pid file in ${queueDir}/pid: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const plan = opts.dropPrivileges ? privilegePlan(config) : undefined;
+  // What mail_owner must read after the drop (tables, client keys): refuse now, not at the first delivery.
+  const access = plan ? await ownerAccessProblems(plan.owner, config.get('mail_owner'), report) : [];
+  if (access.length > 0) throw new UserError(access[0]!);
+  const { spool, fixes } = await prepareSpool(config, plan);
+  const lock = await takeLock(spool.dir);
   let log: MailLog | undefined;
   let uninstall: (() => void) | undefined;
   try {
-    log = openLog(config, opts.defaultLogFile);
+    log = openLog(config, opts, plan);
+    for (const fix of fixes) log.warn('master', `fixed ${fix} (sealpost set-permissions repairs every file)`);
     await spool.recover(TEMP_FILE_GRACE_MS);
-    const master = new Master(opts, report, spool, log);
+    const master = new Master(opts, report, spool, log, lock, plan);
     uninstall = installSignals(
       {
         reload: () => master.reload(),
@@ -299,7 +390,8 @@ export async function runMaster(opts: MasterOptions): Promise<number> {
       log.write('master', `fatal: ${(err as Error).message}`);
       log.close();
     }
-    releasePidFile(queueDir);
+    removePidFile(spool.dir);
+    await lock.release();
     throw err;
   }
 }

@@ -10,10 +10,15 @@
  * - Nothing is lost: the maildrop file is removed only after the incoming file
  *   is written and fsynced (intake/queue-write.ts). Nothing is duplicated by
  *   a crash between those two steps: before each file pickup records its ID
- *   in `queue_directory/pid/pickup.state` (fsynced); on start, when that file
+ *   in `queue_directory/private/pickup.state` (fsynced; private/ belongs to
+ *   mail_owner, pid/ to root); on start, when that file
  *   still exists in maildrop/, pickup looks for a queued message with the same
  *   arrival time, sender, recipients and body and, if there is one, only
  *   removes the maildrop file (finishing the interrupted pickup).
+ * - Trust: a maildrop file written by another user (through the setgid
+ *   postdrop helper) is untrusted input. Its arrival time is the file's
+ *   modification time, not what the file claims (Postfix's postdrop: "Don't
+ *   trust the caller's time information"); its uid comes from the file owner.
  * - A maildrop file that does not parse is moved to corrupt/ with a warning;
  *   a queue write error leaves the file for the next scan.
  * - `stop()` finishes the file being processed, then returns.
@@ -57,6 +62,12 @@ function bodyOf(content: Buffer): Buffer {
   return rest;
 }
 
+/** The arrival time pickup records: the file's own claim only from root or the daemon's user (see the header). */
+export function trustedArrival(envelope: QueueEnvelope, file: { readonly uid: number; readonly mtimeMs: number }, self = process.getuid?.() ?? 0): QueueEnvelope {
+  if (file.uid === 0 || file.uid === self) return envelope;
+  return { ...envelope, arrivalTime: Math.floor(file.mtimeMs) };
+}
+
 function sameEnvelope(a: QueueEnvelope, b: QueueEnvelope): boolean {
   return (
     a.arrivalTime === b.arrivalTime &&
@@ -87,7 +98,7 @@ export class Pickup {
   }
 
   private get statePath(): string {
-    return join(this.spool.dir, 'pid', 'pickup.state');
+    return join(this.spool.dir, 'private', 'pickup.state');
   }
 
   /** Finish an interrupted pickup, then watch maildrop/ and scan it. */
@@ -166,15 +177,19 @@ export class Pickup {
   private async pickOne(id: string): Promise<boolean> {
     const path = this.spool.path('maildrop', id);
     let uid: number;
+    let mtimeMs: number;
     try {
-      uid = (await stat(path)).uid;
+      const st = await stat(path);
+      uid = st.uid;
+      mtimeMs = st.mtimeMs;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
     await this.writeState(id);
     try {
-      await pickUpMaildrop({ spool: this.spool, config: this.config, log: this.log, onQueued: this.onQueued }, id, uid);
+      // Another user's maildrop file: its own arrival time is not trusted (trustedArrival).
+      await pickUpMaildrop({ spool: this.spool, config: this.config, log: this.log, onQueued: this.onQueued }, id, uid, (e) => trustedArrival(e, { uid, mtimeMs }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       if (err instanceof QueueFileFormatError) {
@@ -202,7 +217,9 @@ export class Pickup {
     if (id === '' || this.spool.locate(id, ['maildrop']) === undefined) return;
     let mine: { envelope: QueueEnvelope; content: Buffer };
     try {
+      const st = await stat(this.spool.path('maildrop', id));
       mine = await this.spool.readMessage('maildrop', id);
+      mine = { ...mine, envelope: trustedArrival(mine.envelope, st) };
     } catch {
       return; // The normal scan reports it.
     }

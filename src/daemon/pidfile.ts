@@ -1,35 +1,24 @@
 /**
- * pidfile.ts — the master's pid file, `queue_directory/pid/master.pid`, the
- * one fact every control command (status, stop, reload, postqueue -f) uses to
- * find the running daemon.
+ * pidfile.ts — the master's pid file, `queue_directory/pid/master.pid`: which
+ * process the control commands (stop, abort, reload) signal.
  *
  * Contract:
  * - The file holds the decimal PID and a newline (as Postfix's master.pid).
- * - `acquirePidFile()` creates it atomically (write a private temporary file,
- *   then link(2) it to the final name, which fails when the name exists), so a
- *   reader never sees a half-written file and two starters cannot both win.
- *   A file naming a dead process is stale and replaced; a live one makes it
- *   throw AlreadyRunningError (master(8): "the Postfix mail system is already
- *   running").
- * - `releasePidFile()` removes the file only while it still names this owner.
- * - `readDaemonPid()` answers "which live process is the daemon", or undefined.
+ * - Whether a master runs is the master lock's answer (lock.ts), never this
+ *   file's: a PID can belong to a zombie or be recycled. `daemonPid()` combines
+ *   the two: the PID in the file while the lock is held, else undefined.
+ * - `writePidFile()` is called by the lock holder only, so it simply replaces
+ *   the file atomically (temporary file + rename); a stale file left by a
+ *   crash is overwritten. The master writes it while still root: `pid/` is
+ *   root-owned (Postfix's postfix-files: `$queue_directory/pid:d:root:-:755`)
+ *   so the unprivileged daemon can neither forge it nor remove it later;
+ *   `sealpost stop` removes it once the master is gone.
  *
- * Not here: Postfix's flock(2)-based master.lock (Node has no flock). A
- * recycled PID that happens to belong to another live process makes a stale
- * file look live; `sealpost abort` or removing the file resolves that.
+ * Not here: the lock (lock.ts).
  */
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** Another live daemon holds the pid file. */
-export class AlreadyRunningError extends Error {
-  readonly pid: number;
-  constructor(pid: number) {
-    super('the sealpost mail system is already running');
-    this.name = 'AlreadyRunningError';
-    this.pid = pid;
-  }
-}
+import { masterLockHeld } from './lock.ts';
 
 export function pidDirectory(queueDir: string): string {
   return join(queueDir, 'pid');
@@ -37,17 +26,6 @@ export function pidDirectory(queueDir: string): string {
 
 export function pidFilePath(queueDir: string): string {
   return join(pidDirectory(queueDir), 'master.pid');
-}
-
-/** True when `pid` names a live process (EPERM: alive, owned by someone else). */
-export function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The PID written in the file, or undefined when there is no (parsable) file. */
@@ -62,52 +40,28 @@ export function readPidFile(queueDir: string): number | undefined {
   return /^\s*\d+\s*$/.test(text) && pid > 0 ? pid : undefined;
 }
 
-/** The running daemon's PID, or undefined when none is running. */
-export function readDaemonPid(queueDir: string): number | undefined {
-  const pid = readPidFile(queueDir);
-  return pid !== undefined && isAlive(pid) ? pid : undefined;
-}
-
-/** Create the pid file for `pid` (default: this process); see the header. */
-export function acquirePidFile(queueDir: string, pid: number = process.pid): void {
-  const dir = pidDirectory(queueDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const final = pidFilePath(queueDir);
-  const tmp = join(dir, `master.pid.${pid}.tmp`);
+/** Write the pid file for `pid` (the caller holds the master lock). */
+export function writePidFile(queueDir: string, pid: number = process.pid): void {
+  mkdirSync(pidDirectory(queueDir), { recursive: true, mode: 0o755 });
+  const tmp = join(pidDirectory(queueDir), `master.pid.${pid}.tmp`);
   writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        linkSync(tmp, final);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw err;
-      }
-      const holder = readPidFile(queueDir);
-      if (holder !== undefined && holder !== pid && isAlive(holder)) throw new AlreadyRunningError(holder);
-      // Stale (dead owner or garbage): replace it.
-      try {
-        unlinkSync(final);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already gone.
-    }
-  }
+  renameSync(tmp, pidFilePath(queueDir));
 }
 
-/** Remove the pid file if it still names `pid`. */
-export function releasePidFile(queueDir: string, pid: number = process.pid): boolean {
+/** Remove the pid file if it still names `pid`; false when it does not or cannot be removed. */
+export function removePidFile(queueDir: string, pid: number = process.pid): boolean {
   if (readPidFile(queueDir) !== pid) return false;
   try {
     unlinkSync(pidFilePath(queueDir));
     return true;
   } catch {
+    // EACCES: a master that dropped its privileges cannot remove it; `sealpost stop` does.
     return false;
   }
+}
+
+/** The running master's PID, or undefined when none runs (see the header). */
+export async function daemonPid(queueDir: string): Promise<number | undefined> {
+  if (!(await masterLockHeld(queueDir))) return undefined;
+  return readPidFile(queueDir) ?? 0;
 }

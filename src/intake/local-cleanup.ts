@@ -119,9 +119,11 @@ async function* maildropContent(path: string, env: QueueEnvelope): AsyncGenerato
 }
 
 /** Move one maildrop file into incoming/ through cleanup; see the header. */
-export async function pickUpMaildrop(ctx: PickupContext, maildropId: string, uid: number): Promise<PickupResult> {
+export async function pickUpMaildrop(
+  ctx: PickupContext, maildropId: string, uid: number, adjust: (e: QueueEnvelope) => QueueEnvelope = (e) => e,
+): Promise<PickupResult> {
   const path = ctx.spool.path('maildrop', maildropId);
-  const maildrop = await ctx.spool.readEnvelopeAsync('maildrop', maildropId);
+  const maildrop = adjust(await ctx.spool.readEnvelopeAsync('maildrop', maildropId));
   const s = localCleanupSettings(ctx.config);
   const base = pickupEnvelope(maildrop);
   const arrival = new Date(base.arrivalTime);

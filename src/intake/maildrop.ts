@@ -289,6 +289,8 @@ export class MaildropStream {
   /** The header was ended by a body line, not by an empty line. */
   private needsSeparator = false;
   private file: QueueFileStream | undefined;
+  /** The content collected in memory instead (openInMemory(): for the setgid postdrop helper). */
+  private memory: Buffer[] | undefined;
   private written = 0;
 
   constructor(opts: InputOptions) {
@@ -329,6 +331,31 @@ export class MaildropStream {
     this.body = [];
   }
 
+  /**
+   * Like open(), but the content is collected in memory: a user who may not write maildrop/
+   * hands one encoded queue file to the setgid postdrop helper (intake/postdrop.ts), which
+   * takes it on its standard input.
+   */
+  openInMemory(header: Buffer): void {
+    this.memory = [];
+    this.written += header.length;
+    this.memory.push(header);
+    if (this.needsSeparator) {
+      this.written += CRLF.length;
+      this.memory.push(CRLF);
+    }
+    for (const b of this.body) {
+      this.written += b.length;
+      this.memory.push(b);
+    }
+    this.body = [];
+  }
+
+  /** The content collected by openInMemory() (after drain()). */
+  memoryContent(): Buffer {
+    return Buffer.concat(this.memory ?? []);
+  }
+
   /** Content bytes written so far (sendmail's message_size_limit check). */
   get size(): number {
     return this.written;
@@ -364,6 +391,7 @@ export class MaildropStream {
 
   private async put(b: Buffer): Promise<void> {
     this.written += b.length;
-    await this.file!.write(b);
+    if (this.memory) this.memory.push(b);
+    else await this.file!.write(b);
   }
 }

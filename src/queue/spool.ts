@@ -21,6 +21,11 @@
  *   this cannot lose the message. Any failure gives a QueueWriteError (the
  *   listener answers `452 4.3.1 Insufficient system storage`) and leaves no
  *   file behind.
+ * - Ownership (the daemon runs as mail_owner, daemon/queue-layout.ts): a
+ *   maildrop file is mode 0444 and keeps its submitter as owner (Postfix's
+ *   postdrop: pickup reads it and logs that UID); a file that root writes
+ *   into another queue (sendmail -bs, postsuper -r) is given to the owner of
+ *   its directory before it gets its name, so the daemon can update it.
  * - Recipient status and forced expiry are flipped in place (one byte, pwrite +
  *   fsync). Moves between queues are one rename(2); a move lost in a crash
  *   leaves the message in its old queue, which is safe.
@@ -67,7 +72,8 @@ export const MESSAGE_QUEUES = ['maildrop', 'active', 'incoming', 'deferred', 'ho
 export type MessageQueue = (typeof MESSAGE_QUEUES)[number];
 export type QueueName = MessageQueue | 'corrupt';
 export const ALL_QUEUES: readonly QueueName[] = [...MESSAGE_QUEUES, 'corrupt'];
-const SIDE_DIRS = ['defer', 'public', 'public/flush'] as const;
+/** Directories besides the queues (the daemon's layout gives each its owner and mode: daemon/queue-layout.ts). */
+export const SIDE_DIRS = ['defer', 'public', 'public/flush'] as const;
 
 export function isQueueName(name: string): name is QueueName {
   return (ALL_QUEUES as readonly string[]).includes(name);
@@ -298,7 +304,8 @@ export class Spool {
     let fh: FileHandle | undefined;
     let final: string | undefined;
     try {
-      fh = await open(tmp, 'wx', 0o600);
+      fh = await open(tmp, 'wx', queue === 'maildrop' ? 0o444 : 0o600);
+      await this.giveToQueueOwner(fh, queue);
       const { ino } = await fh.stat({ bigint: true });
       const id = await this.uniqueId(dir, ino);
       const bytes = encodeQueueFile(envelope, typeof content === 'function' ? content(id) : content);
@@ -319,6 +326,13 @@ export class Spool {
     }
   }
 
+  /** Root writing outside maildrop/: the file belongs to the directory's owner (see the header). */
+  private async giveToQueueOwner(fh: FileHandle, queue: 'incoming' | 'maildrop'): Promise<void> {
+    if (queue === 'maildrop' || process.geteuid?.() !== 0) return;
+    const dir = await stat(join(this.dir, queue));
+    if (dir.uid !== 0) await fh.chown(dir.uid, dir.gid);
+  }
+
   /**
    * Start a queue file that is written in pieces (intake streams a message from the socket
    * to the disk): the same temporary name, ID, fsyncs and rename as writeMessage(), with
@@ -332,7 +346,10 @@ export class Spool {
     let fh: FileHandle | undefined;
     let id: string;
     try {
-      fh = await open(tmp, 'wx', 0o600);
+      // The same modes and owners as writeMessage(): a maildrop file 0444 kept by its submitter,
+      // a file root writes elsewhere given to the queue directory's owner (see the header).
+      fh = await open(tmp, 'wx', queue === 'maildrop' ? 0o444 : 0o600);
+      await this.giveToQueueOwner(fh, queue);
       id = await this.uniqueId(dir, (await fh.stat({ bigint: true })).ino);
     } catch (err) {
       if (fh) await fh.close().catch(() => undefined);

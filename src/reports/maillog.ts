@@ -20,7 +20,8 @@
  * lose at most the lines of the current turn (Postfix's syslog path is
  * asynchronous too).
  *
- * Not here: log rotation (postlog's maillog_file_rotate_suffix), syslog(3).
+ * Not here: log rotation (postlog's maillog_file_rotate_suffix), the system
+ * logger (syslog.ts: what the daemon uses when maillog_file is empty).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';

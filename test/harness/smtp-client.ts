@@ -164,7 +164,9 @@ export async function startTestSmtpd(
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'main.cf'), opts.mainCf ?? '');
   opts.setup?.(dir);
-  const config = loadConfig({ configDir: dir, overrides: { myhostname: 'mx.test.example', smtpd_error_sleep_time: '0', ...overrides } });
+  // smtpd_peername_lookup = no: these tests expect Postfix's unknown[addr] whatever /etc/hosts says
+  // (the client name lookup has its own tests: test/unit/intake/smtpd/peer-name.test.ts).
+  const config = loadConfig({ configDir: dir, overrides: { myhostname: 'mx.test.example', smtpd_error_sleep_time: '0', smtpd_peername_lookup: 'no', ...overrides } });
   const spool = await createSpool(join(dir, 'queue'), opts.spool);
   const log = memoryMailLog();
   const queued: string[] = [];

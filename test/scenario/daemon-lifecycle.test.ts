@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeInstance, SmtpClient } from '../unit/daemon/fixtures/instance.ts';
 
@@ -40,7 +40,7 @@ test('start-fg, status, SMTP, reload good and broken, stop', async () => {
     const logBefore = d.log.length;
     const bad = await inst.cli(['reload']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^sealpost\/reload: fatal: .*main\.cf, line 8: .*smtpd_timeout/m);
+    assert.match(bad.stderr, /^sealpost\/reload: fatal: .*main\.cf, line 10: .*smtpd_timeout/m);
     assert.doesNotMatch(bad.stderr, /refreshing/);
     const s3 = await SmtpClient.connect(inst.port);
     assert.equal(s3.greeting, '220 mx.example.org ESMTP second');
@@ -109,7 +109,26 @@ test('a second start-fg is refused while one runs; a broken config never starts'
     inst.writeMainCf('message_size_limit = lots');
     const bad = await inst.cli(['start']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /fatal: .*main\.cf, line 7: .*message_size_limit/);
+    assert.match(bad.stderr, /fatal: .*main\.cf, line 9: .*message_size_limit/);
+    assert.equal((await inst.cli(['status'])).code, 1);
+
+    // Started as root without its account: one line naming the fix.
+    inst.writeMainCf('mail_owner = no-such-user-sealpost');
+    const noAccount = await inst.cli(['start']);
+    assert.equal(noAccount.code, 1);
+    assert.equal(
+      noAccount.stderr.split('\n').filter((l) => l.includes('fatal')).join('\n'),
+      `sealpost/sealpost-script: fatal: file ${inst.configDir}/main.cf: parameter mail_owner: unknown user name value: no-such-user-sealpost; run: sealpost set-permissions`,
+    );
+    assert.equal((await inst.cli(['status'])).code, 1);
+
+    // A table only root can read: the delivery threads could not open it after the drop.
+    const table = join(inst.configDir, 'transport');
+    writeFileSync(table, 'example.com smtp:[127.0.0.1]:2525\n', { mode: 0o600 });
+    inst.writeMainCf(`transport_maps = texthash:${table}`);
+    const rootOnly = await inst.cli(['start']);
+    assert.equal(rootOnly.code, 1);
+    assert.match(rootOnly.stderr, new RegExp(`fatal: transport_maps: open database ${table}: Permission denied; .*the mail system runs as sealpost: make it readable by that user`));
     assert.equal((await inst.cli(['status'])).code, 1);
   } finally {
     inst.cleanup();

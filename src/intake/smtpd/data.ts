@@ -76,7 +76,7 @@ function transaction(s: Session): Transaction {
     requireTls: p.requireTls,
     arrival: new Date(),
     client: {
-      name: 'unknown',
+      name: s.clientName,
       address: s.env.clientAddress,
       port: s.env.clientPort,
       ...(s.helo !== undefined ? { helo: s.helo } : {}),
@@ -169,7 +169,7 @@ async function readContent(s: Session, mode: 'no' | 'normalize' | 'reject', inta
 function receivedInfo(s: Session, t: Transaction): Omit<ReceivedInfo, 'queueId' | 'recipients' | 'date'> {
   return {
     helo: s.helo,
-    clientName: 'unknown',
+    clientName: s.clientName,
     clientAddress: s.env.clientAddress,
     myhostname: s.s.myhostname,
     mailName: s.s.mailName,

@@ -17,9 +17,9 @@
  * smtpd_sasl_security_options beyond "noanonymous".
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../lib/errors.ts';
+import { readSecretFile } from '../../lib/secret-files.ts';
 import type { Config } from '../../config/types.ts';
 
 export const SASL_MECHANISMS = ['PLAIN', 'LOGIN'] as const;
@@ -77,7 +77,8 @@ export function parsePasswordFile(text: string, file: string): PasswordEntry[] {
 export async function readPasswordFile(file: string): Promise<PasswordEntry[]> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Root-only: read through the master's root helper once it runs as mail_owner.
+    text = await readSecretFile(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; check its permissions`);

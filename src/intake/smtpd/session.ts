@@ -17,6 +17,9 @@
  *   disconnected; logged as `improper command pipelining after CMD from ...`.
  * - The disconnect line counts commands as Postfix does:
  *   `disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4`.
+ * - The client is named before the connect line as Postfix names it
+ *   (peer-name.ts: reverse lookup with forward confirmation, honouring
+ *   smtpd_peername_lookup): `localhost[127.0.0.1]`, else `unknown[addr]`.
  *
  * Not here: the command semantics (commands.ts, data.ts, auth.ts).
  */
@@ -32,6 +35,7 @@ import type { SmtpdSettings } from './settings.ts';
 import type { TlsSummary } from './tls.ts';
 import { tlsEstablishedLine, tlsSummary } from './tls.ts';
 import { COMMANDS, STATS_ORDER } from './commands.ts';
+import { peerName, type PeerResolver } from './peer-name.ts';
 
 export interface SessionEnv {
   readonly settings: SmtpdSettings;
@@ -42,6 +46,8 @@ export interface SessionEnv {
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly localAddress: string;
+  /** The resolver for the client name (tests); default the system's. */
+  readonly peerResolver?: PeerResolver;
 }
 
 export interface MailTransaction {
@@ -62,7 +68,10 @@ function sleep(ms: number): Promise<void> {
 export const UNKNOWN_NAME = 'unknown';
 
 export class Session {
-  readonly namaddr: string;
+  /** The verified client name (`unknown` until and unless nameClient() finds one). */
+  clientName = UNKNOWN_NAME;
+  /** `name[addr]`, as Postfix's log lines show the client. */
+  namaddr: string;
   helo: string | undefined;
   esmtp = false;
   pipeliningOffered = false;
@@ -91,6 +100,16 @@ export class Session {
 
   get s(): SmtpdSettings {
     return this.env.settings;
+  }
+
+  /** Look the client's name up (peer-name.ts) and use it from now on. */
+  async nameClient(): Promise<void> {
+    this.clientName = await peerName(this.env.clientAddress, {
+      enabled: this.s.config.getBool('smtpd_peername_lookup'),
+      ...(this.env.peerResolver ? { resolver: this.env.peerResolver } : {}),
+      warn: (text) => this.warn(text),
+    });
+    this.namaddr = `${this.clientName}[${this.env.clientAddress}]`;
   }
 
   /** RFC 3848 protocol name for Received: and the log. */
@@ -262,6 +281,7 @@ export { bareLfExempt };
 
 /** Run a session from the greeting to the disconnect line. */
 export async function runSession(s: Session): Promise<void> {
+  await s.nameClient();
   s.log(`connect from ${s.namaddr}`);
   try {
     if (s.s.tls.wrapperMode) {

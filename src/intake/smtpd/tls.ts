@@ -24,7 +24,7 @@
  * Not here: the STARTTLS command and the buffer discard (session.ts), client
  * certificates (smtpd_tls_ask_ccert: not implemented).
  */
-import { readFileSync } from 'node:fs';
+import { readSecretFileSync } from '../../lib/secret-files.ts';
 import { createSecureContext, DEFAULT_CIPHERS } from 'node:tls';
 import type { SecureContext, SecureVersion, TLSSocket } from 'node:tls';
 import { ConfigError } from '../../lib/errors.ts';
@@ -106,7 +106,8 @@ export function cipherList(grade: string, exclude: readonly string[], param = 's
 
 function readPem(path: string, param: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    // Root-only keys: read through the master's root helper once it runs as mail_owner.
+    return readSecretFileSync(path);
   } catch (e) {
     throw new ConfigError(`${param}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; check the file name and its permissions`);
   }

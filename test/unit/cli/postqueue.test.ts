@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { acquireMasterLock } from '../../../src/daemon/lock.ts';
 import { sealpost, tempDir } from '../../harness/cli.ts';
 import { createSpool } from '../../../src/queue/spool.ts';
 import { asctime } from '../../../src/queue/showq.ts';
@@ -113,8 +114,8 @@ test('flush without a daemon: mail system is down, exit 69, nothing written', as
 test('flush with a running daemon writes one request file per request', async () => {
   const { dir, q, cleanup } = await setup();
   try {
-    mkdirSync(join(q, 'pid'));
-    writeFileSync(join(q, 'pid', 'master.pid'), `${process.pid}\n`); // this process is alive
+    // This process holds the master lock: to postqueue, the daemon runs.
+    const lock = await acquireMasterLock(q);
     assert.equal((await sealpost(['postqueue', '-c', dir, '-f'])).code, 0);
     assert.equal((await sealpost(['postqueue', '-c', dir, '-i', 'ABCDEF123'])).code, 0);
     assert.equal((await sealpost(['postqueue', '-c', dir, '-s', '[192.0.2.1]'])).code, 0);
@@ -123,6 +124,7 @@ test('flush with a running daemon writes one request file per request', async ()
     assert.ok(files.every((f) => !f.startsWith('tmp.')));
     const lines = files.map((f) => readFileSync(join(q, 'public', 'flush', f), 'utf8')).sort();
     assert.deepEqual(lines, ['flush all\n', 'flush queue_id ABCDEF123\n', 'flush site [192.0.2.1]\n']);
+    await lock.release();
   } finally {
     cleanup();
   }

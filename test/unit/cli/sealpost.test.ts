@@ -64,7 +64,7 @@ test('the binary invoked as postfix: postfix-script\'s commands; the others refu
     const st = await pf(['-c', t.etc, 'status', 'ignored-extra']);
     assert.equal(st.code, 1);
     assert.equal(st.stderr, 'sealpost/sealpost-script: the sealpost mail system is not running\n');
-    const usage = 'Usage: postfix start (or start-fg, stop, reload, abort, flush, check, status)';
+    const usage = 'Usage: postfix start (or start-fg, stop, reload, abort, flush, check, status, set-permissions)';
     const unknown = await pf(['-c', t.etc, 'bogus']);
     assert.equal(unknown.code, 1);
     assert.equal(unknown.stderr, `sealpost/sealpost-script: fatal: unknown command: 'bogus'. ${usage}\n`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/load.ts';
 import { Pickup } from '../../../src/daemon/pickup.ts';
@@ -72,7 +72,8 @@ test('a pickup interrupted after the incoming write is finished without a duplic
     assert.equal(await first.scanOnce(), 1);
     const [queued] = spool.list('incoming');
     const again = await spool.writeMessage(env, content, 'maildrop');
-    writeFileSync(join(spool.dir, 'pid', 'pickup.state'), `${again}\n`);
+    mkdirSync(join(spool.dir, 'private'), { recursive: true });
+    writeFileSync(join(spool.dir, 'private', 'pickup.state'), `${again}\n`);
     // A second, unrelated message with other content must not be taken for it.
     await spool.writeMessage({ ...env, arrivalTime: env.arrivalTime + 1 }, content, 'maildrop');
     const p = new Pickup({ spool, config, log });

@@ -1,39 +1,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquirePidFile, AlreadyRunningError, isAlive, readDaemonPid, releasePidFile } from '../../../src/daemon/pidfile.ts';
+import { acquireMasterLock } from '../../../src/daemon/lock.ts';
+import { daemonPid, readPidFile, removePidFile, writePidFile } from '../../../src/daemon/pidfile.ts';
 import { tempDir } from '../../harness/cli.ts';
 
-test('acquire writes the pid; release removes only its own file', () => {
+test('write replaces a stale file; remove removes only its own', () => {
   const t = tempDir();
   try {
-    acquirePidFile(t.dir, process.pid);
+    writePidFile(t.dir, 999999999);
+    writePidFile(t.dir, process.pid);
     assert.equal(readFileSync(join(t.dir, 'pid', 'master.pid'), 'utf8'), `${process.pid}\n`);
-    assert.equal(readDaemonPid(t.dir), process.pid);
-    assert.equal(releasePidFile(t.dir, process.pid + 1), false);
-    assert.equal(releasePidFile(t.dir, process.pid), true);
+    assert.equal(readPidFile(t.dir), process.pid);
+    assert.equal(removePidFile(t.dir, process.pid + 1), false);
+    assert.equal(removePidFile(t.dir, process.pid), true);
     assert.equal(existsSync(join(t.dir, 'pid', 'master.pid')), false);
-    assert.equal(readDaemonPid(t.dir), undefined);
+    writeFileSync(join(t.dir, 'pid', 'master.pid'), 'garbage');
+    assert.equal(readPidFile(t.dir), undefined);
   } finally {
     t.cleanup();
   }
 });
 
-test('a live holder refuses; a dead or garbage one is replaced', () => {
+test('daemonPid: a pid file alone (a dead or live PID) is not a running master; the lock is', async () => {
   const t = tempDir();
   try {
-    mkdirSync(join(t.dir, 'pid'));
-    writeFileSync(join(t.dir, 'pid', 'master.pid'), `${process.ppid}\n`);
-    assert.throws(() => acquirePidFile(t.dir, process.pid), (e: unknown) => e instanceof AlreadyRunningError && e.message === 'the sealpost mail system is already running');
-    writeFileSync(join(t.dir, 'pid', 'master.pid'), '999999999\n');
-    assert.equal(isAlive(999999999), false);
-    assert.equal(readDaemonPid(t.dir), undefined);
-    acquirePidFile(t.dir, process.pid);
-    assert.equal(readDaemonPid(t.dir), process.pid);
-    writeFileSync(join(t.dir, 'pid', 'master.pid'), 'garbage');
-    acquirePidFile(t.dir, process.pid);
-    assert.equal(readDaemonPid(t.dir), process.pid);
+    writePidFile(t.dir, process.pid); // a live process, but it holds no lock
+    assert.equal(await daemonPid(t.dir), undefined);
+    const lock = await acquireMasterLock(t.dir);
+    assert.equal(await daemonPid(t.dir), process.pid);
+    await lock.release();
+    assert.equal(await daemonPid(t.dir), undefined);
   } finally {
     t.cleanup();
   }
