@@ -112,6 +112,12 @@ export function caseOf(line: string): Case | undefined {
 
 /** Queue manager and intake lines: the same for every case, not about TLS. */
 const BOOKKEEPING = /^\S+: \w+: (?:from=<|removed$|client=|message-id=|uid=)/;
+/**
+ * sealpost's start-up check (`sealpost check`, daemon/check-tls.ts) warns about policy-table
+ * entries before any mail is sent, as `master: warning: FILE, line N: ...`; Postfix has no such
+ * check. Those lines belong to no delivery attempt.
+ */
+const STARTUP_CHECK = /^(?:\S+\/)?master: warning: \S+, line \d+: /;
 const STATUS = /^\S+: (\w+): to=<([ab])@[^>]+>,.* status=/;
 
 export interface CaseAttempts {
@@ -133,7 +139,7 @@ export function scan(lines: readonly string[]): Map<string, CaseAttempts> {
   const open = new Map<string, string[]>();
   const out = new Map<string, CaseAttempts>();
   for (const line of lines) {
-    if (BOOKKEEPING.test(line)) continue;
+    if (BOOKKEEPING.test(line) || STARTUP_CHECK.test(line)) continue;
     const c = caseOf(line) ?? byId.get(/^\S+: (?!warning:)(\w+): /.exec(line)?.[1] ?? '');
     if (!c) continue;
     const seg = open.get(c.id) ?? [];
