@@ -61,6 +61,7 @@ import {
 import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
 import { encodeDelayRecord, parseDelayLog } from './defer-log.ts';
 import type { DelayReason } from './defer-log.ts';
+import { errnoCode, isNotFound } from '../lib/fs-errors.ts';
 
 /** Queues that hold message files, in showq(8) listing order. */
 export const MESSAGE_QUEUES = ['maildrop', 'active', 'incoming', 'deferred', 'hold'] as const;
@@ -124,14 +125,6 @@ export interface ScanSummary {
 }
 
 const TEMP_PREFIX = 'tmp.';
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-function isNotFound(err: unknown): boolean {
-  return errnoCode(err) === 'ENOENT';
-}
 
 const defaultIo: SpoolIo = {
   async writeAll(fh, data) {

@@ -37,6 +37,8 @@ export interface TransportHandle {
   readonly maxproc: number;
   /** The log program for its outcome lines: `sealpost/smtp`, `sealpost/relay/smtp`. */
   readonly logProgram: string;
+  /** The service's smtp_tls_loglevel (the TLS summary line is logged at ≥ 1); default 1. */
+  readonly tlsLogLevel?: number;
   /** <transport>_destination_recipient_limit. */
   readonly recipientLimit: number;
   readonly destination: DestinationSettings;

@@ -1,16 +1,19 @@
 /**
  * engine.ts — the TLS policy engine the SMTP client talks to (TlsEngine in
- * types.ts): decide a policy per next hop (policy.ts), hand out connect
- * options with a cached SecureContext (context.ts) and a resumable session
- * (session-cache.ts), judge the peer after the handshake (verify.ts), and
- * word the summary line (summary.ts).
+ * types.ts): decide a policy per next hop and per server (policy.ts: the
+ * sources and the combiner), hand out connect options with a cached
+ * SecureContext (context.ts) and a resumable session (session-cache.ts),
+ * judge the peer after the handshake (verify.ts), and word the summary line
+ * (summary.ts).
  *
  * Contract:
- * - `policyFor` never rejects; its result is frozen and cached for
- *   POLICY_CACHE_MS per (next hop, TLS-Required: No) — invalid results are not
- *   cached, so a recovered table answers at the next attempt. The
- *   SecureContext for a new policy shape is built here, once; if OpenSSL
- *   rejects it the policy is `invalid` (`client TLS configuration problem`).
+ * - `policyFor` (the hop step) never rejects; its result is frozen and cached
+ *   for POLICY_CACHE_MS per (next hop, TLS-Required: No) — invalid results
+ *   are not cached, so a recovered table answers at the next attempt.
+ *   `serverPolicy` (the server step) asks the per-server sources; when none
+ *   has anything to say it returns the hop policy itself. The SecureContext
+ *   for a new policy shape is built here, once; if OpenSSL rejects it the
+ *   policy is invalid (`client TLS configuration problem`).
  * - `connectOptions` sets `rejectUnauthorized: false` and a no-op
  *   checkServerIdentity: the decision is always ours (evaluate + enforce.ts).
  * - Warnings go to the mail log as `sealpost/<service>[pid]: warning: ...`.
@@ -22,9 +25,9 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Config } from '../../config/types.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
-import type { ServerIdentity, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
+import type { ConnectPolicy, ServerIdentity, ServerPolicy, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
 import { ContextCache, contextKey } from './context.ts';
-import { decidePolicy, type DecidedPolicy, type PolicyDetails } from './policy.ts';
+import { decideHop, decideServer, invalidPolicy, type HopDecision, type PolicyDetails, type PolicyEnv } from './policy.ts';
 import { CONFIG_PROBLEM, policyLookupWarning } from './reasons.ts';
 import { SessionCache } from './session-cache.ts';
 import { formatSummary, tlsLogLevel } from './summary.ts';
@@ -46,6 +49,8 @@ export const POLICY_CACHE_MS = 30_000;
 export interface SealpostTlsEngine extends TlsEngine {
   /** Engine-private facts of a policy from this engine (STS attributes). */
   details(policy: TlsPolicy): PolicyDetails | undefined;
+  /** The hop decision (with its trace) behind a policy from policyFor(). */
+  decision(policy: TlsPolicy): HopDecision | undefined;
   /** smtp_tls_loglevel: the SMTP client logs the summary line at ≥ 1. */
   readonly logLevel: number;
   /** Write the session cache file now (daemon stop). */
@@ -65,72 +70,64 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
     warn,
     now,
   });
+  const env: PolicyEnv = { config, warn, prefix, openTable: (spec) => tables.get(spec) };
   const details = new WeakMap<TlsPolicy, PolicyDetails>();
+  const decisions = new WeakMap<TlsPolicy, HopDecision>();
   const policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
   const digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
   const maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
   const logLevel = tlsLogLevel(config, prefix);
 
   /** Build (or reuse) the SecureContext now, so a bad cipher string fails the policy, not the connection. */
-  const withContext = (d: DecidedPolicy): DecidedPolicy => {
-    const p = d.policy;
-    if (p.level === 'invalid' || p.level === 'none') return d;
+  const withContext = (p: TlsPolicy): TlsPolicy => {
+    if (p.level === 'invalid' || p.level === 'none') return p;
     try {
       contexts.get(p);
-      return d;
+      return p;
     } catch (err) {
       warn((err as Error).message);
       warn(policyLookupWarning(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM.reason));
-      const invalid: TlsPolicy = Object.freeze({
-        level: 'invalid',
-        nexthop: p.nexthop,
-        nexthopDomain: p.nexthopDomain,
-        invalid: CONFIG_PROBLEM,
-        match: [],
-        ciphers: '',
-        trustAnchorFiles: [],
-        connectionReuse: false,
-        source: p.source,
-        tlsRequiredNo: p.tlsRequiredNo,
-        ...(p.matchedEntry ? { matchedEntry: p.matchedEntry } : {}),
-      });
-      return { policy: invalid, details: d.details };
+      return invalidPolicy(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM, p.source, p, p.applied, p.matchedEntry);
     }
   };
 
   const decide = async (nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> => {
-    let d: DecidedPolicy;
+    let d: HopDecision;
     try {
-      d = withContext(
-        await decidePolicy({ config, warn, prefix, openTable: (spec) => tables.get(spec) }, nexthop, message),
-      );
+      d = await decideHop(env, nexthop, message);
+      d = { ...d, policy: withContext(d.policy) };
     } catch (err) {
       // A bug or an unexpected table failure: fail closed, never downgrade.
       warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
-      d = {
-        policy: Object.freeze({
-          level: 'invalid',
-          nexthop,
-          nexthopDomain: nexthop,
-          invalid: CONFIG_PROBLEM,
-          match: [],
-          ciphers: '',
-          trustAnchorFiles: [],
-          connectionReuse: false,
-          source: 'internal error',
-          tlsRequiredNo: message.tlsRequiredNo,
-        }),
-        details: Object.freeze({ mxHostPatterns: [], enableRpk: false }),
-      };
+      const applied = Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain: nexthop, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
+      const policy = invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'internal error', message, applied);
+      d = { policy, details: Object.freeze({ mxHostPatterns: [], enableRpk: false }), trace: { steps: [], winner: 'default', why: 'internal error' }, steps: [], nexthopDomain: nexthop, flags: message };
     }
     details.set(d.policy, d.details);
+    decisions.set(d.policy, d);
     return d.policy;
   };
 
-  const sessionKey = (policy: TlsPolicy, server: ServerIdentity, sni: string | undefined) =>
+  const serverPolicy = async (hop: ConnectPolicy, server: ServerIdentity): Promise<ServerPolicy> => {
+    const d = decisions.get(hop);
+    if (!d) return { kind: 'connect', policy: hop };
+    try {
+      const s = await decideServer(env, d, server);
+      if (s.verdict.kind !== 'connect' || s.verdict.policy === hop) return s.verdict;
+      const p = withContext(s.verdict.policy);
+      if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied };
+      details.set(p, s.details);
+      return { kind: 'connect', policy: p };
+    } catch (err) {
+      warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
+      return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied };
+    }
+  };
+
+  const sessionKey = (policy: ConnectPolicy, server: ServerIdentity, sni: string | undefined) =>
     `${server.address}:${server.port}|${server.hostname}|${policy.level}|${sni ?? ''}|${contextKey(policy)}`;
 
-  const sniFor = (policy: TlsPolicy, server: ServerIdentity): string | undefined => {
+  const sniFor = (policy: ConnectPolicy, server: ServerIdentity): string | undefined => {
     const s = policy.servername;
     if (s === undefined || s === '') return undefined;
     const name = s === 'hostname' ? server.hostname : s === 'nexthop' ? policy.nexthopDomain : s;
@@ -154,6 +151,8 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
       });
       return p;
     },
+
+    serverPolicy,
 
     connectOptions(policy, server): ConnectionOptions {
       const sni = sniFor(policy, server);
@@ -198,6 +197,10 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
 
     details(policy) {
       return details.get(policy);
+    },
+
+    decision(policy) {
+      return decisions.get(policy);
     },
 
     flush() {

@@ -79,7 +79,7 @@ test('.parent walk, match= names, several recipients in one run', async () => {
   assert.match(second!, /key "\.example": not found\n {4}no entry matched/);
 });
 
-test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: Temporary lookup error', async () => {
+test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: client TLS configuration problem (Postfix 3.7/3.11)', async () => {
   const bad = await explain('smtp_tls_policy_maps = texthash:DIR/tls_policy\n', 'bad.example encrypt match=foo\n', ['y@bad.example']);
   assert.match(bad.stdout, /warning: smtp_tls_policy_maps, next-hop destination "bad\.example": attribute "match" invalid at security level "encrypt"/);
   assert.match(bad.stdout, /level: INVALID/);
@@ -87,7 +87,9 @@ test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: Tem
   const err = await explain('smtp_tls_policy_maps = socketmap:inet:127.0.0.1:1:policy\n', '', ['y@any.example']);
   assert.equal(err.code, 0);
   assert.match(err.stdout, /LOOKUP ERROR/);
-  assert.match(err.stdout, /dsn=4\.3\.0 \(Temporary lookup error\)/);
+  assert.match(err.stdout, /LOOKUP ERROR: .*\(mail is deferred: client TLS configuration problem\)/);
+  assert.match(err.stdout, /warning: smtp_tls_policy_maps, next-hop destination "any\.example": policy table lookup error/);
+  assert.match(err.stdout, /dsn=4\.7\.5 \(client TLS configuration problem\)/);
 });
 
 test('non-SMTP routes: local bounce, error: transport', async () => {

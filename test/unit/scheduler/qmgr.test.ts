@@ -12,6 +12,7 @@ import { tempDir } from '../../harness/cli.ts';
 import { loadConfig, type LoadedConfig } from '../../../src/config/load.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../../../src/delivery/types.ts';
 import { createSpool, type Spool } from '../../../src/queue/spool.ts';
+import { spoolStore } from '../../../src/queue/store.ts';
 import { memoryMailLog } from '../../../src/reports/maillog.ts';
 import { QueueManager } from '../../../src/scheduler/qmgr.ts';
 import type { QmgrRuntime, Route, TransportHandle } from '../../../src/scheduler/types.ts';
@@ -86,7 +87,7 @@ async function lab(mainExtra = '', opts: { start?: boolean; prepare?: (spool: Sp
     },
   };
   const runtime = async (c: LoadedConfig): Promise<QmgrRuntime> => ({ config: c, router, transport: (n) => handles.get(n), close: async () => undefined });
-  const qmgr = new QueueManager({ spool, log, config, runtime, incomingScanMs: 200 });
+  const qmgr = new QueueManager({ store: spoolStore(spool), log, config, runtime, incomingScanMs: 200 });
   if (opts.start ?? true) await qmgr.start();
   return {
     spool,
@@ -442,7 +443,7 @@ test('reload: new deliveries use the new agents; the old runtime is closed once 
         },
       };
     };
-    const qmgr = new QueueManager({ spool, log, config, runtime });
+    const qmgr = new QueueManager({ store: spoolStore(spool), log, config, runtime });
     await qmgr.start();
     const first = await spool.writeMessage({ arrivalTime: Date.now(), sender: 's@x', recipients: [{ address: 'a@one.example' }] }, Buffer.from('x\r\n'));
     qmgr.onQueued(first);
