@@ -22,7 +22,7 @@ import { connect as netConnect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { lookup as nativeLookup } from 'node:dns/promises';
 import type { Config } from '../../config/types.ts';
-import { resolvePort } from '../../daemon/services.ts';
+import { resolvePort } from '../../lib/services.ts';
 import { parseNexthop } from '../../maps/domain-walk.ts';
 import { familiesFor, resolveMx } from '../dns/mx.ts';
 import type { InetProtocols } from '../dns/mx.ts';

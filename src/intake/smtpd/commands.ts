@@ -12,6 +12,7 @@
  * Not here: the command loop (session.ts), DATA (data.ts), AUTH (auth.ts),
  * relay policy (restrictions.ts).
  */
+import { formatEhloReply } from '../../smtp/ehlo.ts';
 import { parseMailFrom, parseRcptTo } from '../../smtp/esmtp-params.ts';
 import { checkRecipient } from './restrictions.ts';
 import type { Outcome, Session } from './session.ts';
@@ -28,8 +29,7 @@ export interface Command {
   run(s: Session, args: string, line: string): Promise<Outcome>;
 }
 
-/** Postfix's smtpd_cmd_table order, as shown on the disconnect line. */
-export const STATS_ORDER = ['helo', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data', 'bdat', 'rset', 'noop', 'vrfy', 'etrn', 'quit', 'unknown'];
+export { STATS_ORDER } from './session.ts';
 
 async function fail(s: Session, reply: string): Promise<Outcome> {
   await s.reply(reply);
@@ -70,8 +70,7 @@ async function ehlo(s: Session, args: string): Promise<Outcome> {
   s.resetTransaction();
   s.helo = args.trim();
   s.esmtp = true;
-  const lines = [s.s.myhostname, ...ehloKeywords(s)];
-  await s.reply(lines.map((l, i) => `250${i < lines.length - 1 ? '-' : ' '}${l}`).join('\r\n'));
+  await s.reply(formatEhloReply(s.s.myhostname, ehloKeywords(s)));
   s.pipeliningOffered = true;
   return 'ok';
 }

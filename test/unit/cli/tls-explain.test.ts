@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealpost, tempDir } from '../../harness/cli.ts';
-import { describeMatch } from '../../../src/cli/tls-explain.ts';
+import { describeMatch, suggestHopEntry } from '../../../src/cli/tls-explain.ts';
 
 async function explain(mainCf: string, policy: string, args: string[]) {
   const t = tempDir();
@@ -140,4 +140,37 @@ test('master.cf: -o overrides of the delivering service decide the policy; unkno
   } finally {
     t.cleanup();
   }
+});
+
+test('relayhost trap fix: the suggested relayhost entry never carries the recipient\'s match= names', async () => {
+  const r = await explain(TRAP_CF, 'example.com secure match=mx1.example.com:mx2.example.com\n', ['bob@example.com']);
+  const fix = r.stdout.split('\n').find((l) => l.startsWith('  or: '));
+  assert.equal(fix, '  or: give the next hop its own policy entry, e.g. "[smtp.provider.net]:587  secure" in texthash:DIR/tls_policy.');
+  assert.doesNotMatch(fix!, /mx1\.example\.com/);
+});
+
+test('relayhost trap fix: never a level weaker than the relayhost\'s own entry', async () => {
+  const r = await explain(TRAP_CF, 'example.com encrypt\n[smtp.provider.net]:587 secure\n', ['bob@example.com']);
+  assert.match(r.stdout, /WARNING: .*"example\.com encrypt"/);
+  assert.match(r.stdout, /or: keep the next hop's own entry "\[smtp\.provider\.net\]:587 secure": it already demands at least what "example\.com encrypt" asks for\./);
+  assert.doesNotMatch(r.stdout, /e\.g\. "\[smtp\.provider\.net\]:587 {2}encrypt"/);
+});
+
+test('relayhost trap fix: the relayhost\'s own names are kept, each listed once', async () => {
+  const r = await explain(TRAP_CF, 'example.com secure match=mx.example.com\n[smtp.provider.net]:587 verify match=smtp.provider.net:SMTP.provider.net:nexthop\n', ['bob@example.com']);
+  assert.match(r.stdout, /as strict as you need \(e\.g\. "\[smtp\.provider\.net\]:587 {2}secure match=smtp\.provider\.net:nexthop"\)\./);
+});
+
+test('suggestHopEntry: level from the recipient entry unless the own entry is at least as strong; only the own attributes that still mean the same', () => {
+  assert.equal(suggestHopEntry('secure match=mx.example.com servername=mx.example.com'), 'secure');
+  assert.equal(suggestHopEntry('encrypt', 'may'), 'encrypt');
+  assert.equal(suggestHopEntry('encrypt', 'secure'), undefined);
+  assert.equal(suggestHopEntry('verify', 'verify match=relay.example'), undefined);
+  // protocols= of the own entry stay; its fingerprints do not become names.
+  assert.equal(suggestHopEntry('secure', 'encrypt protocols=>=TLSv1.2'), 'secure protocols=>=TLSv1.2');
+  assert.equal(suggestHopEntry('secure', 'fingerprint match=AB:CD'), 'secure');
+  // A recipient fingerprint entry names the recipient's certificates: the relay gets secure instead.
+  assert.equal(suggestHopEntry('fingerprint match=12:34'), 'secure');
+  // An own entry that does not parse (match= is invalid at encrypt) lends nothing to the suggestion.
+  assert.equal(suggestHopEntry('verify', 'encrypt match=x'), 'verify');
 });
