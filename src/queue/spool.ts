@@ -53,6 +53,7 @@ import {
   EXPIRE_YES,
   FORCED_EXPIRE_OFFSET,
   HEADER_LENGTH,
+  messageFlags,
   QueueFileFormatError,
   STATUS_DONE,
   STATUS_PENDING,
@@ -604,12 +605,7 @@ export class Spool {
       arrivalTime: e.arrivalTime,
       sender: e.sender,
       recipients: e.recipients.filter((r) => r.status === 'pending'),
-      ...(e.envid !== undefined ? { envid: e.envid } : {}),
-      ...(e.ret !== undefined ? { ret: e.ret } : {}),
-      smtputf8: e.smtputf8,
-      eightBitMime: e.eightBitMime,
-      requireTls: e.requireTls,
-      tlsRequiredNo: e.tlsRequiredNo,
+      ...messageFlags(e),
       ...(e.client !== undefined ? { client: e.client } : {}),
     };
     const newId = await this.writeMessage(input, msg.content, 'incoming');

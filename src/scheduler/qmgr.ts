@@ -40,7 +40,7 @@ import type { FlushRequest } from '../daemon/flush.ts';
 import { applySoftBounce } from '../delivery/smtp/trouble.ts';
 import type { DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../delivery/types.ts';
 import { isNotFound } from '../lib/fs-errors.ts';
-import { QueueFileFormatError, type QueueEnvelope, type QueueRecipient } from '../queue/queue-file.ts';
+import { messageFlags, QueueFileFormatError, type QueueEnvelope, type QueueRecipient } from '../queue/queue-file.ts';
 import type { QueueStore } from '../queue/store.ts';
 import { buildBounce, postmasterCopy, type BounceParams, type BounceRecipient } from '../reports/bounce.ts';
 import { formatExpired, formatQueueActive, resolutionLimitOf } from '../reports/delivery-log.ts';
@@ -517,12 +517,7 @@ export class QueueManager {
       queueFile: this.store.path('active', entry.msg.id),
       sender: e.sender,
       recipients: entry.recipients as readonly DeliveryRecipient[],
-      ...(e.envid !== undefined ? { envid: e.envid } : {}),
-      ...(e.ret !== undefined ? { ret: e.ret } : {}),
-      smtputf8: e.smtputf8,
-      eightBitMime: e.eightBitMime,
-      requireTls: e.requireTls,
-      tlsRequiredNo: e.tlsRequiredNo,
+      ...messageFlags(e),
       messageSize: e.messageSize,
       arrivalTime: e.arrivalTime,
       activeTime: entry.msg.activeTime,

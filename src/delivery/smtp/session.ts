@@ -41,6 +41,7 @@ import type { SessionResult, TlsRptResultType } from '../outcome.ts';
 import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../tls/enforce.ts';
 import { mustMatch } from '../tls/level.ts';
 import { HANDSHAKE_FAILURE } from '../tls/reasons.ts';
+import { tlsLogLevel } from '../tls/summary.ts';
 import type { ConnectPolicy, TlsDecision, TlsEngine, TlsEvaluation } from '../tls/types.ts';
 import { ChatFailure, SmtpChat } from './chat.ts';
 import type { ConnectSettings, ServerTarget, SocketFactory } from './connect.ts';
@@ -76,7 +77,6 @@ export interface SessionSettings {
 
 export function sessionSettings(config: Config): SessionSettings {
   const ms = (name: string): number => Math.max(1, config.getTime(name)) * 1000;
-  const loglevel = Number.parseInt(config.get('smtp_tls_loglevel'), 10);
   return {
     heloName: config.get('smtp_helo_name') || config.get('myhostname'),
     timeouts: {
@@ -93,7 +93,7 @@ export function sessionSettings(config: Config): SessionSettings {
     },
     skip5xxGreeting: config.getBool('smtp_skip_5xx_greeting'),
     neverEhlo: config.getBool('smtp_never_send_ehlo'),
-    tlsLoglevel: Number.isFinite(loglevel) ? loglevel : 0,
+    tlsLoglevel: tlsLogLevel(config),
     noteStarttlsOffer: config.getBool('smtp_tls_note_starttls_offer'),
     saslSoftBounce: config.getBool('smtp_sasl_auth_soft_bounce'),
   };

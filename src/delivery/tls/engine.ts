@@ -58,160 +58,172 @@ export interface SealpostTlsEngine extends TlsEngine {
 }
 
 export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
-  const { config, tables, log } = opts;
-  const service = opts.service ?? 'smtp';
-  const prefix = service.startsWith('lmtp') ? 'lmtp' : 'smtp';
-  const now = opts.now ?? Date.now;
-  const warn = (text: string) => log.warn(service, text);
-  const contexts = new ContextCache(config, prefix);
-  const sessions = new SessionCache({
-    database: config.get(`${prefix}_tls_session_cache_database`),
-    timeoutSeconds: config.getTime(`${prefix}_tls_session_cache_timeout`),
-    warn,
-    now,
-  });
-  const env: PolicyEnv = { config, warn, prefix, openTable: (spec) => tables.get(spec) };
-  const details = new WeakMap<TlsPolicy, PolicyDetails>();
-  const decisions = new WeakMap<TlsPolicy, HopDecision>();
-  const policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
-  const digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
-  const maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
-  const logLevel = tlsLogLevel(config, prefix);
+  return new Engine(opts);
+}
+
+const FALLBACK_APPLIED = (domain: string) =>
+  Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
+
+class Engine implements SealpostTlsEngine {
+  readonly logLevel: number;
+  private readonly now: () => number;
+  private readonly warn: (text: string) => void;
+  private readonly contexts: ContextCache;
+  private readonly sessions: SessionCache;
+  private readonly env: PolicyEnv;
+  private readonly detailsOf = new WeakMap<TlsPolicy, PolicyDetails>();
+  private readonly decisions = new WeakMap<TlsPolicy, HopDecision>();
+  private readonly policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
+  private readonly digest: string;
+  private readonly maxDepth: number;
+
+  constructor(opts: TlsEngineOptions) {
+    const { config, tables, log } = opts;
+    const service = opts.service ?? 'smtp';
+    const prefix = service.startsWith('lmtp') ? 'lmtp' : 'smtp';
+    this.now = opts.now ?? Date.now;
+    this.warn = (text) => log.warn(service, text);
+    this.contexts = new ContextCache(config, prefix);
+    this.sessions = new SessionCache({
+      database: config.get(`${prefix}_tls_session_cache_database`),
+      timeoutSeconds: config.getTime(`${prefix}_tls_session_cache_timeout`),
+      warn: this.warn,
+      now: this.now,
+    });
+    this.env = { config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec) };
+    this.digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
+    this.maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
+    this.logLevel = tlsLogLevel(config, prefix);
+  }
 
   /** Build (or reuse) the SecureContext now, so a bad cipher string fails the policy, not the connection. */
-  const withContext = (p: TlsPolicy): TlsPolicy => {
+  private withContext(p: TlsPolicy): TlsPolicy {
     if (p.level === 'invalid' || p.level === 'none') return p;
     try {
-      contexts.get(p);
+      this.contexts.get(p);
       return p;
     } catch (err) {
-      warn((err as Error).message);
-      warn(policyLookupWarning(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM.reason));
+      this.warn((err as Error).message);
+      this.warn(policyLookupWarning(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM.reason));
       return invalidPolicy(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM, p.source, p, p.applied, p.matchedEntry);
     }
-  };
+  }
 
-  const decide = async (nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> => {
+  private async decide(nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> {
     let d: HopDecision;
     try {
-      d = await decideHop(env, nexthop, message);
-      d = { ...d, policy: withContext(d.policy) };
+      d = await decideHop(this.env, nexthop, message);
+      d = { ...d, policy: this.withContext(d.policy) };
     } catch (err) {
       // A bug or an unexpected table failure: fail closed, never downgrade.
-      warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
-      const applied = Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain: nexthop, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
-      const policy = invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'internal error', message, applied);
+      this.warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
+      const policy = invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'internal error', message, FALLBACK_APPLIED(nexthop));
       d = { policy, details: Object.freeze({ mxHostPatterns: [], enableRpk: false }), trace: { steps: [], winner: 'default', why: 'internal error' }, steps: [], nexthopDomain: nexthop, flags: message };
     }
-    details.set(d.policy, d.details);
-    decisions.set(d.policy, d);
+    this.detailsOf.set(d.policy, d.details);
+    this.decisions.set(d.policy, d);
     return d.policy;
-  };
+  }
 
-  const serverPolicy = async (hop: ConnectPolicy, server: ServerIdentity): Promise<ServerPolicy> => {
-    const d = decisions.get(hop);
+  policyFor(nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> {
+    const key = `${nexthop}\0${message.tlsRequiredNo ? 1 : 0}`;
+    const t = this.now();
+    const hit = this.policies.get(key);
+    if (hit && hit.expires > t) return hit.policy;
+    const p = this.decide(nexthop, message);
+    this.policies.set(key, { expires: t + POLICY_CACHE_MS, policy: p });
+    // Do not keep failures: the next attempt asks the tables again.
+    void p.then((pol) => {
+      if (pol.level === 'invalid' && this.policies.get(key)?.policy === p) this.policies.delete(key);
+    });
+    return p;
+  }
+
+  async serverPolicy(hop: ConnectPolicy, server: ServerIdentity): Promise<ServerPolicy> {
+    const d = this.decisions.get(hop);
     if (!d) return { kind: 'connect', policy: hop };
     try {
-      const s = await decideServer(env, d, server);
+      const s = await decideServer(this.env, d, server);
       if (s.verdict.kind !== 'connect' || s.verdict.policy === hop) return s.verdict;
-      const p = withContext(s.verdict.policy);
+      const p = this.withContext(s.verdict.policy);
       if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied };
-      details.set(p, s.details);
+      this.detailsOf.set(p, s.details);
       return { kind: 'connect', policy: p };
     } catch (err) {
-      warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
+      this.warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
       return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied };
     }
-  };
+  }
 
-  const sessionKey = (policy: ConnectPolicy, server: ServerIdentity, sni: string | undefined) =>
-    `${server.address}:${server.port}|${server.hostname}|${policy.level}|${sni ?? ''}|${contextKey(policy)}`;
+  private sessionKey(policy: ConnectPolicy, server: ServerIdentity, sni: string | undefined): string {
+    return `${server.address}:${server.port}|${server.hostname}|${policy.level}|${sni ?? ''}|${contextKey(policy)}`;
+  }
 
-  const sniFor = (policy: ConnectPolicy, server: ServerIdentity): string | undefined => {
+  private sniFor(policy: ConnectPolicy, server: ServerIdentity): string | undefined {
     const s = policy.servername;
     if (s === undefined || s === '') return undefined;
     const name = s === 'hostname' ? server.hostname : s === 'nexthop' ? policy.nexthopDomain : s;
     // RFC 6066 §3: literal IP addresses are not permitted in SNI.
     return isIP(name) ? undefined : name;
-  };
+  }
 
-  return {
-    logLevel,
+  connectOptions(policy: ConnectPolicy, server: ServerIdentity): ConnectionOptions {
+    const sni = this.sniFor(policy, server);
+    const session = this.sessions.get(this.sessionKey(policy, server, sni))?.session;
+    return {
+      secureContext: this.contexts.get(policy),
+      // Our own evaluation decides (verify.ts); Node's checks are off.
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+      ...(sni !== undefined ? { servername: sni } : {}),
+      ...(session ? { session } : {}),
+    };
+  }
 
-    policyFor(nexthop, message) {
-      const key = `${nexthop}\0${message.tlsRequiredNo ? 1 : 0}`;
-      const t = now();
-      const hit = policies.get(key);
-      if (hit && hit.expires > t) return hit.policy;
-      const p = decide(nexthop, message);
-      policies.set(key, { expires: t + POLICY_CACHE_MS, policy: p });
-      // Do not keep failures: the next attempt asks the tables again.
-      void p.then((pol) => {
-        if (pol.level === 'invalid' && policies.get(key)?.policy === p) policies.delete(key);
-      });
-      return p;
-    },
+  evaluate(policy: ConnectPolicy, socket: TLSSocket, server: ServerIdentity): TlsEvaluation {
+    const d = this.detailsOf.get(policy);
+    const key = this.sessionKey(policy, server, this.sniFor(policy, server));
+    const facts = peerFacts(socket, this.sessions.get(key)?.peer);
+    const evaluation = evaluatePeer(policy, facts, server, {
+      digest: this.digest,
+      maxDepth: this.maxDepth,
+      logLevel: this.logLevel,
+      ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
+      ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
+    });
+    if (evaluation.failure) {
+      // Never resume a session whose peer failed the policy.
+      this.sessions.delete(key);
+    } else if (this.sessions.enabled) {
+      const peer = rememberPeer(facts);
+      const s = socket.getSession();
+      if (s && socket.getProtocol() !== 'TLSv1.3') this.sessions.set(key, s, peer);
+      // TLS 1.3 tickets arrive after the handshake.
+      socket.on('session', (ticket: Buffer) => this.sessions.set(key, ticket, peer));
+    }
+    return evaluation;
+  }
 
-    serverPolicy,
+  summaryLine(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string {
+    return formatSummary(evaluation, server, reused);
+  }
 
-    connectOptions(policy, server): ConnectionOptions {
-      const sni = sniFor(policy, server);
-      const session = sessions.get(sessionKey(policy, server, sni))?.session;
-      return {
-        secureContext: contexts.get(policy),
-        // Our own evaluation decides (verify.ts); Node's checks are off.
-        rejectUnauthorized: false,
-        checkServerIdentity: () => undefined,
-        ...(sni !== undefined ? { servername: sni } : {}),
-        ...(session ? { session } : {}),
-      };
-    },
+  details(policy: TlsPolicy): PolicyDetails | undefined {
+    return this.detailsOf.get(policy);
+  }
 
-    evaluate(policy, socket: TLSSocket, server): TlsEvaluation {
-      const d = details.get(policy);
-      const key = sessionKey(policy, server, sniFor(policy, server));
-      const facts = peerFacts(socket, sessions.get(key)?.peer);
-      const evaluation = evaluatePeer(policy, facts, server, {
-        digest,
-        maxDepth,
-        logLevel,
-        ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
-        ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
-      });
-      if (evaluation.failure) {
-        // Never resume a session whose peer failed the policy.
-        sessions.delete(key);
-      } else if (sessions.enabled) {
-        const peer = rememberPeer(facts);
-        const s = socket.getSession();
-        if (s && socket.getProtocol() !== 'TLSv1.3') sessions.set(key, s, peer);
-        // TLS 1.3 tickets arrive after the handshake.
-        socket.on('session', (ticket: Buffer) => sessions.set(key, ticket, peer));
-      }
-      return evaluation;
-    },
+  decision(policy: TlsPolicy): HopDecision | undefined {
+    return this.decisions.get(policy);
+  }
 
-    summaryLine(evaluation, server, reused) {
-      return formatSummary(evaluation, server, reused);
-    },
+  flush(): void {
+    this.sessions.save();
+  }
 
-    details(policy) {
-      return details.get(policy);
-    },
-
-    decision(policy) {
-      return decisions.get(policy);
-    },
-
-    flush() {
-      sessions.save();
-    },
-
-    reset() {
-      policies.clear();
-      contexts.clear();
-      sessions.clear();
-      sessions.save();
-    },
-  };
+  reset(): void {
+    this.policies.clear();
+    this.contexts.clear();
+    this.sessions.clear();
+    this.sessions.save();
+  }
 }
