@@ -25,12 +25,20 @@
  *   Other destinations keep going.
  * - Files that vanish or move under it (postsuper -d/-h/-r) are skipped:
  *   ENOENT is never an error.
- * - Logs (Postfix's shapes): `sealpost/qmgr: ID: from=<s>, size=N, nrcpt=N
- *   (queue active)`, `ID: removed`, `ID: from=<s>, status=expired, returned
- *   to sender`; each recipient outcome under the agent's program
- *   (`sealpost/smtp`, `sealpost/relay/smtp`) via formatDeliveryLine; routing
- *   outcomes under `sealpost/qmgr`; notices as `sealpost/bounce: ID: sender
- *   non-delivery notification: NEWID` / `sender delay notification: NEWID`.
+ * - Events (reports/events.ts): every recipient outcome (the agents', and
+ *   the ones it decides itself: routing, dead destinations, missing
+ *   transports), every TLS session record of a delivery (once each, before
+ *   that delivery's outcomes, in one synchronous run), `removed` when a
+ *   message leaves the queue (`deleted` when postsuper took it), `received`
+ *   for the notices it queues. soft_bounce is applied here, once, to every
+ *   outcome (delivery/smtp/trouble.ts). The mail log is a subscriber: each
+ *   outcome under the agent's program (`sealpost/smtp`, `sealpost/relay/smtp`),
+ *   routing outcomes under `sealpost/qmgr`, `ID: removed`.
+ * - Logs itself (Postfix's shapes): `sealpost/qmgr: ID: from=<s>, size=N,
+ *   nrcpt=N (queue active)`, `ID: from=<s>, status=expired, returned to
+ *   sender`; notices as `sealpost/bounce: ID: sender non-delivery
+ *   notification: NEWID` / `sender delay notification: NEWID`.
+ * - The store is the QueueStore interface (queue/store.ts), never the spool's files.
  *
  * Not here: routing (resolve.ts), per-destination windows (destination-queue.ts,
  * concurrency.ts), time arithmetic (backoff.ts, expiry.ts), the agents.
@@ -781,7 +789,10 @@ export class QueueManager {
   }
 
   private async queueNotice(n: { sender: string; recipient: string; content: Buffer }): Promise<string> {
-    const id = await this.store.writeMessage({ arrivalTime: this.now(), sender: n.sender, recipients: [{ address: n.recipient, origAddress: n.recipient }] }, n.content, 'incoming');
+    const arrival = this.now();
+    const id = await this.store.writeMessage({ arrivalTime: arrival, sender: n.sender, recipients: [{ address: n.recipient, origAddress: n.recipient }] }, n.content, 'incoming');
+    // A notice is a message the queue received (events.ts `received`, origin `bounce`).
+    if (!this.closed) this.events.publish({ kind: 'received', time: arrival, queueId: id, origin: 'bounce', sender: n.sender, size: n.content.length, nrcpt: 1 });
     this.feed.addIncoming(id, true);
     return id;
   }

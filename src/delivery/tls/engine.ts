@@ -27,7 +27,7 @@ import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import type { ConnectPolicy, ServerIdentity, ServerPolicy, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
 import { ContextCache, contextKey } from './context.ts';
-import { decideHop, decideServer, invalidPolicy, type HopDecision, type PolicyDetails, type PolicyEnv } from './policy.ts';
+import { decideHop, decideServer, invalidPolicy, policySources, type HopDecision, type PolicyDetails, type PolicyEnv } from './policy.ts';
 import { CONFIG_PROBLEM, policyLookupWarning } from './reasons.ts';
 import { SessionCache } from './session-cache.ts';
 import { formatSummary, tlsLogLevel } from './summary.ts';
@@ -90,7 +90,9 @@ class Engine implements SealpostTlsEngine {
       warn: this.warn,
       now: this.now,
     });
-    this.env = { config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec) };
+    const base: PolicyEnv = { config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec) };
+    // The sources are built once per engine (one configuration): a server step costs no parsing.
+    this.env = { ...base, sources: policySources(base) };
     this.digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
     this.maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
     this.logLevel = tlsLogLevel(config, prefix);

@@ -209,7 +209,7 @@ export async function decideHop(env: PolicyEnv, nexthop: string, flags: MessageT
  */
 export async function decideServer(env: PolicyEnv, hop: HopDecision, server: ServerIdentity): Promise<ServerDecision> {
   const policy = hop.policy;
-  const sources = (env.sources ?? policySources(env)).filter((s) => s.server);
+  const sources = (env.sources ?? policySources(env)).filter((s) => s.server !== undefined);
   const unchanged = (): ServerDecision => ({ verdict: { kind: 'connect', policy: policy as ConnectPolicy }, details: hop.details, trace: hop.trace });
   if (policy.level === 'invalid' || sources.length === 0) return unchanged();
   const q = { nexthop: policy.nexthop, nexthopDomain: hop.nexthopDomain, message: hop.flags, server };
