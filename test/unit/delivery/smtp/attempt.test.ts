@@ -87,12 +87,17 @@ async function hello(peer: ScriptedPeer, name = 'mx.test', extra: string[] = [])
   await peer.expect('EHLO', [`250-${name}`, ...extra.map((e) => `250-${e}`), '250 8BITMIME'].join('\r\n'));
 }
 
+/** Greeting, EHLO, then MAIL and one RCPT accepted. */
+async function accepted(peer: ScriptedPeer): Promise<void> {
+  await hello(peer);
+  await peer.expect('MAIL', '250 2.1.0 Ok');
+  await peer.expect('RCPT', '250 2.1.5 Ok');
+}
+
 test('a reset in the middle of DATA: deferred 4.4.2 (never bounced), the destination throttled, the session recorded', async () => {
   const l = lab('smtp_tls_security_level = may\n', {
     '192.0.2.1': async (peer) => {
-      await hello(peer);
-      await peer.expect('MAIL', '250 2.1.0 Ok');
-      await peer.expect('RCPT', '250 2.1.5 Ok');
+      await accepted(peer);
       await peer.expect('DATA', '354 End data with <CR><LF>.<CR><LF>');
       await peer.someData();
       peer.reset();
@@ -127,9 +132,7 @@ test('a reset in the middle of DATA: deferred 4.4.2 (never bounced), the destina
 test('421 after RCPT: that recipient is deferred with the server\'s words, the other one on the broken connection too', async () => {
   const l = lab('smtp_tls_security_level = may\n', {
     '192.0.2.1': async (peer) => {
-      await hello(peer);
-      await peer.expect('MAIL', '250 2.1.0 Ok');
-      await peer.expect('RCPT', '250 2.1.5 Ok');
+      await accepted(peer);
       await peer.expect('RCPT', '421 4.7.0 mx.test Error: too many errors');
       peer.socket.end();
     },
