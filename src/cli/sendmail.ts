@@ -211,9 +211,10 @@ async function submit(ctx: CommandContext, sub: Submission, config: LoadedConfig
 
 /** -bs: one SMTP session on stdin/stdout through the listener's session code, as `smtpd -S`. */
 async function smtpOnStdio(ctx: CommandContext, config: LoadedConfig): Promise<number> {
-  const [{ SmtpConnection }, { Session, runSession }, { smtpdSettings }, { memoryMailLog }] = await Promise.all([
+  const [{ SmtpConnection }, { Session }, { runSession }, { smtpdSettings }, { memoryMailLog }] = await Promise.all([
     import('../intake/smtpd/connection.ts'),
     import('../intake/smtpd/session.ts'),
+    import('../intake/smtpd/command-loop.ts'),
     import('../intake/smtpd/settings.ts'),
     import('../reports/maillog.ts'),
   ]);

@@ -13,9 +13,10 @@
  * - The delivering program is the master.cf service named by the transport,
  *   and its `-o` overrides apply to its TLS parameters (as for smtp(8)
  *   running as `relay`), via scheduler/transports.ts serviceConfig().
- * - No network and no daemon: it reads main.cf, master.cf and the tables. Table
- *   lookups go through the same code as delivery (scheduler/resolve.ts,
- *   maps/domain-walk.ts tlsPolicyLookup, delivery/tls/policy.ts decidePolicy).
+ * - No network and no daemon: it reads main.cf, master.cf and the tables. Every
+ *   decision is the delivery code's own (scheduler/resolve.ts, the hop step of
+ *   delivery/tls/policy.ts decideHop); this file only prints its trace. The
+ *   per-server step needs the MX list and is not shown.
  * - Output is plain text on stdout, one block per recipient; warnings of the
  *   policy engine (Postfix's words) are shown inside the block. Exit 0 unless
  *   the command line or main.cf is wrong (UsageError/ConfigError).
@@ -29,11 +30,15 @@ import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.
 import type { Config } from '../config/types.ts';
 import { EX, UsageError } from '../lib/errors.ts';
 import { TableSet } from '../maps/registry.ts';
-import { parseNexthop, tlsPolicyLookup, type WalkResult, type WalkTable } from '../maps/domain-walk.ts';
+import { parseNexthop } from '../maps/domain-walk.ts';
+import { splitOutsideBraces } from '../maps/braces.ts';
 import { Router, TEXT_TRANSPORTS, type Route } from '../scheduler/resolve.ts';
 import { agentKind, serviceConfig } from '../scheduler/transports.ts';
-import { decidePolicy } from '../delivery/tls/policy.ts';
-import type { TlsPolicy } from '../delivery/tls/types.ts';
+import { levelRank } from '../delivery/tls/level.ts';
+import { decideHop, type HopDecision } from '../delivery/tls/policy.ts';
+import { parsePolicyEntry } from '../delivery/tls/policy-table.ts';
+import type { TableEntryRef, TraceStep } from '../delivery/tls/sources/types.ts';
+import type { TlsLevel, TlsPolicy } from '../delivery/tls/types.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
@@ -105,52 +110,43 @@ export async function explainRecipient(input: ExplainInput): Promise<string[]> {
   return out;
 }
 
-/** The TLS policy for one next hop: table walk, level, names. */
+/** The hop step of the policy engine for one next hop, its warnings collected. */
+async function hopDecision(config: Config, tables: TableSet, nexthop: string): Promise<{ decision: HopDecision; warnings: string[] }> {
+  const warnings: string[] = [];
+  const decision = await decideHop({ config, openTable: (spec) => tables.get(spec), warn: (w) => warnings.push(w) }, nexthop, { tlsRequiredNo: false, requireTls: false });
+  return { decision, warnings };
+}
+
+/** The TLS policy for one next hop: the combiner's trace, level, names. */
 async function explainNexthop(config: Config, tables: TableSet, nexthop: string): Promise<string[]> {
   const out = [`next hop: ${nexthop}`];
-  const specs = config.getList('smtp_tls_policy_maps');
-  if (specs.length > 0) {
-    const walked = await walkPolicy(tables, specs, nexthop);
-    out.push('  smtp_tls_policy_maps:');
-    if ('openError' in walked) out.push(`    ${walked.openError}`);
-    else out.push(...describeWalk(walked).map((l) => `    ${l}`));
-  } else {
-    out.push('  smtp_tls_policy_maps: (empty)');
-  }
-  const warnings: string[] = [];
-  const decided = await decidePolicy(
-    { config, openTable: (spec) => tables.get(spec), warn: (w) => warnings.push(w) },
-    nexthop,
-    { tlsRequiredNo: false, requireTls: false },
-  );
+  const { decision, warnings } = await hopDecision(config, tables, nexthop);
+  for (const step of decision.trace.steps) out.push(...describeStep(step));
   for (const w of warnings) out.push(`  warning: ${w}`);
-  out.push(...describePolicy(config, decided.policy, nexthop).map((l) => `  ${l}`));
+  out.push(...describePolicy(config, decision.policy, nexthop).map((l) => `  ${l}`));
   return out;
 }
 
-async function walkPolicy(tables: TableSet, specs: readonly string[], nexthop: string): Promise<WalkResult | { openError: string }> {
-  const list: WalkTable[] = [];
-  for (const spec of specs) {
-    try {
-      list.push(await tables.get(spec));
-    } catch (err) {
-      return { openError: `${spec}: cannot open: ${(err as Error).message}` };
-    }
-  }
-  return tlsPolicyLookup(list, nexthop);
-}
-
-/** One line per (table, key) tried; the last says what was found. */
-export function describeWalk(r: WalkResult): string[] {
-  const lines: string[] = [];
-  r.tried.forEach((t, i) => {
-    const last = i === r.tried.length - 1;
+/** The trace lines of one source's answer (the main.cf level shows in the `level:` line; TLS-Required: No is never set here). */
+function describeStep(step: TraceStep): string[] {
+  const a = step.answer;
+  const title = step.source === 'table' ? 'smtp_tls_policy_maps' : step.source === 'per-site' ? 'smtp_tls_per_site' : undefined;
+  if (!title) return [];
+  if (a.kind === 'silent' && a.note === '(empty)') return step.source === 'table' ? [`  ${title}: (empty)`] : [];
+  const lines = [`  ${title}:`];
+  if (step.source === 'per-site') return [...lines, `    ${a.note}`];
+  const tried = a.tried ?? [];
+  if (tried.length === 0) return [...lines, `    ${a.note}`];
+  tried.forEach((t, i) => {
     let what = 'not found';
-    if (last && r.kind === 'found') what = `found: "${r.value}"`;
-    if (last && r.kind === 'error') what = `LOOKUP ERROR: ${r.error.message} (mail is deferred: Temporary lookup error)`;
-    lines.push(`${t.table}: key "${t.key}": ${what}`);
+    if (i === tried.length - 1 && a.kind === 'invalid' && !a.tableEntry) {
+      what = `LOOKUP ERROR: ${a.note.replace(/^lookup error: /, '')} (mail is deferred: ${a.deferral.reason})`;
+    } else if (i === tried.length - 1 && (a.kind === 'demand' || a.kind === 'invalid') && a.tableEntry) {
+      what = `found: "${a.tableEntry.value}"`;
+    }
+    lines.push(`    ${t.table}: key "${t.key}": ${what}`);
   });
-  if (r.kind === 'notfound') lines.push('no entry matched: the main.cf default applies');
+  if (a.kind === 'silent') lines.push('    no entry matched: the main.cf default applies');
   return lines;
 }
 
@@ -168,9 +164,9 @@ const LEVEL_MEANING: Readonly<Record<string, string>> = {
 function describePolicy(config: Config, policy: TlsPolicy, nexthop: string): string[] {
   const from = policy.matchedEntry ? `${policy.matchedEntry.table} entry "${policy.matchedEntry.key}"` : policy.source;
   if (policy.level === 'invalid') {
-    return [`level: INVALID (from ${from})`, `effect: every delivery to ${nexthop} is deferred: dsn=${policy.invalid?.dsn ?? '4.7.5'} (${policy.invalid?.reason ?? 'client TLS configuration problem'}); never sent in plaintext`];
+    return [`level: INVALID (from ${from})`, `effect: every delivery to ${nexthop} is deferred: dsn=${policy.invalid.dsn} (${policy.invalid.reason}); never sent in plaintext`];
   }
-  const configured = (policy as { configuredLevel?: string }).configuredLevel;
+  const configured = policy.configuredLevel;
   const level = configured && configured !== policy.level ? `${configured} (effective ${policy.level}: sealpost has no TLSA lookups yet)` : policy.level;
   const lines = [`level: ${level} (from ${from})`, `meaning: ${LEVEL_MEANING[policy.level] ?? policy.level}`];
   if (policy.level === 'fingerprint') {
@@ -208,24 +204,29 @@ export function describeMatch(item: string, nexthop: string, domain: string): st
   }
 }
 
+/** The smtp_tls_policy_maps entry the hop step found for `nexthop`, if any. */
+async function tableEntryFor(config: Config, tables: TableSet, nexthop: string): Promise<TableEntryRef | undefined> {
+  const { decision } = await hopDecision(config, tables, nexthop);
+  const step = decision.trace.steps.find((s) => s.source === 'table');
+  return step && (step.answer.kind === 'demand' || step.answer.kind === 'invalid') ? step.answer.tableEntry : undefined;
+}
+
 /**
  * MISSION.md trap 5: an smtp_tls_policy_maps entry for the recipient domain
  * (or a `.parent` of it) is only consulted when the next hop IS that domain.
  */
 async function shadowWarnings(config: Config, tables: TableSet, recipient: string, route: Extract<Route, { kind: 'deliver' }>): Promise<string[]> {
   const at = recipient.lastIndexOf('@');
-  const specs = config.getList('smtp_tls_policy_maps');
-  if (at < 0 || specs.length === 0) return [];
+  if (at < 0 || config.getList('smtp_tls_policy_maps').length === 0) return [];
   const domain = recipient.slice(at + 1).toLowerCase();
   if (route.nexthops.some((n) => n.toLowerCase() === domain)) return [];
-  const walked = await walkPolicy(tables, specs, domain);
-  if ('openError' in walked || walked.kind !== 'found') return [];
+  const walked = await tableEntryFor(config, tables, domain);
+  if (!walked) return [];
   const via = nexthopSource(route);
-  const hops = route.nexthops.join(', ');
-  const entry = `${walked.key} ${walked.value}`;
+  const hop = route.nexthops[0]!;
   const out = [
-    `WARNING: ${walked.table} has the entry "${entry}", but it is never consulted for <${recipient}>:`,
-    `  the TLS policy table is keyed by the next hop, and mail for ${domain} goes to ${hops} (${via}).`,
+    `WARNING: ${walked.table} has the entry "${walked.key} ${walked.value}", but it is never consulted for <${recipient}>:`,
+    `  the TLS policy table is keyed by the next hop, and mail for ${domain} goes to ${route.nexthops.join(', ')} (${via}).`,
   ];
   if (via === 'relayhost' || via === 'sender_dependent_relayhost_maps') {
     out.push(`  fix: route ${domain} directly with transport_maps: add "${domain}  smtp:" to the transport table (postmap it, then sealpost reload);`);
@@ -233,13 +234,64 @@ async function shadowWarnings(config: Config, tables: TableSet, recipient: strin
   } else {
     out.push(`  fix: change the transport_maps entry so that the next hop is ${domain} ("${domain}  smtp:"),`);
   }
-  const own = await walkPolicy(tables, specs, route.nexthops[0]!);
-  if (!('openError' in own) && own.kind === 'found') {
-    out.push(`  or: make the next hop's own entry "${own.key} ${own.value}" as strict as you need (e.g. "${own.key}  ${walked.value}").`);
+  const own = await tableEntryFor(config, tables, hop);
+  const suggestion = suggestHopEntry(walked.value, own?.value);
+  if (own) {
+    out.push(suggestion
+      ? `  or: make the next hop's own entry "${own.key} ${own.value}" as strict as you need (e.g. "${own.key}  ${suggestion}").`
+      : `  or: keep the next hop's own entry "${own.key} ${own.value}": it already demands at least what "${walked.key} ${walked.value}" asks for.`);
   } else {
-    out.push(`  or: give the next hop its own policy entry, e.g. "${route.nexthops[0]}  ${walked.value}" in ${walked.table}.`);
+    out.push(`  or: give the next hop its own policy entry, e.g. "${hop}  ${suggestion ?? walked.value}" in ${walked.table}.`);
   }
   return out;
+}
+
+/** Attributes that name the destination's own servers: never copied onto another next hop's entry. */
+const SERVER_ATTRIBUTES = new Set(['match', 'servername', 'tafile']);
+/** Levels whose match= lists certificate names (fingerprint lists digests). */
+const NAME_LEVELS = new Set<TlsLevel>(['verify', 'secure']);
+
+/**
+ * The policy value to suggest for the next hop that mail for a recipient
+ * domain really goes to: the stronger of the recipient entry's level and the
+ * next hop's own entry (never weaker than the entry it replaces), the own
+ * entry's attributes kept where they still mean the same, the recipient
+ * entry's match=/servername=/tafile= never copied (they name the
+ * recipient's servers), no match name listed twice. Undefined when the own
+ * entry already demands at least as much. A recipient `fingerprint` entry
+ * becomes `secure` (its digests are of the recipient's certificates).
+ */
+export function suggestHopEntry(recipientValue: string, ownValue?: string): string | undefined {
+  const want = parsePolicyEntry(recipientValue);
+  if (!want.ok) return undefined;
+  const own = ownValue !== undefined ? parsePolicyEntry(ownValue) : undefined;
+  const ownLevel = own?.ok ? own.entry.level : undefined;
+  const level: TlsLevel = want.entry.level === 'fingerprint' ? 'secure' : want.entry.level;
+  // Never weaker than the entry it replaces: an own entry at least as strong needs no change.
+  if (ownLevel !== undefined && levelRank(ownLevel) >= levelRank(level)) return undefined;
+  const keepNames = ownLevel !== undefined && NAME_LEVELS.has(ownLevel) && NAME_LEVELS.has(level);
+  const attrs = ownValue === undefined || ownLevel === 'none' ? [] : splitOutsideBraces(ownValue).slice(1)
+    .filter((tok) => {
+      const name = tok.split('=')[0]!.trim().toLowerCase();
+      return !SERVER_ATTRIBUTES.has(name) || keepNames;
+    })
+    .map((tok) => (/^match\s*=/i.test(tok) ? dedupeMatch(tok) : tok));
+  const value = [level, ...attrs].join(' ');
+  return parsePolicyEntry(value).ok ? value : level;
+}
+
+/** `match=a:b:a` → `match=a:b` (names are compared case-insensitively). */
+function dedupeMatch(tok: string): string {
+  const eq = tok.indexOf('=');
+  const sep = tok.includes('|') ? '|' : ':';
+  const seen = new Set<string>();
+  const names = tok.slice(eq + 1).split(sep).filter((n) => {
+    const k = n.trim().toLowerCase();
+    if (k === '' || seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  return `${tok.slice(0, eq + 1)}${names.join(sep)}`;
 }
 
 /** Which setting chose the next hop (from the Router's steps). */

@@ -55,7 +55,7 @@ import { createTlsEngine, type SealpostTlsEngine } from '../delivery/tls/engine.
 import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../delivery/tls/enforce.ts';
 import { parseLevel } from '../delivery/tls/level.ts';
 import { certNames, expectedNames, fingerprints, matchServerName, peerFacts, type CertFacts, type PeerFacts } from '../delivery/tls/verify.ts';
-import type { TlsDecision, TlsLevel, TlsPolicy } from '../delivery/tls/types.ts';
+import type { ConnectPolicy, TlsDecision, TlsLevel, TlsPolicy } from '../delivery/tls/types.ts';
 import { cipherBits } from '../delivery/tls/summary.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
@@ -448,7 +448,7 @@ async function starttls(o: Outs, chat: SmtpChat, server: ServerTarget, judges: r
   showReply(o.chatOut, 'STARTTLS', r);
   // Handshake with the strictest judged level's options (its ciphers, protocols and trust anchors).
   const strict = [...judges].reverse().find((j) => wantStarttls(j.policy))!;
-  const options = strict.engine.connectOptions(strict.policy, server);
+  const options = strict.engine.connectOptions(strict.policy as ConnectPolicy, server);
   const raw = chat.detach();
   const ts = await handshake(raw, options, t);
   if (typeof ts === 'string') {
@@ -464,7 +464,7 @@ async function starttls(o: Outs, chat: SmtpChat, server: ServerTarget, judges: r
   out.line(`chain trust: ${facts.chain.length === 0 ? 'none (anonymous)' : facts.authorized ? 'trusted (signed by a configured CA)' : `untrusted (${facts.authorizationError ?? 'not verified'})`}`);
   showChain(out, facts.chain, digest);
   if (o.printChain) showPem(out, facts.chain);
-  if (facts.chain[0]) showNameChecks(out, facts.chain[0], server, strict.policy.nexthopDomain, judges.flatMap((j) => (j.level === 'verify' || j.level === 'secure' ? j.policy.match : [])).filter((v, i, a) => a.indexOf(v) === i));
+  if (facts.chain[0]) showNameChecks(out, facts.chain[0], server, strict.policy.nexthopDomain, judges.flatMap((j) => (j.policy.level !== 'invalid' && (j.level === 'verify' || j.level === 'secure') ? j.policy.match : [])).filter((v, i, a) => a.indexOf(v) === i));
   try {
     await chat.write(`EHLO ${helo}\r\n`, t);
     const again = await chat.reply(t);

@@ -29,6 +29,7 @@ import {
   derivedSpec,
   isRawParam,
   OBSOLETE,
+  deprecationWarning,
   paramSpec,
   parseBool,
   parseInt10,
@@ -346,11 +347,11 @@ function validateTyped(config: LoadedConfig, names: readonly string[]): void {
 export function deprecations(config: Config): string[] {
   const loaded = config as Partial<LoadedConfig>;
   const out: string[] = [];
-  for (const [name, instead] of Object.entries(OBSOLETE)) {
+  for (const name of Object.keys(OBSOLETE)) {
     if (!config.isSet(name)) continue;
     const where = loaded.location?.(name);
     const prefix = where ? `${where.file}, line ${where.line}: ` : '';
-    out.push(`${prefix}support for parameter "${name}" will be removed; instead, specify "${instead}"`);
+    out.push(`${prefix}${deprecationWarning(name)}`);
   }
   return out;
 }

@@ -141,6 +141,11 @@ export const OBSOLETE: Readonly<Record<string, string>> = {
   smtpd_enforce_tls: 'smtpd_tls_security_level = encrypt',
 };
 
+/** The one wording of a deprecation warning (Postfix's): `support for parameter "X" will be removed; instead, specify "Y"`. */
+export function deprecationWarning(name: string): string {
+  return `support for parameter "${name}" will be removed; instead, specify "${OBSOLETE[name] ?? 'its replacement'}"`;
+}
+
 /**
  * Parameters whose values Postfix does not $name-expand at load time (the
  * daemon expands them later with its own names: $home, $rbl_code, ...);

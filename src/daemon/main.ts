@@ -54,10 +54,15 @@ import { startSmtpd } from '../intake/smtpd/server.ts';
 import type { SmtpdContext } from '../intake/smtpd/server.ts';
 import { UserError } from '../lib/errors.ts';
 import { createSpool, type Spool } from '../queue/spool.ts';
+import { spoolStore } from '../queue/store.ts';
 import { QueueManager } from '../scheduler/qmgr.ts';
 import { createRuntimeFactory } from '../scheduler/wiring.ts';
+import { EventBus } from '../reports/events.ts';
 import { openMailLog, type MailLog } from '../reports/maillog.ts';
 import { findSyslogSocket, openSyslogLog } from '../reports/syslog.ts';
+import { mailLogSubscriber } from '../reports/maillog-subscriber.ts';
+import { resolutionLimitOf } from '../reports/delivery-log.ts';
+import { programLog } from '../reports/program-log.ts';
 import { checkConfiguration, firstError, type CheckReport } from './check.ts';
 import { FlushWatcher, type FlushRequest } from './flush.ts';
 import { acquireMasterLock, AlreadyRunningError, type MasterLock } from './lock.ts';
@@ -157,16 +162,6 @@ class SwitchableLog implements MailLog {
   }
 }
 
-/** Log as `SYSLOG_NAME/service` with a service's own syslog_name (master.cf `-o syslog_name=`). */
-function serviceLog(base: MailLog, syslogName: string): MailLog {
-  const program = (service: string): string => (service.includes('/') ? service : `${syslogName}/${service}`);
-  return {
-    write: (s, t) => base.write(program(s), t),
-    warn: (s, t) => base.warn(program(s), t),
-    close: () => undefined,
-  };
-}
-
 class Master {
   private config: LoadedConfig;
   private readonly listeners: ListenerSet;
@@ -180,6 +175,8 @@ class Master {
   readonly done: Promise<number>;
   private readonly graceMs: number;
   private readonly qmgr: QueueManager;
+  /** The delivery event stream (reports/events.ts); the mail log is its first subscriber. */
+  readonly events: EventBus;
   private readonly onQueued: (queueId: string) => void;
 
   constructor(
@@ -195,7 +192,10 @@ class Master {
     this.log = new SwitchableLog(log);
     this.logKeyNow = logKey(this.config, opts.defaultLogFile);
     this.graceMs = opts.gracefulTimeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS;
-    this.qmgr = new QueueManager({ spool, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log) });
+    this.events = new EventBus((err) => this.log.warn('master', `event subscriber failed: ${err instanceof Error ? err.message : String(err)}`));
+    // The mail log first: a delivery's TLS lines, then its status= lines (maillog-subscriber.ts).
+    this.events.subscribe(mailLogSubscriber({ log: this.log, resolutionLimit: () => resolutionLimitOf(this.config) }));
+    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log) });
     this.onQueued = (id) => {
       this.qmgr.onQueued(id);
       this.opts.onQueued?.(id);
@@ -216,7 +216,7 @@ class Master {
       const ctx: SmtpdContext = {
         config,
         spool: this.spool,
-        log: serviceLog(this.log, config.get('syslog_name') || 'sealpost'),
+        log: programLog(this.log, config.get('syslog_name') || 'sealpost'),
         serviceName: endpoint.service.name,
         onQueued: this.onQueued,
       };

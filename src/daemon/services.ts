@@ -6,9 +6,9 @@
  * - `serviceEndpoints()` is pure: master.cf services + inet_interfaces +
  *   inet_protocols → the (service, host, port) list. master(5): the service
  *   field is `port`, `name` or `host:port`; a bare service listens on every
- *   address in inet_interfaces. Port names: smtp 25, submission 587,
- *   submissions/smtps 465, else /etc/services, else ConfigError naming the
- *   master.cf line.
+ *   address in inet_interfaces. Port names as lib/services.ts resolves them
+ *   (smtp 25, submission 587, submissions/smtps 465, else /etc/services),
+ *   else ConfigError naming the master.cf line.
  * - inet services with another command (postscreen, ...) are not run; they are
  *   reported once as a warning. unix/fifo/pass services (Postfix's internal
  *   pickup, cleanup, qmgr ...) are built into sealpost and silently accepted.
@@ -22,11 +22,11 @@
  * (check.ts), host-name resolution in inet_interfaces (only addresses,
  * `localhost`, `all` and `loopback-only` are understood).
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { MasterService } from '../config/master-cf.ts';
 import { ConfigError } from '../lib/errors.ts';
+import { resolvePort } from '../lib/services.ts';
 import type { SmtpdContext, SmtpdListener } from '../intake/smtpd/server.ts';
 
 export interface Endpoint {
@@ -37,37 +37,7 @@ export interface Endpoint {
   readonly port: number;
 }
 
-/** Well-known ports sealpost knows without /etc/services. */
-const WELL_KNOWN: Readonly<Record<string, number>> = { smtp: 25, submission: 587, submissions: 465, smtps: 465 };
-
-/** Parse /etc/services text: the TCP port of `name` (or an alias), if listed. */
-export function lookupServicesFile(text: string, name: string): number | undefined {
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (line === '') continue;
-    const [svc, portProto, ...aliases] = line.split(/\s+/);
-    const m = /^(\d+)\/tcp$/.exec(portProto ?? '');
-    if (m && (svc === name || aliases.includes(name))) return Number(m[1]);
-  }
-  return undefined;
-}
-
-function readServicesFile(): string {
-  try {
-    return readFileSync('/etc/services', 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** master(5): a numeric port or a service name. */
-export function resolvePort(service: string, servicesText: () => string = readServicesFile): number | undefined {
-  if (/^\d+$/.test(service)) {
-    const n = Number(service);
-    return n >= 1 && n <= 65535 ? n : undefined;
-  }
-  return WELL_KNOWN[service] ?? lookupServicesFile(servicesText(), service);
-}
+export { lookupServicesFile, resolvePort } from '../lib/services.ts';
 
 export interface InterfaceOptions {
   /** inet_interfaces, split. */

@@ -27,7 +27,7 @@
  * Not here: recipient outcomes (delivery/types.ts RecipientOutcome, which
  * points at its session by index), the policy decision itself (delivery/tls/).
  */
-import type { TlsLevel, TlsTrust } from './tls/types.ts';
+import type { TlsLevel, TlsTrust } from './tls/names.ts';
 
 /** RFC 8460 §4.3 result types (§4.3.1 negotiation, §4.3.2 policy, §4.3.2.1 DANE, §4.3.2.2 MTA-STS). */
 export type TlsRptResultType =

@@ -14,9 +14,14 @@
  * - `deliver()` never rejects for a delivery problem: every failure is an
  *   outcome (deferred or bounced) with Postfix's reason text. It rejects only
  *   for programming errors, which the queue manager turns into deferrals.
- * - The agent itself logs what happens inside a session that is not a
- *   recipient outcome: the TLS summary line (`Verified TLS connection
- *   established to ...`), certificate warnings, `Host offered STARTTLS`.
+ * - Results are plain data that cross the worker boundary: with the outcomes,
+ *   one session record per TLS session (`sessions`, delivery/outcome.ts);
+ *   each outcome names the record it was decided on (`session`). The TLS
+ *   summary and certificate lines are derived from those records by the mail
+ *   log subscriber (reports/maillog-subscriber.ts), next to the delivery's
+ *   `status=` lines. The agent itself logs only what is not about a recipient
+ *   or a TLS session: `connect to ...` failures, `Host offered STARTTLS`,
+ *   warnings.
  *
  * Not here: routing (scheduler/resolve.ts), TLS policy (delivery/tls/).
  */

@@ -459,3 +459,15 @@ export function contentCrcOf(head: Uint8Array): number {
   const h = decodeFixedHeader(head);
   return h.contentCrc;
 }
+
+/** The per-message flags an envelope carries (for a requeued copy, a delivery request): the one place they are listed. */
+export function messageFlags(e: QueueEnvelope): Pick<QueueEnvelope, 'envid' | 'ret' | 'smtputf8' | 'eightBitMime' | 'requireTls' | 'tlsRequiredNo'> {
+  return {
+    ...(e.envid !== undefined ? { envid: e.envid } : {}),
+    ...(e.ret !== undefined ? { ret: e.ret } : {}),
+    smtputf8: e.smtputf8,
+    eightBitMime: e.eightBitMime,
+    requireTls: e.requireTls,
+    tlsRequiredNo: e.tlsRequiredNo,
+  };
+}

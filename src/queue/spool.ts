@@ -58,6 +58,7 @@ import {
   EXPIRE_YES,
   FORCED_EXPIRE_OFFSET,
   HEADER_LENGTH,
+  messageFlags,
   QueueFileFormatError,
   STATUS_DONE,
   STATUS_PENDING,
@@ -66,6 +67,7 @@ import {
 import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
 import { encodeDelayRecord, parseDelayLog } from './defer-log.ts';
 import type { DelayReason } from './defer-log.ts';
+import { errnoCode, isNotFound } from '../lib/fs-errors.ts';
 
 /** Queues that hold message files, in showq(8) listing order. */
 export const MESSAGE_QUEUES = ['maildrop', 'active', 'incoming', 'deferred', 'hold'] as const;
@@ -145,14 +147,6 @@ export interface ScanSummary {
 }
 
 const TEMP_PREFIX = 'tmp.';
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-function isNotFound(err: unknown): boolean {
-  return errnoCode(err) === 'ENOENT';
-}
 
 const defaultIo: SpoolIo = {
   async writeAll(fh, data) {
@@ -709,12 +703,7 @@ export class Spool {
       arrivalTime: e.arrivalTime,
       sender: e.sender,
       recipients: e.recipients.filter((r) => r.status === 'pending'),
-      ...(e.envid !== undefined ? { envid: e.envid } : {}),
-      ...(e.ret !== undefined ? { ret: e.ret } : {}),
-      smtputf8: e.smtputf8,
-      eightBitMime: e.eightBitMime,
-      requireTls: e.requireTls,
-      tlsRequiredNo: e.tlsRequiredNo,
+      ...messageFlags(e),
       ...(e.client !== undefined ? { client: e.client } : {}),
     };
     const newId = await this.writeMessage(input, msg.content, 'incoming');

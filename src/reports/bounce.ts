@@ -53,9 +53,10 @@
  * the `sender non-delivery notification: ID` log line (the queue manager).
  */
 import type { Config } from '../config/types.ts';
-import type { DsnNotify, QueueEnvelope } from '../queue/queue-file.ts';
+import { headerSectionLength, type DsnNotify, type QueueEnvelope } from '../queue/queue-file.ts';
 import { mailDate } from '../message/received.ts';
 import { quoteAddress } from '../smtp/address.ts';
+import { hasEightBit } from '../lib/bytes.ts';
 
 export type BounceKind = 'failure' | 'delay' | 'success';
 
@@ -272,7 +273,7 @@ interface ComposeOptions {
  * may be 8bit), else when the original was.
  */
 function isEightBit(p: BounceParams): boolean {
-  return p.config.getBool('smtputf8_enable') || p.envelope.eightBitMime || has8bit(p.content);
+  return p.config.getBool('smtputf8_enable') || p.envelope.eightBitMime || hasEightBit(p.content);
 }
 
 /**
@@ -415,17 +416,19 @@ export function lineWrap(text: string, len: number, indent: number): string[] {
   return out;
 }
 
-/** The header section without the empty line that ends it. */
+/**
+ * The header section without the empty line that ends it: queue-file.ts
+ * headerSectionLength is the one definition of where the header ends (through
+ * the first empty line, LF or CRLF); this drops that empty line. No empty
+ * line: all of it is header; a leading empty line: no header.
+ */
 function headerSection(content: Buffer): Buffer {
-  for (let i = 0; i < content.length; i++) {
-    if (content[i] !== 0x0a) continue;
-    const next = content[i + 1];
-    if (next === 0x0a) return content.subarray(0, i + 1);
-    if (next === 0x0d && content[i + 2] === 0x0a) return content.subarray(0, i + 1);
-  }
-  // No body: the whole content is header (a leading empty line means no header).
-  if (content[0] === 0x0a || (content[0] === 0x0d && content[1] === 0x0a)) return content.subarray(0, 0);
-  return content;
+  const len = headerSectionLength(content);
+  const lf = 0x0a;
+  let emptyLine = 0;
+  if (content[len - 1] === lf && (len === 1 || content[len - 2] === lf)) emptyLine = 1;
+  else if (content[len - 1] === lf && content[len - 2] === 0x0d && (len === 2 || content[len - 3] === lf)) emptyLine = 2;
+  return content.subarray(0, len - emptyLine);
 }
 
 /** The Message-ID of the original, for threaded bounces (enable_threaded_bounces). */
@@ -433,11 +436,6 @@ function messageIdOf(content: Buffer): string | undefined {
   const head = headerSection(content).toString('latin1');
   const m = /^message-id:[ \t]*(<[^\r\n>]*>)[ \t]*\r?$/im.exec(head);
   return m?.[1];
-}
-
-function has8bit(content: Buffer): boolean {
-  for (const b of content) if (b >= 0x80) return true;
-  return false;
 }
 
 function endsWithNewline(b: Buffer): boolean {

@@ -23,6 +23,7 @@
  *
  * Not here: writing the line (maillog.ts), deciding the status (scheduler).
  */
+import type { Config } from '../config/types.ts';
 import type { DeliveryTiming } from '../delivery/types.ts';
 
 export interface DeliveryLineParams {
@@ -121,4 +122,13 @@ export function formatQueueActive(queueId: string, sender: string, size: number,
 /** qmgr(8) when maximal_queue_lifetime has passed (or postsuper -e forced expiry). */
 export function formatExpired(queueId: string, sender: string): string {
   return `${queueId}: from=<${sender}>, status=expired, returned to sender`;
+}
+
+/** postconf(5) delay_logging_resolution_limit, or its default 2 when the value is unusable. */
+export function resolutionLimitOf(config: Config): number {
+  try {
+    return config.getInt('delay_logging_resolution_limit');
+  } catch {
+    return 2;
+  }
 }

@@ -21,7 +21,7 @@
  * storage of any consumer.
  */
 import type { TlsSessionRecord } from '../delivery/outcome.ts';
-import type { OutcomeStatus } from '../delivery/types.ts';
+import type { DeliveryTiming, OutcomeStatus } from '../delivery/types.ts';
 
 /** A message was accepted into the queue (after the fsync that made it durable). */
 export interface MessageReceivedEvent {
@@ -57,6 +57,17 @@ export interface RecipientOutcomeEvent {
   readonly arrivalTime: number;
   /** The TLS session this outcome was decided on, when a server was involved. */
   readonly session?: TlsSessionRecord;
+  // Added with the delivery-path reshape (optional; what the mail log line needs beyond the facts above):
+  /** The syslog program the outcome is logged under: `sealpost/smtp`, `sealpost/relay/smtp`, `sealpost/qmgr`, `sealpost/error`. */
+  readonly program?: string;
+  /** When the message last entered the active queue, ms since the epoch (delays=a/b). */
+  readonly activeTime?: number;
+  /** The agent's time stamps (delays=b/c/d). */
+  readonly timing?: DeliveryTiming;
+  /** Postfix's conn_use=N. */
+  readonly connUse?: number;
+  /** smtp_log_tls_feature_status: the `tls=` value, derived from the session's policy and whether TLS was used (absent when off). */
+  readonly tls?: string;
 }
 
 /** One TLS session (or decision not to open one) — exactly once per session, whatever number of recipients it served. */
@@ -71,6 +82,11 @@ export interface TlsSessionEvent {
    * TLS-RPT store skips such sessions.
    */
   readonly tlsRptExempt?: true;
+  // Added with the delivery-path reshape (optional):
+  /** The syslog program of the delivering service (`sealpost/smtp`): the session's lines go under it. */
+  readonly program?: string;
+  /** The delivering service's smtp_tls_loglevel: the summary line is logged at ≥ 1. */
+  readonly tlsLogLevel?: number;
 }
 
 /** A message left the queue for good. */

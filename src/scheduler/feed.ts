@@ -19,7 +19,7 @@
  *
  * Not here: moving files, reading envelopes (qmgr.ts).
  */
-import type { Spool } from '../queue/spool.ts';
+import type { QueueStore } from '../queue/store.ts';
 import { isDue } from './backoff.ts';
 
 /** `fresh`: announced by onQueued (cannot have a delay log or warning marker yet). */
@@ -34,7 +34,7 @@ export class QueueFeed {
   private preferDeferred = false;
   private scanning: Promise<void> | undefined;
 
-  constructor(private readonly spool: Spool) {}
+  constructor(private readonly store: QueueStore) {}
 
   addIncoming(id: string, fresh = false): void {
     if (!this.incoming.has(id)) this.incoming.set(id, fresh);
@@ -55,13 +55,13 @@ export class QueueFeed {
   }
 
   async scanIncoming(): Promise<void> {
-    for (const id of await this.spool.listAsync('incoming')) this.addIncoming(id);
+    for (const id of await this.store.list('incoming')) this.addIncoming(id);
   }
 
   /** Begin a pass over deferred/ (restarts a pass in progress; `flush` ignores time stamps). */
   startDeferredScan(flush: boolean): Promise<void> {
     const run = (async () => {
-      const names = (await this.spool.listAsync('deferred')).sort();
+      const names = (await this.store.list('deferred')).sort();
       this.deferredNames = names;
       this.cursor = 0;
       this.flushing = flush;
@@ -84,7 +84,7 @@ export class QueueFeed {
     while (this.cursor < this.deferredNames.length) {
       const id = this.deferredNames[this.cursor]!;
       this.deferredNames[this.cursor++] = '';
-      const mtime = await this.spool.mtime('deferred', id);
+      const mtime = await this.store.mtime('deferred', id);
       if (mtime === undefined) continue; // vanished (delivered by a flush -i, deleted, held)
       if (this.flushing || isDue(mtime, now)) return { queue: 'deferred', id, fresh: false };
     }

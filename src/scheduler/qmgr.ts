@@ -25,24 +25,36 @@
  *   Other destinations keep going.
  * - Files that vanish or move under it (postsuper -d/-h/-r) are skipped:
  *   ENOENT is never an error.
- * - Logs (Postfix's shapes): `sealpost/qmgr: ID: from=<s>, size=N, nrcpt=N
- *   (queue active)`, `ID: removed`, `ID: from=<s>, status=expired, returned
- *   to sender`; each recipient outcome under the agent's program
- *   (`sealpost/smtp`, `sealpost/relay/smtp`) via formatDeliveryLine; routing
- *   outcomes under `sealpost/qmgr`; notices as `sealpost/bounce: ID: sender
- *   non-delivery notification: NEWID` / `sender delay notification: NEWID`.
+ * - Events (reports/events.ts): every recipient outcome (the agents', and
+ *   the ones it decides itself: routing, dead destinations, missing
+ *   transports), every TLS session record of a delivery (once each, before
+ *   that delivery's outcomes, in one synchronous run), `removed` when a
+ *   message leaves the queue (`deleted` when postsuper took it), `received`
+ *   for the notices it queues. soft_bounce is applied here, once, to every
+ *   outcome (delivery/smtp/trouble.ts). The mail log is a subscriber: each
+ *   outcome under the agent's program (`sealpost/smtp`, `sealpost/relay/smtp`),
+ *   routing outcomes under `sealpost/qmgr`, `ID: removed`.
+ * - Logs itself (Postfix's shapes): `sealpost/qmgr: ID: from=<s>, size=N,
+ *   nrcpt=N (queue active)`, `ID: from=<s>, status=expired, returned to
+ *   sender`; notices as `sealpost/bounce: ID: sender non-delivery
+ *   notification: NEWID` / `sender delay notification: NEWID`.
+ * - The store is the QueueStore interface (queue/store.ts), never the spool's files.
  *
  * Not here: routing (resolve.ts), per-destination windows (destination-queue.ts,
  * concurrency.ts), time arithmetic (backoff.ts, expiry.ts), the agents.
  */
 import type { LoadedConfig } from '../config/load.ts';
 import type { FlushRequest } from '../daemon/flush.ts';
+import { applySoftBounce } from '../delivery/smtp/trouble.ts';
 import type { DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../delivery/types.ts';
-import { QueueFileFormatError, type QueueEnvelope, type QueueRecipient } from '../queue/queue-file.ts';
-import type { Spool } from '../queue/spool.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
+import { messageFlags, QueueFileFormatError, type QueueEnvelope, type QueueRecipient } from '../queue/queue-file.ts';
+import type { QueueStore } from '../queue/store.ts';
 import { buildBounce, postmasterCopy, type BounceParams, type BounceRecipient } from '../reports/bounce.ts';
-import { formatDeliveryLine, formatExpired, formatQueueActive } from '../reports/delivery-log.ts';
+import { formatExpired, formatQueueActive, resolutionLimitOf } from '../reports/delivery-log.ts';
+import { EventBus, type MessageRemovedEvent } from '../reports/events.ts';
 import type { MailLog } from '../reports/maillog.ts';
+import { mailLogSubscriber } from '../reports/maillog-subscriber.ts';
 import { nextAttemptTime } from './backoff.ts';
 import { DestinationQueue, destinationKey, type DestinationKey } from './destination-queue.ts';
 import { isExpired, isWarningDue, type ExpirySettings } from './expiry.ts';
@@ -50,8 +62,15 @@ import { QueueFeed, type FeedItem } from './feed.ts';
 import type { QmgrRuntime, Route, RuntimeFactory, TransportHandle } from './types.ts';
 
 export interface QueueManagerOptions {
-  readonly spool: Spool;
+  readonly store: QueueStore;
   readonly log: MailLog;
+  /**
+   * The delivery event stream (reports/events.ts) the queue manager publishes
+   * outcomes, TLS sessions, removals and notice arrivals on. The caller
+   * subscribes the mail log first (maillog-subscriber.ts). Without one, the
+   * queue manager makes its own with the mail log on `log` as its only subscriber.
+   */
+  readonly events?: EventBus;
   readonly config: LoadedConfig;
   readonly runtime: RuntimeFactory;
   readonly now?: () => number;
@@ -90,10 +109,6 @@ interface TransportState {
 const ACTIVATION_PARALLELISM = 16;
 const ROUTE_BATCH = 100;
 
-function isEnoent(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ENOENT';
-}
-
 function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
   return at < 0 ? '' : address.slice(at + 1).toLowerCase();
@@ -114,10 +129,6 @@ function noticeRecipient(r: QueueRecipient, status: string, action: 'failed' | '
   };
 }
 
-function softDsn(dsn: string): string {
-  return dsn.startsWith('5') ? `4${dsn.slice(1)}` : dsn;
-}
-
 /** `delivery temporarily suspended: REASON` (qmgr_deliver.c), never doubled. */
 export function suspendedReason(reason: string): string {
   const prefix = 'delivery temporarily suspended: ';
@@ -125,8 +136,9 @@ export function suspendedReason(reason: string): string {
 }
 
 export class QueueManager {
-  private readonly spool: Spool;
+  private readonly store: QueueStore;
   private readonly log: MailLog;
+  private readonly events: EventBus;
   private config: LoadedConfig;
   private runtime: QmgrRuntime | undefined;
   private readonly feed: QueueFeed;
@@ -146,7 +158,7 @@ export class QueueManager {
   private incomingTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: QueueManagerOptions) {
-    this.spool = opts.spool;
+    this.store = opts.store;
     // After stop() returns, a delivery abandoned at the grace limit may still finish: it must not write to a closed log.
     this.log = {
       write: (service, text) => {
@@ -158,8 +170,10 @@ export class QueueManager {
       close: () => undefined,
     };
     this.config = opts.config;
-    this.feed = new QueueFeed(opts.spool);
+    this.feed = new QueueFeed(opts.store);
     this.now = opts.now ?? Date.now;
+    this.events = opts.events ?? new EventBus((err) => this.log.warn('qmgr', `event subscriber failed: ${err instanceof Error ? err.message : String(err)}`));
+    if (!opts.events) this.events.subscribe(mailLogSubscriber({ log: this.log, resolutionLimit: () => resolutionLimitOf(this.config) }));
   }
 
   // ---- life cycle ---------------------------------------------------------
@@ -168,7 +182,7 @@ export class QueueManager {
   async start(): Promise<void> {
     this.runtime = await this.opts.runtime(this.config);
     // qmgr(8): messages left in active/ by a crash or stop go back to incoming/.
-    for (const id of await this.spool.listAsync('active')) await this.spool.move(id, 'active', 'incoming');
+    for (const id of await this.store.list('active')) await this.store.move(id, 'active', 'incoming');
     await this.feed.scanIncoming();
     await this.feed.startDeferredScan(false);
     this.started = true;
@@ -203,7 +217,7 @@ export class QueueManager {
       await this.feed.scanIncoming();
       await this.feed.startDeferredScan(true);
     } else if (request.kind === 'queue_id') {
-      const where = this.spool.locate(request.id, ['deferred', 'incoming']);
+      const where = await this.store.locate(request.id, ['deferred', 'incoming']);
       if (where === 'deferred') this.feed.addDeferredNow(request.id);
       else if (where === 'incoming') this.feed.addIncoming(request.id);
     } else {
@@ -218,10 +232,10 @@ export class QueueManager {
     for (const t of this.transports.values()) {
       for (const q of t.queues.values()) if (q.dead && q.nexthops.some((h) => h.toLowerCase() === site || h.toLowerCase() === bare)) q.revive();
     }
-    for (const id of await this.spool.listAsync('deferred')) {
+    for (const id of await this.store.list('deferred')) {
       let env: QueueEnvelope;
       try {
-        env = await this.spool.readEnvelopeAsync('deferred', id);
+        env = await this.store.readEnvelope('deferred', id);
       } catch {
         continue;
       }
@@ -326,15 +340,15 @@ export class QueueManager {
   private async activate(item: FeedItem): Promise<void> {
     const { id } = item;
     if (this.active.has(id)) return;
-    if (!(await this.spool.move(id, item.queue, 'active'))) return; // vanished or moved (postsuper)
+    if (!(await this.store.move(id, item.queue, 'active'))) return; // vanished or moved (postsuper)
     let envelope: QueueEnvelope;
     try {
-      envelope = await this.spool.readEnvelopeAsync('active', id);
+      envelope = await this.store.readEnvelope('active', id);
     } catch (err) {
-      if (isEnoent(err)) return;
+      if (isNotFound(err)) return;
       if (err instanceof QueueFileFormatError) {
         this.log.warn('qmgr', `${id}: ${err.message}: moving the file to the corrupt queue`);
-        await this.spool.quarantine('active', id);
+        await this.store.quarantine('active', id);
         return;
       }
       throw err;
@@ -351,7 +365,7 @@ export class QueueManager {
     };
     this.active.set(id, msg);
     // The previous attempt's delay reasons go; this attempt writes new ones.
-    if (item.queue === 'deferred') await this.spool.clearDelayReasons(id);
+    if (item.queue === 'deferred') await this.store.clearDelayReasons(id);
     const pending = envelope.recipients.filter((r) => r.status === 'pending');
     this.log.write('qmgr', formatQueueActive(id, envelope.sender, envelope.messageSize, pending.length));
     if (!envelope.forcedExpire) await this.route(msg, pending);
@@ -391,11 +405,12 @@ export class QueueManager {
     rcpts.forEach((r, i) => {
       const route = routes[i]!;
       if (route.kind !== 'deliver') {
-        if (route.kind === 'defer') later.push(() => this.deferRecipient(msg, r, 'qmgr', route.dsn, route.reason, now));
-        else if (softBounce) later.push(() => this.deferRecipient(msg, r, 'qmgr', softDsn(route.dsn), route.reason, now));
+        // postconf(5) soft_bounce, applied once (trouble.ts), as for every agent's outcome.
+        const o = applySoftBounce({ status: route.kind === 'defer' ? 'deferred' : 'bounced', dsn: route.dsn }, softBounce);
+        if (o.status === 'deferred') later.push(() => this.deferRecipient(msg, r, 'qmgr', o.dsn, route.reason, now));
         else {
-          this.logOutcome('qmgr', msg, r, { relay: 'none', dsn: route.dsn, status: 'bounced', reason: route.reason, now });
-          msg.bounced.push(noticeRecipient(r, route.dsn, 'failed', route.reason));
+          this.logOutcome('qmgr', msg, r, { dsn: o.dsn, status: 'bounced', reason: route.reason, now });
+          msg.bounced.push(noticeRecipient(r, o.dsn, 'failed', route.reason));
         }
       } else {
         const dest: DestinationKey = { transport: route.transport, nexthops: route.nexthops, fallbackRelays: route.fallbackRelays };
@@ -416,7 +431,7 @@ export class QueueManager {
       const q = this.queueFor(t, dest);
       if (q.dead) {
         const why = q.deadReason!;
-        for (const r of list) later.push(() => this.deferRecipient(msg, r, 'error', why.dsn, suspendedReason(why.reason), now));
+        for (const r of list) later.push(() => this.deferRecipient(msg, r, 'error', why.dsn, suspendedReason(why.reason), now, dest.transport));
         continue;
       }
       const limit = Math.max(1, handle.recipientLimit);
@@ -507,15 +522,10 @@ export class QueueManager {
     const e = entry.msg.envelope;
     return {
       queueId: entry.msg.id,
-      queueFile: this.spool.path('active', entry.msg.id),
+      queueFile: this.store.path('active', entry.msg.id),
       sender: e.sender,
       recipients: entry.recipients as readonly DeliveryRecipient[],
-      ...(e.envid !== undefined ? { envid: e.envid } : {}),
-      ...(e.ret !== undefined ? { ret: e.ret } : {}),
-      smtputf8: e.smtputf8,
-      eightBitMime: e.eightBitMime,
-      requireTls: e.requireTls,
-      tlsRequiredNo: e.tlsRequiredNo,
+      ...messageFlags(e),
       messageSize: e.messageSize,
       arrivalTime: e.arrivalTime,
       activeTime: entry.msg.activeTime,
@@ -550,82 +560,98 @@ export class QueueManager {
     }
   }
 
+  /**
+   * Apply an agent's result: soft_bounce once (trouble.ts), publish the
+   * delivery's TLS sessions and then its outcomes in one synchronous run (so
+   * the mail log writes a delivery's TLS lines right before its `status=`
+   * lines), then record deferrals and marks in the store.
+   */
   private async applyOutcomes(entry: Entry, result: DeliveryResult, handle: TransportHandle): Promise<void> {
     const msg = entry.msg;
     const byIndex = new Map(result.outcomes.map((o) => [o.index, o]));
+    const softBounce = this.config.getBool('soft_bounce');
+    const settled = entry.recipients.map((r) => {
+      const now = this.now();
+      const o = byIndex.get(r.index) ?? { index: r.index, status: 'deferred', dsn: '4.3.0', reason: 'unknown mail transport error', relay: 'none', timing: { started: now, connected: now, finished: now } };
+      return { r, o: applySoftBounce(o, softBounce) };
+    });
+    this.publishDelivery(msg, result, settled, handle);
     const sent: number[] = [];
-    let allSent = true;
-    for (const r of entry.recipients) {
-      let o = byIndex.get(r.index);
-      if (!o) {
-        const now = this.now();
-        o = { index: r.index, status: 'deferred', dsn: '4.3.0', reason: 'unknown mail transport error', relay: 'none', timing: { started: now, connected: now, finished: now } };
-      }
-      o = this.softBounce(o);
-      this.log.write(handle.logProgram, this.formatLine(msg, r, o));
+    for (const { r, o } of settled) {
       if (o.status === 'sent') sent.push(r.index);
-      else {
-        allSent = false;
-        if (o.status === 'bounced') msg.bounced.push(noticeRecipient(r, o.dsn, 'failed', o.reason, o));
-        else await this.recordDeferral(msg, r, o.dsn, o.reason);
-      }
+      else if (o.status === 'bounced') msg.bounced.push(noticeRecipient(r, o.dsn, 'failed', o.reason, o));
+      else await this.recordDeferral(msg, r, o.dsn, o.reason);
     }
     // Skip the per-recipient marks when the whole message is about to be removed (see the header).
+    const allSent = sent.length === entry.recipients.length;
     const removedNext = allSent && msg.refcount === 1 && msg.deferred.size === 0 && msg.bounced.length === 0;
     if (sent.length > 0 && !removedNext && !msg.gone) {
       try {
-        await this.spool.markDoneMany('active', msg.id, sent);
+        await this.store.markDone('active', msg.id, sent);
       } catch (err) {
-        if (!isEnoent(err)) throw err;
+        if (!isNotFound(err)) throw err;
         msg.gone = true;
       }
     }
   }
 
-  /** postconf(5) soft_bounce: a bounce becomes a deferral (5.x.y → 4.x.y), for every agent alike. */
-  private softBounce(o: RecipientOutcome): RecipientOutcome {
-    if (o.status !== 'bounced' || !this.config.getBool('soft_bounce')) return o;
-    return { ...o, status: 'deferred', dsn: softDsn(o.dsn) };
-  }
-
-  private formatLine(msg: ActiveMessage, r: QueueRecipient, o: RecipientOutcome): string {
-    return formatDeliveryLine({
-      queueId: msg.id,
-      address: r.address,
-      origAddress: r.origAddress,
-      relay: o.relay,
-      ...(o.connUse !== undefined ? { connUse: o.connUse } : {}),
-      arrivalTime: msg.envelope.arrivalTime,
-      activeTime: msg.activeTime,
-      timing: o.timing,
-      ...(o.tls !== undefined ? { tls: o.tls } : {}),
-      dsn: o.dsn,
-      status: o.status,
-      reason: o.reason,
-      resolutionLimit: this.resolutionLimit(),
-    });
-  }
-
-  private resolutionLimit(): number {
-    try {
-      return this.config.getInt('delay_logging_resolution_limit');
-    } catch {
-      return 2;
+  /** The events of one delivery: its sessions (once each), then one outcome per recipient. */
+  private publishDelivery(msg: ActiveMessage, result: DeliveryResult, settled: readonly { r: QueueRecipient; o: RecipientOutcome }[], handle: TransportHandle): void {
+    if (this.closed) return;
+    const sessions = result.sessions ?? [];
+    for (const record of sessions) {
+      this.events.publish({ kind: 'tls-session', queueId: msg.id, record, program: handle.logProgram, ...(handle.tlsLogLevel !== undefined ? { tlsLogLevel: handle.tlsLogLevel } : {}) });
+    }
+    for (const { r, o } of settled) {
+      const session = o.session !== undefined ? sessions[o.session] : undefined;
+      this.publishOutcome(msg, r, o, { program: handle.logProgram, transport: handle.name, nexthop: session?.nexthop ?? '', ...(session ? { session } : {}) });
     }
   }
 
+  private publishOutcome(
+    msg: ActiveMessage, r: QueueRecipient, o: Pick<RecipientOutcome, 'status' | 'dsn' | 'reason' | 'relay' | 'timing' | 'connUse' | 'tls'>,
+    via: { program: string; transport: string; nexthop: string; session?: NonNullable<DeliveryResult['sessions']>[number] },
+  ): void {
+    if (this.closed) return;
+    this.events.publish({
+      kind: 'outcome',
+      time: o.timing.finished,
+      queueId: msg.id,
+      transport: via.transport,
+      nexthop: via.nexthop,
+      recipient: r.address,
+      origRecipient: r.origAddress,
+      status: o.status,
+      dsn: o.dsn,
+      reason: o.reason,
+      relay: o.relay,
+      arrivalTime: msg.envelope.arrivalTime,
+      ...(via.session ? { session: via.session } : {}),
+      program: via.program,
+      activeTime: msg.activeTime,
+      timing: o.timing,
+      ...(o.connUse !== undefined ? { connUse: o.connUse } : {}),
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
+    });
+  }
+
+  private removed(queueId: string, reason: MessageRemovedEvent['reason']): void {
+    if (!this.closed) this.events.publish({ kind: 'removed', time: this.now(), queueId, reason });
+  }
+
+  /** An outcome the queue manager decides itself (routing, a dead destination, a missing transport): relay=none, no agent. */
   private logOutcome(
     program: string,
     msg: ActiveMessage,
     r: QueueRecipient,
-    p: { relay: string; dsn: string; status: 'deferred' | 'bounced'; reason: string; now: number },
+    p: { dsn: string; status: 'deferred' | 'bounced'; reason: string; now: number; transport?: string },
   ): void {
     const timing = { started: p.now, connected: p.now, finished: p.now };
-    this.log.write(program, this.formatLine(msg, r, { index: r.index, status: p.status, dsn: p.dsn, reason: p.reason, relay: p.relay, timing }));
+    this.publishOutcome(msg, r, { status: p.status, dsn: p.dsn, reason: p.reason, relay: 'none', timing }, { program, transport: p.transport ?? program, nexthop: '' });
   }
 
-  private async deferRecipient(msg: ActiveMessage, r: QueueRecipient, program: string, dsn: string, reason: string, now: number): Promise<void> {
-    this.logOutcome(program, msg, r, { relay: 'none', dsn, status: 'deferred', reason, now });
+  private async deferRecipient(msg: ActiveMessage, r: QueueRecipient, program: string, dsn: string, reason: string, now: number, transport?: string): Promise<void> {
+    this.logOutcome(program, msg, r, { dsn, status: 'deferred', reason, now, ...(transport ? { transport } : {}) });
     await this.recordDeferral(msg, r, dsn, reason);
   }
 
@@ -634,7 +660,7 @@ export class QueueManager {
     msg.deferred.set(r.index, { dsn, reason });
     msg.sideFiles = true;
     if (msg.gone) return;
-    await this.spool.setDelayReason(msg.id, { index: r.index, address: r.address, reason, status: dsn });
+    await this.store.setDelayReason(msg.id, { index: r.index, address: r.address, reason, status: dsn });
   }
 
   /** The destination is dead: defer its waiting mail in a batch, revive it after minimal_backoff_time. */
@@ -656,7 +682,7 @@ export class QueueManager {
         const reason = suspendedReason(why.reason);
         for (const entry of entries) {
           const now = this.now();
-          for (const r of entry.recipients) await this.deferRecipient(entry.msg, r, 'error', why.dsn, reason, now);
+          for (const r of entry.recipients) await this.deferRecipient(entry.msg, r, 'error', why.dsn, reason, now, q.transport);
           this.release(entry.msg);
         }
       })(),
@@ -687,8 +713,9 @@ export class QueueManager {
   private async finish(msg: ActiveMessage): Promise<void> {
     try {
       if (!msg.gone) await this.finishFile(msg);
+      else this.removed(msg.id, 'deleted');
     } catch (err) {
-      if (!isEnoent(err)) {
+      if (!isNotFound(err)) {
         this.log.warn('qmgr', `${msg.id}: ${err instanceof Error ? err.message : String(err)}: the message stays in the active queue until the next start`);
       }
     } finally {
@@ -703,11 +730,10 @@ export class QueueManager {
       // The notice is queued before the recipients are marked done (crash safety).
       if (!(await this.sendNotice('failure', msg, msg.bounced))) {
         for (const b of msg.bounced) msg.deferred.set(b.index, { dsn: '4.3.0', reason: 'bounce notice could not be queued' });
-      } else await this.spool.markDoneMany('active', id, msg.bounced.map((b) => b.index));
+      } else await this.store.markDone('active', id, msg.bounced.map((b) => b.index));
     }
     if (msg.deferred.size === 0) {
-      const removed = msg.sideFiles ? await this.spool.remove('active', id) : await this.spool.removeFile('active', id);
-      if (removed) this.log.write('qmgr', `${id}: removed`);
+      if (await this.store.remove('active', id, { sideFiles: msg.sideFiles })) this.removed(id, 'delivered');
       return;
     }
     const now = this.now();
@@ -722,25 +748,25 @@ export class QueueManager {
           return noticeRecipient(r, d.dsn, 'failed', d.reason);
         });
       if (await this.sendNotice('failure', msg, rcpts)) {
-        if (await this.spool.remove('active', id)) this.log.write('qmgr', `${id}: removed`);
+        if (await this.store.remove('active', id)) this.removed(id, 'expired');
         return;
       }
-    } else if (isWarningDue(env, false, now, settings) && !(await this.spool.isWarned(id))) {
+    } else if (isWarningDue(env, false, now, settings) && !(await this.store.isWarned(id))) {
       const rcpts = env.recipients
         .filter((r) => msg.deferred.has(r.index))
         .map((r) => {
           const d = msg.deferred.get(r.index)!;
           return noticeRecipient(r, d.dsn, 'delayed', d.reason);
         });
-      if (await this.sendNotice('delay', msg, rcpts)) await this.spool.markWarned(id);
+      if (await this.sendNotice('delay', msg, rcpts)) await this.store.markWarned(id);
     }
     // qmgr_active_defer(): the time stamp first, then the rename, so a scan never sees a stale time.
-    await this.spool.setNextAttempt(
+    await this.store.setNextAttempt(
       'active',
       id,
       nextAttemptTime(now, env.arrivalTime, { minimalSec: this.config.getTime('minimal_backoff_time'), maximalSec: this.config.getTime('maximal_backoff_time') }),
     );
-    await this.spool.move(id, 'active', 'deferred');
+    await this.store.move(id, 'active', 'deferred');
   }
 
   /** Build and queue a notice (and the notify_classes postmaster copy). True when queued or none is due (null sender, NOTIFY=NEVER). */
@@ -748,7 +774,7 @@ export class QueueManager {
     if (recipients.length === 0) return true;
     const what = kind === 'failure' ? 'non-delivery' : 'delay';
     try {
-      const content = await this.spool.readContent('active', msg.id);
+      const content = await this.store.readContent('active', msg.id);
       const p: BounceParams = { kind, queueId: msg.id, envelope: msg.envelope, content, recipients, config: this.config, now: this.now() };
       const notice = buildBounce(p);
       if (notice) this.log.write('bounce', `${msg.id}: sender ${what} notification: ${await this.queueNotice(notice)}`);
@@ -756,7 +782,7 @@ export class QueueManager {
       if (copy) this.log.write('bounce', `${msg.id}: postmaster ${what} notification: ${await this.queueNotice(copy)}`);
       return true;
     } catch (err) {
-      if (isEnoent(err)) throw err;
+      if (isNotFound(err)) throw err;
       this.log.warn('bounce', `${msg.id}: cannot queue a ${what} notification: ${err instanceof Error ? err.message : String(err)}`);
       return false;
     }
@@ -768,8 +794,9 @@ export class QueueManager {
    * when the notice is 8bit, REQUIRETLS and TLS-Required: No as bounce.ts noticeTlsProperties() says.
    */
   private async queueNotice(n: import('../reports/bounce.ts').BounceMessage): Promise<string> {
+    const arrival = this.now();
     const envelope = {
-      arrivalTime: this.now(),
+      arrivalTime: arrival,
       sender: n.sender,
       recipients: [{ address: n.recipient, origAddress: n.recipient }],
       smtputf8: n.smtputf8,
@@ -777,7 +804,9 @@ export class QueueManager {
       requireTls: n.requireTls,
       tlsRequiredNo: n.tlsRequiredNo ?? false,
     };
-    const id = await this.spool.writeMessage(envelope, n.content, 'incoming');
+    const id = await this.store.writeMessage(envelope, n.content, 'incoming');
+    // A notice is a message the queue received (events.ts `received`, origin `bounce`).
+    if (!this.closed) this.events.publish({ kind: 'received', time: arrival, queueId: id, origin: 'bounce', sender: n.sender, size: n.content.length, nrcpt: 1 });
     this.feed.addIncoming(id, true);
     return id;
   }

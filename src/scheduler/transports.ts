@@ -5,6 +5,8 @@
  * parameters.
  *
  * Contract (pure apart from loadConfig reading main.cf):
+ * - Time values are parsed as every time parameter is (config/params.ts
+ *   parseTime); a bad one is a ConfigError naming the parameter, never 0.
  * - A transport(5) name is a master.cf service of type `unix` whose command
  *   is a delivery agent sealpost has: `smtp` (also for `relay` and any other
  *   name running smtp), `error` (the `error` and `retry` services) and
@@ -24,6 +26,8 @@
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import type { MasterService } from '../config/master-cf.ts';
 import type { Config } from '../config/types.ts';
+import { parseTime } from '../config/params.ts';
+import { ConfigError } from '../lib/errors.ts';
 import { parseFeedback } from './concurrency.ts';
 import type { DestinationSettings } from './destination-queue.ts';
 
@@ -82,12 +86,15 @@ function transportInt(config: Config, transport: string, suffix: string, default
   return /^\d+$/.test(v) ? Number(v) : fallback;
 }
 
-/** A time value with the default unit seconds: `1s`, `2m`, `500ms`, `3`. */
-function timeMs(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$/.exec(text.trim());
-  if (!m) return 0;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] ?? 's']!;
-  return Number(m[1]) * unit;
+/** A time parameter in ms, parsed as every time parameter is (config/params.ts parseTime); a bad value names the parameter. */
+function transportTimeMs(config: Config, transport: string, suffix: string, defaultName: string): number {
+  const text = transportValue(config, transport, suffix, defaultName);
+  try {
+    return parseTime(text) * 1000;
+  } catch (err) {
+    const name = config.raw(`${transport}_${suffix}`) !== undefined ? `${transport}_${suffix}` : defaultName;
+    throw new ConfigError(`bad value for parameter "${name}": ${(err as Error).message}`);
+  }
 }
 
 /** qmgr(8) scheduling settings of one transport. */
@@ -98,7 +105,7 @@ export function destinationSettings(main: Config, transport: string): Destinatio
     positive: parseFeedback(transportValue(main, transport, 'destination_concurrency_positive_feedback', 'default_destination_concurrency_positive_feedback')) ?? 1,
     negative: parseFeedback(transportValue(main, transport, 'destination_concurrency_negative_feedback', 'default_destination_concurrency_negative_feedback')) ?? 1,
     failedCohortLimit: transportInt(main, transport, 'destination_concurrency_failed_cohort_limit', 'default_destination_concurrency_failed_cohort_limit', 1),
-    rateDelayMs: timeMs(transportValue(main, transport, 'destination_rate_delay', 'default_destination_rate_delay')),
+    rateDelayMs: transportTimeMs(main, transport, 'destination_rate_delay', 'default_destination_rate_delay'),
   };
 }
 

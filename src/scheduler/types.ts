@@ -13,17 +13,14 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { DeliveryAgent } from '../delivery/types.ts';
 import type { DestinationSettings } from './destination-queue.ts';
+import type { Route as ResolvedRoute } from './resolve.ts';
 
-/** scheduler/resolve.ts: where one recipient goes. */
+type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+
+/** scheduler/resolve.ts Route (where one recipient goes), the explain-only fields optional so tests can fake a router. */
 export type Route =
-  | {
-      readonly kind: 'deliver';
-      readonly transport: string;
-      readonly nexthops: readonly string[];
-      readonly fallbackRelays: readonly string[];
-      readonly steps?: readonly unknown[];
-    }
-  | { readonly kind: 'bounce' | 'defer'; readonly dsn: string; readonly reason: string; readonly steps?: readonly unknown[] };
+  | Optional<Extract<ResolvedRoute, { kind: 'deliver' }>, 'domainClass' | 'steps'>
+  | Optional<Extract<ResolvedRoute, { kind: 'bounce' | 'defer' }>, 'steps'>;
 
 export interface RouterLike {
   resolve(recipient: string, sender: string): Promise<Route>;
@@ -37,6 +34,8 @@ export interface TransportHandle {
   readonly maxproc: number;
   /** The log program for its outcome lines: `sealpost/smtp`, `sealpost/relay/smtp`. */
   readonly logProgram: string;
+  /** The service's smtp_tls_loglevel (the TLS summary line is logged at ≥ 1); default 1. */
+  readonly tlsLogLevel?: number;
   /** <transport>_destination_recipient_limit. */
   readonly recipientLimit: number;
   readonly destination: DestinationSettings;

@@ -41,6 +41,10 @@ import { createTlsEngine } from '../../src/delivery/tls/engine.ts';
 import type { DeliveryAgent, DeliveryResult, RecipientOutcome } from '../../src/delivery/types.ts';
 import { TableSet } from '../../src/maps/registry.ts';
 import { memoryMailLog } from '../../src/reports/maillog.ts';
+import { EventBus } from '../../src/reports/events.ts';
+import { mailLogSubscriber } from '../../src/reports/maillog-subscriber.ts';
+import { tlsLogLevel } from '../../src/delivery/tls/summary.ts';
+import { applySoftBounce } from '../../src/delivery/smtp/trouble.ts';
 import type { Zone } from './dns-server.ts';
 import { startDnsServer } from './dns-server.ts';
 import { tempDir } from './cli.ts';
@@ -652,9 +656,22 @@ export async function deliveryLab(zone: Zone, port: number, mainCf: Readonly<Rec
   const tables = new TableSet({ baseDir: t.dir });
   const tls = createTlsEngine({ config, tables, log });
   const agent = createSmtpAgent({ config, resolver: createResolver(config), tls, tables, log, service: 'smtp' });
+  // The lab plays the queue manager's part for the TLS lines: they are derived from the
+  // session records by the mail log subscriber (the status= lines are not written here) ...
+  const events = new EventBus((err) => { throw err; });
+  events.subscribe(mailLogSubscriber({ log, resolutionLimit: () => 2 }));
+  const tlsLog = tlsLogLevel(config);
+  const softBounce = config.getBool('soft_bounce');
   return {
     dir: t.dir, agent, log, zone: dns.zone,
-    deliver: (m) => agent.deliver(labRequest(t.dir, m)),
+    deliver: async (m) => {
+      const request = labRequest(t.dir, m);
+      const raw = await agent.deliver(request);
+      // ... and for soft_bounce, which the queue manager applies to every agent's outcomes (trouble.ts).
+      const result = { ...raw, outcomes: raw.outcomes.map((o) => applySoftBounce(o, softBounce)) };
+      for (const record of result.sessions ?? []) events.publish({ kind: 'tls-session', queueId: request.queueId, record, program: 'smtp', tlsLogLevel: tlsLog });
+      return result;
+    },
     close: async () => {
       await agent.close();
       await tables.close();

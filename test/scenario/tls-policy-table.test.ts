@@ -130,13 +130,15 @@ test('an invalid entry defers with client TLS configuration problem, makes no co
   }
 });
 
-test('a table lookup error defers with Temporary lookup error 4.3.0 — never the default level', async () => {
+test('a table lookup error defers with client TLS configuration problem 4.7.5 (Postfix 3.7/3.11) — never the default level', async () => {
   const l = await lab('', { smtp_tls_policy_maps: 'socketmap:inet:127.0.0.1:1:postfix' });
   try {
     const o = outcomeOf(await l.deliver({ recipients: ['b@plain.example'], nexthops: ['plain.example'] }));
     assert.equal(o.status, 'deferred');
-    assert.equal(o.reason, 'Temporary lookup error');
-    assert.equal(o.dsn, '4.3.0');
+    assert.equal(o.reason, 'client TLS configuration problem');
+    assert.equal(o.dsn, '4.7.5');
+    assert.equal(o.relay, 'none');
+    assert.ok(l.log.lines.includes('sealpost/smtp: warning: smtp_tls_policy_maps, next-hop destination "plain.example": policy table lookup error'), l.log.lines.join('\n'));
   } finally {
     await l.close();
   }

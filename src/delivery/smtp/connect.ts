@@ -12,7 +12,8 @@
  *   chooses DNS and/or the system resolver (native) for address records.
  *   Never throws for DNS or syntax trouble: it returns a `fail` value.
  * - `openSocket(server, timeoutMs, bind)`: a connected socket or the
- *   strerror text (`Connection refused`, `Connection timed out`).
+ *   strerror text (`Connection refused`, `Connection timed out`); the
+ *   default `SocketFactory` (tests inject their own).
  *
  * Not here: the session (session.ts), which hop comes next and the
  * smtp_mx_session_limit count (agent.ts), TLS.
@@ -21,7 +22,7 @@ import { connect as netConnect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { lookup as nativeLookup } from 'node:dns/promises';
 import type { Config } from '../../config/types.ts';
-import { resolvePort } from '../../daemon/services.ts';
+import { resolvePort } from '../../lib/services.ts';
 import { parseNexthop } from '../../maps/domain-walk.ts';
 import { familiesFor, resolveMx } from '../dns/mx.ts';
 import type { InetProtocols } from '../dns/mx.ts';
@@ -175,6 +176,16 @@ export async function resolveHop(hop: string, settings: ConnectSettings, resolve
 }
 
 export type SocketResult = { readonly ok: true; readonly socket: Socket } | { readonly ok: false; readonly error: string };
+
+/**
+ * How the client gets a TCP connection to a server (openSocket below): the
+ * seam where unit tests inject one end of a socket pair.
+ */
+export type SocketFactory = (
+  server: { readonly address: string; readonly port: number },
+  timeoutMs: number,
+  settings: Pick<ConnectSettings, 'bindAddress' | 'bindAddress6'>,
+) => Promise<SocketResult>;
 
 /** TCP connect within smtp_connect_timeout; smtp_bind_address(6) as the source when set. */
 export function openSocket(server: { address: string; port: number }, timeoutMs: number, settings: Pick<ConnectSettings, 'bindAddress' | 'bindAddress6'>): Promise<SocketResult> {

@@ -18,7 +18,7 @@
  * sessions across processes (Postfix's scache is a separate daemon).
  */
 import type { Config } from '../../config/types.ts';
-import type { TlsPolicy } from '../tls/types.ts';
+import type { ConnectPolicy } from '../tls/types.ts';
 import type { Session } from './session.ts';
 import { quietQuit } from './session.ts';
 
@@ -44,7 +44,7 @@ export function cacheLimits(config: Config): CacheLimits {
 }
 
 /** The policy fields that make two sessions interchangeable. */
-export function cacheKey(transport: string, nexthop: string, policy: TlsPolicy): string {
+export function cacheKey(transport: string, nexthop: string, policy: ConnectPolicy): string {
   const shape = [policy.level, policy.match.join(','), policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers,
     policy.servername ?? '', policy.trustAnchorFiles.join(','), policy.tlsRequiredNo ? 'trn' : ''].join('|');
   return `${transport}\u0000${nexthop}\u0000${shape}`;

@@ -12,9 +12,19 @@
  *   enforce.ts what each event means (not offered, refused, handshake failed,
  *   peer evaluated). RFC 3207 §6: bytes received before the handshake are
  *   discarded (chat.detach()) and EHLO is sent again over TLS.
- * - Logs the TLS summary line (smtp_tls_loglevel ≥ 1), certificate
- *   problems when the level requires verification, and `Host offered
- *   STARTTLS: [host]` (smtp_tls_note_starttls_offer) at level none.
+ * - Every session that got as far as the TLS decision (STARTTLS used,
+ *   refused, not offered, failed, or not wanted) reports a `TlsOutcome`: the
+ *   RFC 8460 result decided where the failure was decided (enforce.ts,
+ *   verify.ts), the evaluation, and the certificate lines smtp_tls_loglevel
+ *   selects (verification problems when the level requires verification, all
+ *   at ≥ 2). The attempt turns it into a session record (outcome.ts); the
+ *   mail log writes those lines and the summary line from the record, just
+ *   before the delivery's `status=` lines. Logged here, as it happens:
+ *   `Host offered STARTTLS: [host]` (smtp_tls_note_starttls_offer) at level
+ *   none, and bad EHLO SIZE warnings.
+ * - The TCP connection comes from an injected socket factory
+ *   (`SessionEnv.openSocket`, connect.ts openSocket by default), so tests
+ *   drive the client over a socket pair.
  *
  * Not here: the mail transaction (transaction.ts), what failures mean for
  * recipients (trouble.ts), connection caching (reuse.ts).
@@ -27,13 +37,14 @@ import type { MailLog } from '../../reports/maillog.ts';
 import { parseEhlo, parseEhloReply } from '../../smtp/ehlo.ts';
 import type { EhloCapabilities } from '../../smtp/ehlo.ts';
 import type { SmtpReply } from '../../smtp/reply.ts';
+import type { SessionResult, TlsRptResultType } from '../outcome.ts';
 import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../tls/enforce.ts';
 import { mustMatch } from '../tls/level.ts';
 import { HANDSHAKE_FAILURE } from '../tls/reasons.ts';
-import type { TlsDecision, TlsEngine, TlsEvaluation, TlsPolicy } from '../tls/types.ts';
+import { tlsLogLevel } from '../tls/summary.ts';
+import type { ConnectPolicy, TlsDecision, TlsEngine, TlsEvaluation } from '../tls/types.ts';
 import { ChatFailure, SmtpChat } from './chat.ts';
-import { openSocket } from './connect.ts';
-import type { ConnectSettings, ServerTarget } from './connect.ts';
+import type { ConnectSettings, ServerTarget, SocketFactory } from './connect.ts';
 import { authenticate, chooseMechanism } from './sasl.ts';
 import type { SaslCredentials } from './sasl.ts';
 import { connectFailed, refusedToTalk, relayName, saslCannot, saslFailed, streamFailure, tlsTrouble } from './trouble.ts';
@@ -66,7 +77,6 @@ export interface SessionSettings {
 
 export function sessionSettings(config: Config): SessionSettings {
   const ms = (name: string): number => Math.max(1, config.getTime(name)) * 1000;
-  const loglevel = Number.parseInt(config.get('smtp_tls_loglevel'), 10);
   return {
     heloName: config.get('smtp_helo_name') || config.get('myhostname'),
     timeouts: {
@@ -83,7 +93,7 @@ export function sessionSettings(config: Config): SessionSettings {
     },
     skip5xxGreeting: config.getBool('smtp_skip_5xx_greeting'),
     neverEhlo: config.getBool('smtp_never_send_ehlo'),
-    tlsLoglevel: Number.isFinite(loglevel) ? loglevel : 0,
+    tlsLoglevel: tlsLogLevel(config),
     noteStarttlsOffer: config.getBool('smtp_tls_note_starttls_offer'),
     saslSoftBounce: config.getBool('smtp_sasl_auth_soft_bounce'),
   };
@@ -93,10 +103,21 @@ export interface SessionEnv {
   readonly config: Config;
   readonly settings: SessionSettings;
   readonly connect: ConnectSettings;
+  /** The TCP connection to a server (connect.ts openSocket; tests inject a socket pair). */
+  readonly openSocket: SocketFactory;
   readonly tls: TlsEngine;
   readonly log: MailLog;
   readonly service: string;
   readonly now: () => number;
+}
+
+/** What the TLS step of a session gave (the stuff of a session record, outcome.ts). */
+export interface TlsOutcome {
+  readonly result: SessionResult;
+  /** Set when a handshake completed. */
+  readonly evaluation?: TlsEvaluation;
+  /** Certificate lines as smtp_tls_loglevel selects them (logged before the summary line). */
+  readonly logLines: readonly string[];
 }
 
 /** A ready session: MAIL FROM is the next command. */
@@ -106,9 +127,15 @@ export interface Session {
   /** `host[addr]:port`. */
   readonly relay: string;
   readonly caps: EhloCapabilities;
-  readonly policy: TlsPolicy;
+  readonly policy: ConnectPolicy;
   readonly tlsUsed: boolean;
   readonly evaluation?: TlsEvaluation;
+  /** What the TLS step gave (for the session records). */
+  readonly tls: TlsOutcome;
+  /** The server's name from its first EHLO/HELO reply (RFC 8460 receiving-mx-helo). */
+  readonly helo?: string;
+  /** Our address on the connection (RFC 8460 sending-mta-ip). */
+  readonly localAddress?: string;
   readonly authenticated: boolean;
   readonly createdAt: number;
   /** Deliveries made over this connection so far (conn_use = useCount + 1 for the next one). */
@@ -117,7 +144,16 @@ export interface Session {
 
 export type OpenResult =
   | { readonly ok: true; readonly session: Session }
-  | { readonly ok: false; readonly trouble: Trouble; readonly reconnectPlaintext?: boolean; readonly connected: boolean };
+  | {
+      readonly ok: false;
+      readonly trouble: Trouble;
+      readonly reconnectPlaintext?: boolean;
+      readonly connected: boolean;
+      /** Set when the session got as far as the TLS decision. */
+      readonly tls?: TlsOutcome;
+      readonly helo?: string;
+      readonly localAddress?: string;
+    };
 
 export interface OpenOptions {
   readonly plaintextFallbackOk: boolean;
@@ -133,7 +169,7 @@ function failureTrouble(err: unknown, server: ServerTarget, where: Where): Troub
 }
 
 class SessionFailed extends Error {
-  constructor(readonly trouble: Trouble, readonly reconnectPlaintext = false) {
+  constructor(readonly trouble: Trouble, readonly reconnectPlaintext = false, readonly tls?: TlsOutcome) {
     super(trouble.reason);
   }
 }
@@ -174,10 +210,8 @@ async function hello(env: SessionEnv, chat: SmtpChat, server: ServerTarget, afte
   return parseEhlo([h.lines[0] ?? '']);
 }
 
-function decisionTrouble(d: TlsDecision, server: ServerTarget): Trouble | 'plaintext' | 'continue' | 'reconnect' {
-  if (d.action === 'fail') return tlsTrouble(relayName(server.hostname, server.address, server.port), d, server.hostname);
-  if (d.action === 'reconnect-plaintext') return 'reconnect';
-  return d.action;
+function decisionTrouble(d: Extract<TlsDecision, { action: 'fail' }>, server: ServerTarget): Trouble {
+  return tlsTrouble(relayName(server.hostname, server.address, server.port), d, server.hostname);
 }
 
 /** The TLS handshake over the plaintext socket within smtp_starttls_timeout. */
@@ -205,72 +239,96 @@ interface TlsState {
   readonly caps: EhloCapabilities;
   readonly tlsUsed: boolean;
   readonly evaluation?: TlsEvaluation;
+  readonly outcome: TlsOutcome;
+}
+
+function plaintextOutcome(type?: TlsRptResultType): TlsOutcome {
+  return { result: type ? { kind: 'plaintext', type } : { kind: 'plaintext' }, logLines: [] };
+}
+
+function failureOutcome(d: { reason: string; type: TlsRptResultType }, enforced: boolean, evaluation?: TlsEvaluation, logLines: readonly string[] = []): TlsOutcome {
+  return { result: { kind: 'failure', type: d.type, reason: d.reason, enforced }, ...(evaluation ? { evaluation } : {}), logLines };
+}
+
+/** No STARTTLS on this connection: the level does not want it, or it is the plaintext retry. */
+function withoutTls(env: SessionEnv, server: ServerTarget, policy: ConnectPolicy, caps: EhloCapabilities, opts: OpenOptions): TlsState {
+  // postconf(5) smtp_tls_note_starttls_offer: log servers that offer STARTTLS when we do not use it.
+  if (caps.startTls && env.settings.noteStarttlsOffer && policy.level === 'none') {
+    env.log.write(env.service, `Host offered STARTTLS: [${server.hostname}]`);
+  }
+  return { caps, tlsUsed: false, outcome: plaintextOutcome(opts.noStarttls ? 'validation-failure' : undefined) };
+}
+
+/** A decision without a handshake (not offered, refused): continue in plaintext, or fail the session. */
+function plainOrFail(d: TlsDecision, server: ServerTarget, caps: EhloCapabilities, type: TlsRptResultType): TlsState {
+  if (d.action === 'fail') throw new SessionFailed(decisionTrouble(d, server), false, failureOutcome(d, true));
+  return { caps, tlsUsed: false, outcome: plaintextOutcome(type) };
+}
+
+/** smtp_proto.c smtp_start_tls(): "Cannot start TLS: handshake failure" (4.7.5). */
+function handshakeFailed(policy: ConnectPolicy, server: ServerTarget, opts: OpenOptions): never {
+  const relay = relayName(server.hostname, server.address, server.port);
+  const d = onHandshakeFailed(policy, server, { plaintextFallbackOk: opts.plaintextFallbackOk });
+  const failure = { ...HANDSHAKE_FAILURE, type: 'validation-failure' as const };
+  if (d.action === 'reconnect-plaintext') {
+    throw new SessionFailed(tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname), true, failureOutcome(failure, false));
+  }
+  // Never continue on this connection: its state is unknown (smtp_proto.c DONT_USE_DEAD_SESSION).
+  const t = d.action === 'fail' ? decisionTrouble(d, server) : tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname);
+  throw new SessionFailed(t, false, failureOutcome(failure, true));
 }
 
 /** STARTTLS as the policy demands; returns the capabilities to continue with. */
-async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, policy: TlsPolicy, caps: EhloCapabilities, opts: OpenOptions): Promise<TlsState> {
-  if (opts.noStarttls || !wantStarttls(policy)) {
-    // postconf(5) smtp_tls_note_starttls_offer: log servers that offer STARTTLS when we do not use it.
-    if (caps.startTls && env.settings.noteStarttlsOffer && policy.level === 'none') {
-      env.log.write(env.service, `Host offered STARTTLS: [${server.hostname}]`);
-    }
-    return { caps, tlsUsed: false };
-  }
-  const relay = relayName(server.hostname, server.address, server.port);
-  // smtp_proto.c smtp_start_tls(): "Cannot start TLS: handshake failure" (4.7.5).
-  const handshakeFailure = (): Trouble => tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname);
-  const plain = (d: TlsDecision): TlsState => {
-    const t = decisionTrouble(d, server);
-    if (t === 'reconnect') throw new SessionFailed(handshakeFailure(), true);
-    if (typeof t !== 'string') throw new SessionFailed(t);
-    return { caps, tlsUsed: false };
-  };
-  if (!caps.startTls) return plain(onStarttlsNotOffered(policy, server));
+async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, policy: ConnectPolicy, caps: EhloCapabilities, opts: OpenOptions): Promise<TlsState> {
+  if (opts.noStarttls || !wantStarttls(policy)) return withoutTls(env, server, policy, caps, opts);
+  if (!caps.startTls) return plainOrFail(onStarttlsNotOffered(policy, server), server, caps, 'starttls-not-supported');
   let options: ConnectionOptions;
   try {
     options = env.tls.connectOptions(policy, server);
   } catch (err) {
     // smtp_proto.c: "TLS is required, but our TLS engine is unavailable"; at may: continue in plaintext.
     env.log.warn(env.service, `TLS engine: ${(err as Error).message}`);
-    if (policy.level === 'may') return { caps, tlsUsed: false };
-    throw new SessionFailed(tlsTrouble(relay, { reason: 'TLS is required, but our TLS engine is unavailable', dsn: '4.7.5', nextHost: true, throttle: false }, server.hostname));
+    if (policy.level === 'may') return { caps, tlsUsed: false, outcome: plaintextOutcome('validation-failure') };
+    const d = { reason: 'TLS is required, but our TLS engine is unavailable', dsn: '4.7.5', nextHost: true, throttle: false };
+    throw new SessionFailed(tlsTrouble(relayName(server.hostname, server.address, server.port), d, server.hostname), false, failureOutcome({ ...d, type: 'validation-failure' }, true));
   }
   const t = env.settings.timeouts.starttls;
   const r = await command(chat, server, 'STARTTLS', t, 'receiving the STARTTLS response');
-  if (r.code !== 220) return plain(onStarttlsRefused(policy, server, r.text()));
+  if (r.code !== 220) return plainOrFail(onStarttlsRefused(policy, server, r.text()), server, caps, 'starttls-not-supported');
   // RFC 3207 §6: discard anything received before the handshake completes.
   const raw = chat.detach();
   const ts = await handshake(raw, options, t);
   if (!ts) {
     raw.destroy();
-    const d = onHandshakeFailed(policy, server, { plaintextFallbackOk: opts.plaintextFallbackOk });
-    const dt = decisionTrouble(d, server);
-    if (dt === 'reconnect') throw new SessionFailed(handshakeFailure(), true);
-    // Never continue on this connection: its state is unknown (smtp_proto.c DONT_USE_DEAD_SESSION).
-    throw new SessionFailed(typeof dt === 'string' ? handshakeFailure() : dt);
+    handshakeFailed(policy, server, opts);
   }
   chat.upgrade(ts);
   const evaluation = env.tls.evaluate(policy, ts, server);
-  logTls(env, policy, evaluation, server);
-  const ed = decisionTrouble(onPeerEvaluated(policy, evaluation), server);
-  if (typeof ed !== 'string') {
+  const logLines = selectLogLines(env, policy, evaluation);
+  const decision = onPeerEvaluated(policy, evaluation);
+  if (decision.action === 'fail') {
     await quietQuit(chat, env.settings.timeouts.quit);
-    throw new SessionFailed(ed);
+    throw new SessionFailed(decisionTrouble(decision, server), false, failureOutcome(decision, true, evaluation, logLines));
   }
-  const caps2 = await hello(env, chat, server, true);
-  return { caps: caps2, tlsUsed: true, evaluation };
+  const outcome: TlsOutcome = { result: { kind: 'success' }, evaluation, logLines };
+  try {
+    const caps2 = await hello(env, chat, server, true);
+    return { caps: caps2, tlsUsed: true, evaluation, outcome };
+  } catch (err) {
+    // The TLS session itself succeeded: its record says so, whatever EHLO then did.
+    if (err instanceof SessionFailed && !err.tls) throw new SessionFailed(err.trouble, err.reconnectPlaintext, outcome);
+    throw err;
+  }
 }
 
-function logTls(env: SessionEnv, policy: TlsPolicy, evaluation: TlsEvaluation, server: ServerTarget): void {
-  const level = policy.level === 'invalid' ? 'none' : policy.level;
-  // postconf(5) smtp_tls_loglevel 1: summary, plus verification problems when verification is
-  // required. tls_verify.c logs them with msg_info(), not as warnings.
-  if (mustMatch(level) && (env.settings.tlsLoglevel >= 1 || evaluation.failure)) {
-    for (const l of evaluation.logLines) env.log.write(env.service, l);
-  } else if (env.settings.tlsLoglevel >= 2) {
-    for (const l of evaluation.logLines) env.log.write(env.service, l);
-  }
-  if (env.settings.tlsLoglevel >= 1) env.log.write(env.service, env.tls.summaryLine(evaluation, server, false));
+/**
+ * postconf(5) smtp_tls_loglevel 1: verification problems when verification is
+ * required (or when the peer failed); all certificate lines at ≥ 2. tls_verify.c
+ * logs them with msg_info(), not as warnings.
+ */
+function selectLogLines(env: SessionEnv, policy: ConnectPolicy, evaluation: TlsEvaluation): readonly string[] {
+  if (mustMatch(policy.level) && (env.settings.tlsLoglevel >= 1 || evaluation.failure)) return evaluation.logLines;
+  return env.settings.tlsLoglevel >= 2 ? evaluation.logLines : [];
 }
 
 async function auth(env: SessionEnv, chat: SmtpChat, server: ServerTarget, caps: EhloCapabilities, tlsUsed: boolean, creds: SaslCredentials | undefined): Promise<boolean> {
@@ -288,23 +346,30 @@ async function auth(env: SessionEnv, chat: SmtpChat, server: ServerTarget, caps:
   return true;
 }
 
-export async function openSession(env: SessionEnv, server: ServerTarget, policy: TlsPolicy, opts: OpenOptions): Promise<OpenResult> {
-  const s = await openSocket(server, env.settings.timeouts.connect, env.connect);
+export async function openSession(env: SessionEnv, server: ServerTarget, policy: ConnectPolicy, opts: OpenOptions): Promise<OpenResult> {
+  const s = await env.openSocket(server, env.settings.timeouts.connect, env.connect);
   if (!s.ok) return { ok: false, trouble: connectFailed(server.hostname, server.address, server.port, s.error), connected: false };
   const chat = new SmtpChat(s.socket);
+  const localAddress = s.socket.localAddress;
+  let helo: string | undefined;
+  let tlsSoFar: TlsOutcome | undefined;
   try {
     const greeting = await readReply(chat, server, env.settings.timeouts.helo, 'receiving the initial server greeting');
     if (greeting.code < 200 || greeting.code >= 300) {
       throw new SessionFailed(refusedToTalk(server, greeting, env.settings.skip5xxGreeting));
     }
     const caps = await hello(env, chat, server);
+    helo = caps.domain || undefined;
     const tls = await starttls(env, chat, server, policy, caps, opts);
+    tlsSoFar = tls.outcome;
     const authenticated = await auth(env, chat, server, tls.caps, tls.tlsUsed, opts.credentials);
     const session: Session = {
       chat, server, policy, authenticated,
       relay: relayName(server.hostname, server.address, server.port),
-      caps: tls.caps, tlsUsed: tls.tlsUsed,
+      caps: tls.caps, tlsUsed: tls.tlsUsed, tls: tls.outcome,
       ...(tls.evaluation ? { evaluation: tls.evaluation } : {}),
+      ...(helo ? { helo } : {}),
+      ...(localAddress ? { localAddress } : {}),
       createdAt: env.now(), useCount: 0,
     };
     return { ok: true, session };
@@ -315,7 +380,13 @@ export async function openSession(env: SessionEnv, server: ServerTarget, policy:
     }
     if (!chat.broken) await quietQuit(chat, env.settings.timeouts.quit);
     chat.destroy();
-    return { ok: false, trouble: err.trouble, connected: true, ...(err.reconnectPlaintext ? { reconnectPlaintext: true } : {}) };
+    return {
+      ok: false, trouble: err.trouble, connected: true,
+      ...(err.reconnectPlaintext ? { reconnectPlaintext: true } : {}),
+      ...((err.tls ?? tlsSoFar) ? { tls: err.tls ?? tlsSoFar } : {}),
+      ...(helo ? { helo } : {}),
+      ...(localAddress ? { localAddress } : {}),
+    };
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * trouble.ts — ALL failure policy of the SMTP client in one place, as
- * Postfix keeps it in smtp_trouble.c: what a failure is called (Postfix's
- * exact reason texts), its DSN, and what happens next — try the next
- * server, defer the recipient, bounce it, throttle the destination.
+ * trouble.ts — ALL failure policy of delivery in one place, as Postfix keeps
+ * it in smtp_trouble.c: what a failure is called (Postfix's exact reason
+ * texts), its DSN, and what happens next — try the next server, defer the
+ * recipient, bounce it, throttle the destination.
  *
  * Contract (pure functions, no I/O):
  * - Every failure is a `Trouble` value: `scope` says whom it concerns
@@ -10,17 +10,31 @@
  *   `site` = the server refused to talk — smtp_site_fail; `message` = MAIL
  *   FROM / DATA / end of data — smtp_mesg_fail; `recipient` = RCPT TO —
  *   smtp_rcpt_fail), `dsn`, `reason`, `relay`, `throttle`, `final`.
- * - `decide(trouble, finalServer, softBounce)`: smtp_bulk_fail/smtp_rcpt_fail:
- *   a soft (4.x.x) error on a server that is not the last one keeps the
- *   recipient for the next server; at the last server it defers; a hard
- *   (5.x.x) error bounces at once. `soft_bounce = yes` turns every bounce
- *   into a deferral with a 4.x.x code (text unchanged).
+ * - `failVerdict(dsn, throttles)` (smtp_bulk_fail): a soft (4.x.x) error is
+ *   not final while other servers remain — try the next one — and only a
+ *   soft error throttles the destination; the TLS decisions of enforce.ts
+ *   take their `nextHost`/`throttle` from here.
+ * - `decide(trouble, finalServer)`: a soft error on a server that is not the
+ *   last one keeps the recipient for the next server; at the last server it
+ *   defers; a hard (5.x.x) error bounces at once.
+ * - `leftOver()`: what recipients still pending when the servers ran out
+ *   get (smtp_connect.c): the last failure, `server unavailable or unable to
+ *   receive mail` when nothing was tried, and 4.3.5 plus a warning when a
+ *   relayhost or smtp_fallback_relay itself could not be found (a
+ *   configuration problem is never a bounce). `siteDeferral()`: when the
+ *   destination is throttled (qmgr's dead site).
+ * - soft_bounce (postconf(5)): `applySoftBounce()` turns a bounce into a
+ *   deferral with `softDsn()` — the one 5.x.x → 4.x.x rewrite — and is
+ *   applied exactly once per outcome, by the queue manager, for every agent
+ *   and for routing bounces alike (Postfix applies it in bounce_append(),
+ *   the one place every bounce passes).
  * - A connection lost during DATA is always a deferral (4.4.2), never a bounce.
  *
  * Not here: sockets (chat.ts), the TLS decisions (delivery/tls/enforce.ts
  * makes them; `tlsTrouble` only wraps them).
  */
 import type { SmtpReply } from '../../smtp/reply.ts';
+import type { OutcomeStatus } from '../types.ts';
 
 export type TroubleScope = 'session' | 'site' | 'message' | 'recipient';
 
@@ -51,15 +65,81 @@ export function isSoft(t: Trouble): boolean {
   return t.dsn.startsWith('4');
 }
 
+/**
+ * smtp_trouble.c smtp_bulk_fail(): a soft error is not final while other
+ * servers remain (next MX); a hard one bounces now. Only soft errors throttle
+ * (smtp_site_fail with SMTP_THROTTLE; `throttles` says the failure is of that kind).
+ */
+export function failVerdict(dsn: string, throttles: boolean): { readonly nextHost: boolean; readonly throttle: boolean } {
+  const soft = dsn.startsWith('4');
+  return { nextHost: soft, throttle: throttles && soft };
+}
+
 /** smtp_bulk_fail / smtp_rcpt_fail: next server, defer, or bounce. */
-export function decide(t: Trouble, finalServer: boolean, softBounce: boolean): Verdict {
+export function decide(t: Trouble, finalServer: boolean): Verdict {
   if (isSoft(t)) {
     if (!finalServer && !t.final) return { action: 'keep' };
     return { action: 'deferred', dsn: t.dsn };
   }
-  // postconf(5) soft_bounce: "change the error reply code from 5xx to 4xx" — and the DSN class.
-  if (softBounce) return { action: 'deferred', dsn: `4${t.dsn.slice(1)}` };
   return { action: 'bounced', dsn: t.dsn };
+}
+
+/** The one 5.x.y → 4.x.y rewrite (soft_bounce, smtp_skip_5xx_greeting, smtp_sasl_auth_soft_bounce). */
+export function softDsn(dsn: string): string {
+  return dsn.startsWith('5') ? `4${dsn.slice(1)}` : dsn;
+}
+
+/**
+ * postconf(5) soft_bounce: "change the error reply code from 5xx to 4xx" — a
+ * bounce becomes a deferral, text unchanged. Applied once, where outcomes are
+ * recorded (the queue manager).
+ */
+export function applySoftBounce<T extends { readonly status: OutcomeStatus; readonly dsn: string }>(o: T, softBounce: boolean): T {
+  if (!softBounce || o.status !== 'bounced') return o;
+  return { ...o, status: 'deferred', dsn: softDsn(o.dsn) };
+}
+
+/** The same for a Verdict (the outcome an SMTP failure would record). */
+export function softBounceVerdict(v: Verdict, softBounce: boolean): Verdict {
+  if (v.action !== 'bounced') return v;
+  const o = applySoftBounce({ status: v.action, dsn: v.dsn }, softBounce);
+  return { action: o.status === 'bounced' ? 'bounced' : 'deferred', dsn: o.dsn };
+}
+
+/** Where the last failure happened when no connection was made at all (a next-hop lookup). */
+export interface LastHop {
+  readonly hop: string;
+  /** The hop was an smtp_fallback_relay. */
+  readonly fallback: boolean;
+}
+
+/**
+ * smtp_connect.c, left-over recipients: "server unavailable or unable to
+ * receive mail" when nothing was tried; a hard lookup failure of a relayhost
+ * or fallback relay is a configuration problem (4.3.5 and a warning naming
+ * the parameter), never a bounce.
+ */
+export function leftOver(last: Trouble | undefined, lastHop: LastHop | undefined, relayhosts: readonly string[]): { readonly trouble: Trouble; readonly warning?: string } {
+  const t = last ?? noConnection('server unavailable or unable to receive mail', '4.3.0');
+  if (t.dsn.startsWith('4') || !lastHop) return { trouble: t };
+  const param = lastHop.fallback ? 'smtp_fallback_relay' : relayhosts.includes(lastHop.hop) ? 'relayhost' : undefined;
+  if (!param) return { trouble: t };
+  return { trouble: { ...t, dsn: '4.3.5' }, warning: `${param} configuration problem` };
+}
+
+/**
+ * qmgr_deliver.c: a throttled destination is marked dead only when nothing
+ * got through — every outcome is (or, under soft_bounce, becomes) a deferral
+ * and a throttling failure deferred some of them.
+ */
+export function siteDeferral(
+  throttledBy: Trouble | undefined,
+  outcomes: readonly { readonly status: OutcomeStatus; readonly dsn: string }[],
+  softBounce: boolean,
+): { readonly reason: string; readonly dsn: string } | undefined {
+  if (!throttledBy) return undefined;
+  if (!outcomes.every((o) => applySoftBounce(o, softBounce).status === 'deferred')) return undefined;
+  return { reason: throttledBy.reason, dsn: throttledBy.dsn };
 }
 
 /** `name[addr]` (Postfix session->namaddr). */
@@ -123,8 +203,15 @@ export function streamFailure(kind: 'lost' | 'timeout' | 'protocol', server: { h
   return { scope: 'session', dsn: '4.4.2', throttle: true, relay: relayName(server.hostname, server.address, server.port), reason, remoteMta: server.hostname };
 }
 
-function replyDsn(reply: SmtpReply): string {
+function dsnOf(reply: SmtpReply): string {
   return reply.dsn() ?? `${String(reply.code)[0]}.0.0`;
+}
+
+/** The enhanced status of a reply in its log text form (`454 4.7.0 ...`), else `N.0.0` from the reply code. */
+export function replyDsn(replyText: string): string {
+  const m = /^([245])\d\d[ -]?(?:([245]\.\d{1,3}\.\d{1,3})(?:\s|$))?/.exec(replyText.trim());
+  if (!m) return '4.0.0';
+  return m[2] ?? `${m[1]}.0.0`;
 }
 
 /**
@@ -132,7 +219,7 @@ function replyDsn(reply: SmtpReply): string {
  * failure is reported (a 2xx/3xx out of place) is `Protocol error: ...`, 5.5.0.
  */
 function serverFailure(reply: SmtpReply, reason: string): { dsn: string; reason: string } {
-  const dsn = replyDsn(reply);
+  const dsn = dsnOf(reply);
   if (dsn.startsWith('4') || dsn.startsWith('5')) return { dsn, reason };
   return { dsn: '5.5.0', reason: `Protocol error: ${reason}` };
 }
@@ -144,7 +231,7 @@ function serverFailure(reply: SmtpReply, reason: string): { dsn: string; reason:
 export function refusedToTalk(server: { hostname: string; address: string; port: number }, reply: SmtpReply, skip5xx: boolean): Trouble {
   const f = serverFailure(reply, `host ${namaddr(server.hostname, server.address)} refused to talk to me: ${reply.text()}`);
   // smtp_proto.c: with smtp_skip_5xx_greeting the 5 of the DSN becomes 4 (the reply text stays).
-  const dsn = skip5xx && reply.code >= 500 && f.dsn.startsWith('5') ? `4${f.dsn.slice(1)}` : f.dsn;
+  const dsn = skip5xx && reply.code >= 500 ? softDsn(f.dsn) : f.dsn;
   return {
     scope: 'site', dsn, throttle: true, relay: relayName(server.hostname, server.address, server.port),
     reason: f.reason,
@@ -198,8 +285,7 @@ export function noConnection(reason: string, dsn: string, throttle = false): Tro
 
 /** smtp_sasl_proto.c: `SASL authentication failed; server %s said: %s`; smtp_sasl_auth_soft_bounce makes it 4.x.x. */
 export function saslFailed(server: { hostname: string; address: string; port: number }, reply: SmtpReply, softBounce: boolean): Trouble {
-  let dsn = replyDsn(reply);
-  if (softBounce && dsn.startsWith('5')) dsn = `4${dsn.slice(1)}`;
+  const dsn = softBounce ? softDsn(dsnOf(reply)) : dsnOf(reply);
   return {
     scope: 'site', dsn, throttle: false, relay: relayName(server.hostname, server.address, server.port),
     reason: `SASL authentication failed; server ${namaddr(server.hostname, server.address)} said: ${reply.text()}`,

@@ -24,7 +24,7 @@ import { createSecureContext, rootCertificates, type SecureContext } from 'node:
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Config } from '../../config/types.ts';
-import type { TlsPolicy } from './types.ts';
+import type { ConnectPolicy } from './types.ts';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
 
@@ -40,7 +40,7 @@ export function pemBlocks(text: string): { certs: string[]; keys: string[] } {
 }
 
 /** The cache key of a policy's context. */
-export function contextKey(policy: TlsPolicy): string {
+export function contextKey(policy: ConnectPolicy): string {
   return [policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers, policy.trustAnchorFiles.join('\n'), legacyAllowed(policy) ? 'legacy' : ''].join('|');
 }
 
@@ -50,7 +50,7 @@ export function contextKey(policy: TlsPolicy): string {
  * lowers the level only where any encryption beats none — may and encrypt —
  * and keeps OpenSSL's floor wherever the peer must be authenticated.
  */
-function legacyAllowed(policy: TlsPolicy): boolean {
+function legacyAllowed(policy: ConnectPolicy): boolean {
   return (policy.level === 'may' || policy.level === 'encrypt') && (policy.minProtocol === 'TLSv1' || policy.minProtocol === 'TLSv1.1');
 }
 
@@ -131,7 +131,7 @@ export class ContextCache {
   }
 
   /** The context for a policy (cached by shape). Throws a one-line Error when it cannot be built. */
-  get(policy: TlsPolicy): SecureContext {
+  get(policy: ConnectPolicy): SecureContext {
     const key = contextKey(policy);
     const hit = this.contexts.get(key);
     if (hit) return hit;

@@ -9,19 +9,25 @@
  *   encrypt+         fail 4.7.4,         fail (server's DSN),  fail 4.7.5, throttle                 fail `Server certificate
  *                    throttle            throttle if 4xx                                            not verified` 4.7.5, throttle
  *
- * Every `fail` tries the next MX when the error is temporary (smtp_trouble.c
- * smtp_bulk_fail: a soft error is not final while backup servers remain);
- * `throttle` is Postfix's SMTP_MISC_FAIL_THROTTLE / smtp_site_fail().
+ * Every `fail` says whether the failure is of the throttling kind
+ * (smtp_site_fail() vs smtp_misc_fail(..., SMTP_NOTHROTTLE)); whether that
+ * means "next MX" and "throttle the destination" is the one failure policy of
+ * delivery/smtp/trouble.ts (`failVerdict`: a soft error tries the next MX
+ * and only soft errors throttle). Every `fail` names its RFC 8460 result
+ * type (starttls-not-supported, certificate-*, validation-failure), decided
+ * here or by verify.ts, never re-derived from the reason text.
  *
  * Contract: pure functions over (policy, server, event); no sockets, no clock.
- * An `invalid` policy is never connected with; if asked anyway every event fails
+ * An invalid policy is never connected with; if asked anyway every event fails
  * with its deferral (fail closed).
  *
  * Not here: the evaluation itself (verify.ts), the session state machine (delivery/smtp/).
  */
-import type { ServerIdentity, TlsDecision, TlsEvaluation, TlsPolicy } from './types.ts';
+import type { AppliedPolicy, TlsRptResultType } from '../outcome.ts';
+import { failVerdict, namaddr as formatNamaddr, replyDsn } from '../smtp/trouble.ts';
+import type { ConnectPolicy, ServerIdentity, TlsDecision, TlsEvaluation, TlsPolicy } from './types.ts';
 import { mustMatch, tlsRequired } from './level.ts';
-import { CONFIG_PROBLEM, HANDSHAKE_FAILURE, NOT_VERIFIED, notOffered, refused } from './reasons.ts';
+import { HANDSHAKE_FAILURE, NOT_VERIFIED, notOffered, refused } from './reasons.ts';
 
 export interface HandshakeContext {
   /**
@@ -37,25 +43,21 @@ const CONTINUE: TlsDecision = Object.freeze({ action: 'continue' });
 const PLAINTEXT: TlsDecision = Object.freeze({ action: 'plaintext' });
 const RECONNECT_PLAINTEXT: TlsDecision = Object.freeze({ action: 'reconnect-plaintext' });
 
-/** `name[addr]` as smtp(8) session->namaddr. */
+/** `name[addr]` as smtp(8) session->namaddr (trouble.ts words it). */
 export function namaddr(server: ServerIdentity): string {
-  return `${server.hostname}[${server.address}]`;
+  return formatNamaddr(server.hostname, server.address);
 }
 
-function fail(reason: string, dsn: string, throttle: boolean): TlsDecision {
-  // smtp_trouble.c smtp_bulk_fail(): a soft error is not final while other
-  // servers remain (next MX); a hard one bounces now. Only soft errors throttle.
-  const soft = dsn.startsWith('4');
-  return Object.freeze({ action: 'fail', reason, dsn, nextHost: soft, throttle: throttle && soft });
+function fail(reason: string, dsn: string, throttles: boolean, type: TlsRptResultType): TlsDecision {
+  return Object.freeze({ action: 'fail', reason, dsn, ...failVerdict(dsn, throttles), type });
 }
 
-function invalidDecision(policy: TlsPolicy): TlsDecision {
-  const d = policy.invalid ?? CONFIG_PROBLEM;
-  return fail(d.reason, d.dsn, false);
+function invalidDecision(policy: Extract<TlsPolicy, { level: 'invalid' }>): TlsDecision {
+  return fail(policy.invalid.reason, policy.invalid.dsn, false, 'validation-failure');
 }
 
 /** Whether to send STARTTLS when offered: every level but `none` (smtp_proto.c: tls->level > TLS_LEV_NONE). */
-export function wantStarttls(policy: TlsPolicy): boolean {
+export function wantStarttls(policy: TlsPolicy): policy is ConnectPolicy {
   return policy.level !== 'none' && policy.level !== 'invalid';
 }
 
@@ -65,17 +67,13 @@ export function onStarttlsNotOffered(policy: TlsPolicy, server: ServerIdentity):
   // smtp_proto.c: "TLS is required, but was not offered by host %s" → smtp_site_fail (throttles).
   if (tlsRequired(policy.level)) {
     const d = notOffered(namaddr(server));
-    return fail(d.reason, d.dsn, true);
+    return fail(d.reason, d.dsn, true, 'starttls-not-supported');
   }
   return PLAINTEXT;
 }
 
-/** The enhanced status of a reply text (`454 4.7.0 ...`), else `N.0.0` from the reply code. */
-export function replyDsn(replyText: string): string {
-  const m = /^([245])\d\d[ -]?(?:([245]\.\d{1,3}\.\d{1,3})(?:\s|$))?/.exec(replyText.trim());
-  if (!m) return '4.0.0';
-  return m[2] ?? `${m[1]}.0.0`;
-}
+/** The enhanced status of a reply text (trouble.ts has the one parser). */
+export { replyDsn };
 
 /** The server answered STARTTLS with a non-2xx reply (`replyText` in Postfix's log form). */
 export function onStarttlsRefused(policy: TlsPolicy, server: ServerIdentity, replyText: string): TlsDecision {
@@ -84,7 +82,7 @@ export function onStarttlsRefused(policy: TlsPolicy, server: ServerIdentity, rep
   // otherwise "try to continue in plain-text mode" on the same connection.
   if (tlsRequired(policy.level)) {
     const d = refused(namaddr(server), replyText, replyDsn(replyText));
-    return fail(d.reason, d.dsn, true);
+    return fail(d.reason, d.dsn, true, 'starttls-not-supported');
   }
   return PLAINTEXT;
 }
@@ -95,7 +93,7 @@ export function onHandshakeFailed(policy: TlsPolicy, _server: ServerIdentity, ct
   // smtp_proto.c: PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE → RETRY_AS_PLAINTEXT (only at may).
   if (policy.level === 'may' && ctx.plaintextFallbackOk) return RECONNECT_PLAINTEXT;
   // smtp_proto.c: smtp_misc_fail(state, level == may ? SMTP_NOTHROTTLE : SMTP_THROTTLE, "4.7.5", "Cannot start TLS: handshake failure").
-  return fail(HANDSHAKE_FAILURE.reason, HANDSHAKE_FAILURE.dsn, policy.level !== 'may');
+  return fail(HANDSHAKE_FAILURE.reason, HANDSHAKE_FAILURE.dsn, policy.level !== 'may', 'validation-failure');
 }
 
 /** After a completed handshake and evaluate(). */
@@ -104,10 +102,10 @@ export function onPeerEvaluated(policy: TlsPolicy, evaluation: TlsEvaluation): T
   if (evaluation.failure) {
     // smtp_proto.c: TLS_MUST_MATCH and the certificate is absent or not matched →
     // smtp_site_fail(..., "4.7.5", "Server certificate not verified").
-    return fail(evaluation.failure.reason, evaluation.failure.dsn, true);
+    return fail(evaluation.failure.reason, evaluation.failure.dsn, true, evaluation.failureType ?? 'validation-failure');
   }
   if (mustMatch(policy.level) && evaluation.trust !== 'Verified') {
-    return fail(NOT_VERIFIED.reason, NOT_VERIFIED.dsn, true);
+    return fail(NOT_VERIFIED.reason, NOT_VERIFIED.dsn, true, 'certificate-not-trusted');
   }
   return CONTINUE;
 }
@@ -120,9 +118,17 @@ export function onPeerEvaluated(policy: TlsPolicy, evaluation: TlsEvaluation): T
  */
 export function tlsFeatureStatus(policy: TlsPolicy, used: { readonly tls: boolean; readonly evaluation?: TlsEvaluation }): string {
   if (policy.level === 'invalid') return '';
-  const configured = policy.configuredLevel ?? policy.level;
-  if (policy.level === 'none') return configured === 'none' ? 'none' : `${configured}:none`;
-  if (!used.tls) return `${configured}:none`;
-  if (configured !== policy.level) return `${configured}:${policy.level}`;
+  return featureStatus(policy.level, policy.configuredLevel ?? policy.level, used.tls);
+}
+
+/** The same value from a session record's policy (outcome.ts AppliedPolicy) and whether TLS was used. */
+export function appliedFeatureStatus(applied: AppliedPolicy, tlsUsed: boolean): string {
+  return featureStatus(applied.level, applied.configuredLevel, tlsUsed);
+}
+
+function featureStatus(level: ConnectPolicy['level'], configured: ConnectPolicy['level'], tls: boolean): string {
+  if (level === 'none') return configured === 'none' ? 'none' : `${configured}:none`;
+  if (!tls) return `${configured}:none`;
+  if (configured !== level) return `${configured}:${level}`;
   return configured;
 }

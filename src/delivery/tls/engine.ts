@@ -1,16 +1,19 @@
 /**
  * engine.ts — the TLS policy engine the SMTP client talks to (TlsEngine in
- * types.ts): decide a policy per next hop (policy.ts), hand out connect
- * options with a cached SecureContext (context.ts) and a resumable session
- * (session-cache.ts), judge the peer after the handshake (verify.ts), and
- * word the summary line (summary.ts).
+ * types.ts): decide a policy per next hop and per server (policy.ts: the
+ * sources and the combiner), hand out connect options with a cached
+ * SecureContext (context.ts) and a resumable session (session-cache.ts),
+ * judge the peer after the handshake (verify.ts), and word the summary line
+ * (summary.ts).
  *
  * Contract:
- * - `policyFor` never rejects; its result is frozen and cached for
- *   POLICY_CACHE_MS per (next hop, TLS-Required: No) — invalid results are not
- *   cached, so a recovered table answers at the next attempt. The
- *   SecureContext for a new policy shape is built here, once; if OpenSSL
- *   rejects it the policy is `invalid` (`client TLS configuration problem`).
+ * - `policyFor` (the hop step) never rejects; its result is frozen and cached
+ *   for POLICY_CACHE_MS per (next hop, TLS-Required: No) — invalid results
+ *   are not cached, so a recovered table answers at the next attempt.
+ *   `serverPolicy` (the server step) asks the per-server sources; when none
+ *   has anything to say it returns the hop policy itself. The SecureContext
+ *   for a new policy shape is built here, once; if OpenSSL rejects it the
+ *   policy is invalid (`client TLS configuration problem`).
  * - `connectOptions` sets `rejectUnauthorized: false` and a no-op
  *   checkServerIdentity: the decision is always ours (evaluate + enforce.ts).
  * - Warnings go to the mail log as `sealpost/<service>[pid]: warning: ...`.
@@ -22,9 +25,9 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Config } from '../../config/types.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
-import type { ServerIdentity, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
+import type { ConnectPolicy, ServerIdentity, ServerPolicy, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
 import { ContextCache, contextKey } from './context.ts';
-import { decidePolicy, type DecidedPolicy, type PolicyDetails } from './policy.ts';
+import { decideHop, decideServer, invalidPolicy, policySources, type HopDecision, type PolicyDetails, type PolicyEnv } from './policy.ts';
 import { CONFIG_PROBLEM, policyLookupWarning } from './reasons.ts';
 import { SessionCache } from './session-cache.ts';
 import { formatSummary, tlsLogLevel } from './summary.ts';
@@ -46,6 +49,8 @@ export const POLICY_CACHE_MS = 30_000;
 export interface SealpostTlsEngine extends TlsEngine {
   /** Engine-private facts of a policy from this engine (STS attributes). */
   details(policy: TlsPolicy): PolicyDetails | undefined;
+  /** The hop decision (with its trace) behind a policy from policyFor(). */
+  decision(policy: TlsPolicy): HopDecision | undefined;
   /** smtp_tls_loglevel: the SMTP client logs the summary line at ≥ 1. */
   readonly logLevel: number;
   /** Write the session cache file now (daemon stop). */
@@ -53,162 +58,174 @@ export interface SealpostTlsEngine extends TlsEngine {
 }
 
 export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
-  const { config, tables, log } = opts;
-  const service = opts.service ?? 'smtp';
-  const prefix = service.startsWith('lmtp') ? 'lmtp' : 'smtp';
-  const now = opts.now ?? Date.now;
-  const warn = (text: string) => log.warn(service, text);
-  const contexts = new ContextCache(config, prefix);
-  const sessions = new SessionCache({
-    database: config.get(`${prefix}_tls_session_cache_database`),
-    timeoutSeconds: config.getTime(`${prefix}_tls_session_cache_timeout`),
-    warn,
-    now,
-  });
-  const details = new WeakMap<TlsPolicy, PolicyDetails>();
-  const policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
-  const digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
-  const maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
-  const logLevel = tlsLogLevel(config, prefix);
+  return new Engine(opts);
+}
+
+const FALLBACK_APPLIED = (domain: string) =>
+  Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
+
+class Engine implements SealpostTlsEngine {
+  readonly logLevel: number;
+  private readonly now: () => number;
+  private readonly warn: (text: string) => void;
+  private readonly contexts: ContextCache;
+  private readonly sessions: SessionCache;
+  private readonly env: PolicyEnv;
+  private readonly detailsOf = new WeakMap<TlsPolicy, PolicyDetails>();
+  private readonly decisions = new WeakMap<TlsPolicy, HopDecision>();
+  private readonly policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
+  private readonly digest: string;
+  private readonly maxDepth: number;
+
+  constructor(opts: TlsEngineOptions) {
+    const { config, tables, log } = opts;
+    const service = opts.service ?? 'smtp';
+    const prefix = service.startsWith('lmtp') ? 'lmtp' : 'smtp';
+    this.now = opts.now ?? Date.now;
+    this.warn = (text) => log.warn(service, text);
+    this.contexts = new ContextCache(config, prefix);
+    this.sessions = new SessionCache({
+      database: config.get(`${prefix}_tls_session_cache_database`),
+      timeoutSeconds: config.getTime(`${prefix}_tls_session_cache_timeout`),
+      warn: this.warn,
+      now: this.now,
+    });
+    const base: PolicyEnv = { config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec) };
+    // The sources are built once per engine (one configuration): a server step costs no parsing.
+    this.env = { ...base, sources: policySources(base) };
+    this.digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
+    this.maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
+    this.logLevel = tlsLogLevel(config, prefix);
+  }
 
   /** Build (or reuse) the SecureContext now, so a bad cipher string fails the policy, not the connection. */
-  const withContext = (d: DecidedPolicy): DecidedPolicy => {
-    const p = d.policy;
-    if (p.level === 'invalid' || p.level === 'none') return d;
+  private withContext(p: TlsPolicy): TlsPolicy {
+    if (p.level === 'invalid' || p.level === 'none') return p;
     try {
-      contexts.get(p);
-      return d;
+      this.contexts.get(p);
+      return p;
     } catch (err) {
-      warn((err as Error).message);
-      warn(policyLookupWarning(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM.reason));
-      const invalid: TlsPolicy = Object.freeze({
-        level: 'invalid',
-        nexthop: p.nexthop,
-        nexthopDomain: p.nexthopDomain,
-        invalid: CONFIG_PROBLEM,
-        match: [],
-        ciphers: '',
-        trustAnchorFiles: [],
-        connectionReuse: false,
-        source: p.source,
-        tlsRequiredNo: p.tlsRequiredNo,
-        ...(p.matchedEntry ? { matchedEntry: p.matchedEntry } : {}),
-      });
-      return { policy: invalid, details: d.details };
+      this.warn((err as Error).message);
+      this.warn(policyLookupWarning(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM.reason));
+      return invalidPolicy(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM, p.source, p, p.applied, p.matchedEntry);
     }
-  };
+  }
 
-  const decide = async (nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> => {
-    let d: DecidedPolicy;
+  private async decide(nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> {
+    let d: HopDecision;
     try {
-      d = withContext(
-        await decidePolicy({ config, warn, prefix, openTable: (spec) => tables.get(spec) }, nexthop, message),
-      );
+      d = await decideHop(this.env, nexthop, message);
+      d = { ...d, policy: this.withContext(d.policy) };
     } catch (err) {
       // A bug or an unexpected table failure: fail closed, never downgrade.
-      warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
-      d = {
-        policy: Object.freeze({
-          level: 'invalid',
-          nexthop,
-          nexthopDomain: nexthop,
-          invalid: CONFIG_PROBLEM,
-          match: [],
-          ciphers: '',
-          trustAnchorFiles: [],
-          connectionReuse: false,
-          source: 'internal error',
-          tlsRequiredNo: message.tlsRequiredNo,
-        }),
-        details: Object.freeze({ mxHostPatterns: [], enableRpk: false }),
-      };
+      this.warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
+      const policy = invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'internal error', message, FALLBACK_APPLIED(nexthop));
+      d = { policy, details: Object.freeze({ mxHostPatterns: [], enableRpk: false }), trace: { steps: [], winner: 'default', why: 'internal error' }, steps: [], nexthopDomain: nexthop, flags: message };
     }
-    details.set(d.policy, d.details);
+    this.detailsOf.set(d.policy, d.details);
+    this.decisions.set(d.policy, d);
     return d.policy;
-  };
+  }
 
-  const sessionKey = (policy: TlsPolicy, server: ServerIdentity, sni: string | undefined) =>
-    `${server.address}:${server.port}|${server.hostname}|${policy.level}|${sni ?? ''}|${contextKey(policy)}`;
+  policyFor(nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> {
+    const key = `${nexthop}\0${message.tlsRequiredNo ? 1 : 0}`;
+    const t = this.now();
+    const hit = this.policies.get(key);
+    if (hit && hit.expires > t) return hit.policy;
+    const p = this.decide(nexthop, message);
+    this.policies.set(key, { expires: t + POLICY_CACHE_MS, policy: p });
+    // Do not keep failures: the next attempt asks the tables again.
+    void p.then((pol) => {
+      if (pol.level === 'invalid' && this.policies.get(key)?.policy === p) this.policies.delete(key);
+    });
+    return p;
+  }
 
-  const sniFor = (policy: TlsPolicy, server: ServerIdentity): string | undefined => {
+  async serverPolicy(hop: ConnectPolicy, server: ServerIdentity): Promise<ServerPolicy> {
+    const d = this.decisions.get(hop);
+    if (!d) return { kind: 'connect', policy: hop };
+    try {
+      const s = await decideServer(this.env, d, server);
+      if (s.verdict.kind !== 'connect' || s.verdict.policy === hop) return s.verdict;
+      const p = this.withContext(s.verdict.policy);
+      if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied };
+      this.detailsOf.set(p, s.details);
+      return { kind: 'connect', policy: p };
+    } catch (err) {
+      this.warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
+      return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied };
+    }
+  }
+
+  private sessionKey(policy: ConnectPolicy, server: ServerIdentity, sni: string | undefined): string {
+    return `${server.address}:${server.port}|${server.hostname}|${policy.level}|${sni ?? ''}|${contextKey(policy)}`;
+  }
+
+  private sniFor(policy: ConnectPolicy, server: ServerIdentity): string | undefined {
     const s = policy.servername;
     if (s === undefined || s === '') return undefined;
     const name = s === 'hostname' ? server.hostname : s === 'nexthop' ? policy.nexthopDomain : s;
     // RFC 6066 §3: literal IP addresses are not permitted in SNI.
     return isIP(name) ? undefined : name;
-  };
+  }
 
-  return {
-    logLevel,
+  connectOptions(policy: ConnectPolicy, server: ServerIdentity): ConnectionOptions {
+    const sni = this.sniFor(policy, server);
+    const session = this.sessions.get(this.sessionKey(policy, server, sni))?.session;
+    return {
+      secureContext: this.contexts.get(policy),
+      // Our own evaluation decides (verify.ts); Node's checks are off.
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+      ...(sni !== undefined ? { servername: sni } : {}),
+      ...(session ? { session } : {}),
+    };
+  }
 
-    policyFor(nexthop, message) {
-      const key = `${nexthop}\0${message.tlsRequiredNo ? 1 : 0}`;
-      const t = now();
-      const hit = policies.get(key);
-      if (hit && hit.expires > t) return hit.policy;
-      const p = decide(nexthop, message);
-      policies.set(key, { expires: t + POLICY_CACHE_MS, policy: p });
-      // Do not keep failures: the next attempt asks the tables again.
-      void p.then((pol) => {
-        if (pol.level === 'invalid' && policies.get(key)?.policy === p) policies.delete(key);
-      });
-      return p;
-    },
+  evaluate(policy: ConnectPolicy, socket: TLSSocket, server: ServerIdentity): TlsEvaluation {
+    const d = this.detailsOf.get(policy);
+    const key = this.sessionKey(policy, server, this.sniFor(policy, server));
+    const facts = peerFacts(socket, this.sessions.get(key)?.peer);
+    const evaluation = evaluatePeer(policy, facts, server, {
+      digest: this.digest,
+      maxDepth: this.maxDepth,
+      logLevel: this.logLevel,
+      ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
+      ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
+    });
+    if (evaluation.failure) {
+      // Never resume a session whose peer failed the policy.
+      this.sessions.delete(key);
+    } else if (this.sessions.enabled) {
+      const peer = rememberPeer(facts);
+      const s = socket.getSession();
+      if (s && socket.getProtocol() !== 'TLSv1.3') this.sessions.set(key, s, peer);
+      // TLS 1.3 tickets arrive after the handshake.
+      socket.on('session', (ticket: Buffer) => this.sessions.set(key, ticket, peer));
+    }
+    return evaluation;
+  }
 
-    connectOptions(policy, server): ConnectionOptions {
-      const sni = sniFor(policy, server);
-      const session = sessions.get(sessionKey(policy, server, sni))?.session;
-      return {
-        secureContext: contexts.get(policy),
-        // Our own evaluation decides (verify.ts); Node's checks are off.
-        rejectUnauthorized: false,
-        checkServerIdentity: () => undefined,
-        ...(sni !== undefined ? { servername: sni } : {}),
-        ...(session ? { session } : {}),
-      };
-    },
+  summaryLine(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string {
+    return formatSummary(evaluation, server, reused);
+  }
 
-    evaluate(policy, socket: TLSSocket, server): TlsEvaluation {
-      const d = details.get(policy);
-      const key = sessionKey(policy, server, sniFor(policy, server));
-      const facts = peerFacts(socket, sessions.get(key)?.peer);
-      const evaluation = evaluatePeer(policy, facts, server, {
-        digest,
-        maxDepth,
-        logLevel,
-        ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
-        ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
-      });
-      if (evaluation.failure) {
-        // Never resume a session whose peer failed the policy.
-        sessions.delete(key);
-      } else if (sessions.enabled) {
-        const peer = rememberPeer(facts);
-        const s = socket.getSession();
-        if (s && socket.getProtocol() !== 'TLSv1.3') sessions.set(key, s, peer);
-        // TLS 1.3 tickets arrive after the handshake.
-        socket.on('session', (ticket: Buffer) => sessions.set(key, ticket, peer));
-      }
-      return evaluation;
-    },
+  details(policy: TlsPolicy): PolicyDetails | undefined {
+    return this.detailsOf.get(policy);
+  }
 
-    summaryLine(evaluation, server, reused) {
-      return formatSummary(evaluation, server, reused);
-    },
+  decision(policy: TlsPolicy): HopDecision | undefined {
+    return this.decisions.get(policy);
+  }
 
-    details(policy) {
-      return details.get(policy);
-    },
+  flush(): void {
+    this.sessions.save();
+  }
 
-    flush() {
-      sessions.save();
-    },
-
-    reset() {
-      policies.clear();
-      contexts.clear();
-      sessions.clear();
-      sessions.save();
-    },
-  };
+  reset(): void {
+    this.policies.clear();
+    this.contexts.clear();
+    this.sessions.clear();
+    this.sessions.save();
+  }
 }

@@ -88,144 +88,161 @@ function emptyEntry(level: TlsLevel): PolicyEntry {
   return { level, match: [], tafiles: [], sts: { policyStrings: [], mxHostPatterns: [] } };
 }
 
+/** What the attributes said so far (one entry being parsed). */
+interface Draft {
+  readonly level: TlsLevel;
+  ciphers?: string;
+  protocols?: string;
+  exclude?: string;
+  servername?: string;
+  connectionReuse?: boolean;
+  enableRpk?: boolean;
+  policyType?: string;
+  policyDomain?: string;
+  policyFailure?: string;
+  readonly match: string[];
+  readonly tafiles: string[];
+  readonly policyStrings: string[];
+  readonly mxHostPatterns: string[];
+  /** STS attributes in the order seen (policy_type must come with them). */
+  readonly stsSeen: string[];
+}
+
+function once(name: string, current: unknown): void {
+  if (current !== undefined) throw new Invalid(`attribute "${name}" is specified multiple times`);
+}
+function nonEmpty(name: string, v: string): void {
+  if (v === '') throw new Invalid(`attribute "${name}" has empty value`);
+}
+function invalidAtLevel(name: string, level: TlsLevel): Invalid {
+  return new Invalid(`attribute "${name}" invalid at security level "${level}"`);
+}
+function badValue(name: string, v: string): Invalid {
+  return new Invalid(`attribute "${name}" has bad value: "${v}"`);
+}
+function yesNo(name: string, v: string): boolean {
+  if (/^yes$/i.test(v)) return true;
+  if (/^no$/i.test(v)) return false;
+  throw badValue(name, v);
+}
+
+/** One handler per attribute name (postconf(5) smtp_tls_policy_maps; smtp_tls_policy.c). */
+const ATTRIBUTES: Readonly<Record<string, (d: Draft, val: string, name: string, written: string) => void>> = {
+  ciphers(d, val, name) {
+    nonEmpty(name, val);
+    once(name, d.ciphers);
+    d.ciphers = val;
+  },
+  protocols(d, val, name) {
+    once(name, d.protocols);
+    d.protocols = val;
+  },
+  exclude(d, val, name) {
+    once(name, d.exclude);
+    d.exclude = val;
+  },
+  match(d, val, name) {
+    nonEmpty(name, val);
+    // fingerprints are `|`-separated, names `:`-separated (smtp_tls_policy.c).
+    if (d.level === 'fingerprint') d.match.push(...val.split('|').filter((s) => s !== ''));
+    else if (d.level === 'verify' || d.level === 'secure') d.match.push(...val.split(':').filter((s) => s !== ''));
+    else throw invalidAtLevel(name, d.level);
+  },
+  servername(d, val, name, written) {
+    once(name, d.servername);
+    // smtp_tls_policy.c: a valid hostname, or "hostname" / "nexthop".
+    const keyword = /^(hostname|nexthop)$/i.test(val);
+    if (!keyword && !isValidHostname(val)) throw new Invalid(`"${written}=${val}" specifies an invalid hostname`);
+    d.servername = keyword ? val.toLowerCase() : val;
+  },
+  tafile(d, val, name) {
+    // Only makes sense with CA-based trust (TLS_MUST_PKIX).
+    if (!mustPkix(d.level)) throw invalidAtLevel(name, d.level);
+    nonEmpty(name, val);
+    d.tafiles.push(val);
+  },
+  connection_reuse(d, val, name) {
+    // Last one wins.
+    d.connectionReuse = yesNo(name, val);
+  },
+  enable_rpk(d, val, name) {
+    if (d.level !== 'may' && d.level !== 'encrypt' && d.level !== 'fingerprint') throw invalidAtLevel(name, d.level);
+    d.enableRpk = yesNo(name, val);
+  },
+  policy_type(d, val, name) {
+    once(name, d.policyType);
+    if (val !== 'sts' && val !== 'no-policy-found') throw badValue(name, val);
+    d.policyType = val;
+  },
+  policy_domain(d, val, name) {
+    once(name, d.policyDomain);
+    nonEmpty(name, val);
+    d.policyDomain = val;
+    d.stsSeen.push(name);
+  },
+  policy_string(d, val, name) {
+    nonEmpty(name, val);
+    d.policyStrings.push(val);
+    d.stsSeen.push(name);
+  },
+  mx_host_pattern(d, val, name) {
+    nonEmpty(name, val);
+    d.mxHostPatterns.push(val);
+    d.stsSeen.push(name);
+  },
+  policy_failure(d, val, name) {
+    once(name, d.policyFailure);
+    if (!POLICY_FAILURES.has(val)) throw badValue(name, val);
+    d.policyFailure = val;
+    d.stsSeen.push(name);
+  },
+  policy_ttl() {
+    // Deprecated and ignored (postconf(5) smtp_tls_policy_maps).
+  },
+};
+
+/** One `name=value` token (or `{ name = value }`). */
+function attribute(tok: string): { name: string; written: string; value: string } {
+  let text = tok;
+  if (tok[0] === '{') {
+    const b = extractBraced(tok);
+    if ('error' in b) throw new Invalid(`malformed attribute/value pair "${tok}": ${b.error}`);
+    text = b.text;
+  }
+  const nv = splitNameValue(text);
+  if ('error' in nv) throw new Invalid(`malformed attribute/value pair "${text}": ${nv.error}`);
+  return { name: nv.name.toLowerCase(), written: nv.name, value: nv.value };
+}
+
 function parseAttributes(level: TlsLevel, tokens: readonly string[]): PolicyEntry {
-  let ciphers: string | undefined;
-  let protocols: string | undefined;
-  let exclude: string | undefined;
-  let servername: string | undefined;
-  let connectionReuse: boolean | undefined;
-  let enableRpk: boolean | undefined;
-  let policyType: string | undefined;
-  let policyDomain: string | undefined;
-  let policyFailure: string | undefined;
-  const match: string[] = [];
-  const tafiles: string[] = [];
-  const policyStrings: string[] = [];
-  const mxHostPatterns: string[] = [];
-  const stsSeen: string[] = [];
-
-  const once = (name: string, current: unknown) => {
-    if (current !== undefined) throw new Invalid(`attribute "${name}" is specified multiple times`);
-  };
-  const nonEmpty = (name: string, v: string) => {
-    if (v === '') throw new Invalid(`attribute "${name}" has empty value`);
-  };
-  const invalidAtLevel = (name: string) => new Invalid(`attribute "${name}" invalid at security level "${level}"`);
-  const yesNo = (name: string, v: string): boolean => {
-    if (/^yes$/i.test(v)) return true;
-    if (/^no$/i.test(v)) return false;
-    throw new Invalid(`attribute "${name}" has bad value: "${v}"`);
-  };
-
+  const d: Draft = { level, match: [], tafiles: [], policyStrings: [], mxHostPatterns: [], stsSeen: [] };
   for (const tok of tokens) {
-    let text = tok;
-    if (tok[0] === '{') {
-      const b = extractBraced(tok);
-      if ('error' in b) throw new Invalid(`malformed attribute/value pair "${tok}": ${b.error}`);
-      text = b.text;
-    }
-    const nv = splitNameValue(text);
-    if ('error' in nv) throw new Invalid(`malformed attribute/value pair "${text}": ${nv.error}`);
-    const name = nv.name.toLowerCase();
-    const val = nv.value;
-    switch (name) {
-      case 'ciphers':
-        nonEmpty(name, val);
-        once(name, ciphers);
-        ciphers = val;
-        break;
-      case 'protocols':
-        once(name, protocols);
-        protocols = val;
-        break;
-      case 'exclude':
-        once(name, exclude);
-        exclude = val;
-        break;
-      case 'match':
-        nonEmpty(name, val);
-        // fingerprints are `|`-separated, names `:`-separated (smtp_tls_policy.c).
-        if (level === 'fingerprint') match.push(...val.split('|').filter((s) => s !== ''));
-        else if (level === 'verify' || level === 'secure') match.push(...val.split(':').filter((s) => s !== ''));
-        else throw invalidAtLevel(name);
-        break;
-      case 'servername':
-        once(name, servername);
-        // smtp_tls_policy.c: a valid hostname, or "hostname" / "nexthop".
-        if (!/^(hostname|nexthop)$/i.test(val) && !isValidHostname(val)) {
-          throw new Invalid(`"${nv.name}=${val}" specifies an invalid hostname`);
-        }
-        servername = /^(hostname|nexthop)$/i.test(val) ? val.toLowerCase() : val;
-        break;
-      case 'tafile':
-        // Only makes sense with CA-based trust (TLS_MUST_PKIX).
-        if (!mustPkix(level)) throw invalidAtLevel(name);
-        nonEmpty(name, val);
-        tafiles.push(val);
-        break;
-      case 'connection_reuse':
-        // Last one wins.
-        connectionReuse = yesNo(name, val);
-        break;
-      case 'enable_rpk':
-        if (level !== 'may' && level !== 'encrypt' && level !== 'fingerprint') throw invalidAtLevel(name);
-        enableRpk = yesNo(name, val);
-        break;
-      case 'policy_type':
-        once(name, policyType);
-        if (val !== 'sts' && val !== 'no-policy-found') throw new Invalid(`attribute "${name}" has bad value: "${val}"`);
-        policyType = val;
-        break;
-      case 'policy_domain':
-        once(name, policyDomain);
-        nonEmpty(name, val);
-        policyDomain = val;
-        stsSeen.push(name);
-        break;
-      case 'policy_string':
-        nonEmpty(name, val);
-        policyStrings.push(val);
-        stsSeen.push(name);
-        break;
-      case 'mx_host_pattern':
-        nonEmpty(name, val);
-        mxHostPatterns.push(val);
-        stsSeen.push(name);
-        break;
-      case 'policy_failure':
-        once(name, policyFailure);
-        if (!POLICY_FAILURES.has(val)) throw new Invalid(`attribute "${name}" has bad value: "${val}"`);
-        policyFailure = val;
-        stsSeen.push(name);
-        break;
-      case 'policy_ttl':
-        // Deprecated and ignored (postconf(5) smtp_tls_policy_maps).
-        break;
-      default:
-        throw new Invalid(`invalid attribute name: "${nv.name}"`);
-    }
+    const a = attribute(tok);
+    const handle = Object.prototype.hasOwnProperty.call(ATTRIBUTES, a.name) ? ATTRIBUTES[a.name] : undefined;
+    if (!handle) throw new Invalid(`invalid attribute name: "${a.written}"`);
+    handle(d, a.value, a.name, a.written);
   }
   // Postfix ≥3.10: the STS attributes require policy_type.
-  if (policyType === undefined && stsSeen.length > 0 && STS_VALUES.has(stsSeen[0]!)) {
-    throw new Invalid(`built-in policy has unexpected attribute "${stsSeen[0]}"`);
+  if (d.policyType === undefined && d.stsSeen.length > 0 && STS_VALUES.has(d.stsSeen[0]!)) {
+    throw new Invalid(`built-in policy has unexpected attribute "${d.stsSeen[0]}"`);
   }
   const sts: StsAttributes = {
-    policyStrings,
-    mxHostPatterns,
-    ...(policyType !== undefined ? { policyType } : {}),
-    ...(policyDomain !== undefined ? { policyDomain } : {}),
-    ...(policyFailure !== undefined ? { policyFailure } : {}),
+    policyStrings: d.policyStrings,
+    mxHostPatterns: d.mxHostPatterns,
+    ...(d.policyType !== undefined ? { policyType: d.policyType } : {}),
+    ...(d.policyDomain !== undefined ? { policyDomain: d.policyDomain } : {}),
+    ...(d.policyFailure !== undefined ? { policyFailure: d.policyFailure } : {}),
   };
   return {
     level,
-    match,
-    tafiles,
+    match: d.match,
+    tafiles: d.tafiles,
     sts,
-    ...(ciphers !== undefined ? { ciphers } : {}),
-    ...(protocols !== undefined ? { protocols } : {}),
-    ...(exclude !== undefined ? { exclude } : {}),
-    ...(servername !== undefined ? { servername } : {}),
-    ...(connectionReuse !== undefined ? { connectionReuse } : {}),
-    ...(enableRpk !== undefined ? { enableRpk } : {}),
+    ...(d.ciphers !== undefined ? { ciphers: d.ciphers } : {}),
+    ...(d.protocols !== undefined ? { protocols: d.protocols } : {}),
+    ...(d.exclude !== undefined ? { exclude: d.exclude } : {}),
+    ...(d.servername !== undefined ? { servername: d.servername } : {}),
+    ...(d.connectionReuse !== undefined ? { connectionReuse: d.connectionReuse } : {}),
+    ...(d.enableRpk !== undefined ? { enableRpk: d.enableRpk } : {}),
   };
 }

@@ -1,35 +1,55 @@
 /**
- * policy.ts — decide the TLS policy for one next hop before any connection
- * (smtp_tls_policy.c policy_create()): the main.cf default level (or what the
- * obsolete smtp_use_tls / smtp_enforce_tls / smtp_tls_enforce_peername mean),
- * then smtp_tls_policy_maps (first match wins, next hop verbatim, `.parent`
- * only for bare domains — domain-walk.ts tlsPolicyLookup) or the obsolete
- * smtp_tls_per_site, then main.cf defaults for everything the entry leaves
- * out (protocols, ciphers, exclusions, match lists, SNI, trust anchors).
+ * policy.ts — decide the TLS policy (smtp_tls_policy.c policy_create()) in
+ * two steps, by asking the policy sources (sources/) and combining their
+ * answers (combine.ts):
+ *
+ *   decideHop()     per next hop, before MX resolution: main.cf, the message's
+ *                   TLS-Required: No, smtp_tls_policy_maps, smtp_tls_per_site;
+ *   decideServer()  per server of the MX list, before connecting: the sources
+ *                   that depend on the host (per-site host entries; DANE and
+ *                   MTA-STS later), refining the hop decision.
+ *
+ * then fill in main.cf defaults for everything the winning entry leaves out
+ * (protocols, ciphers, exclusions, match lists, SNI, trust anchors).
  *
  * Contract:
- * - Never rejects. Fail closed: a table lookup error gives level `invalid`
- *   with `Temporary lookup error` 4.3.0; a malformed entry, a bad main.cf
- *   value or an unreadable tafile gives `client TLS configuration problem`
- *   4.7.5, with Postfix's warnings logged (`smtp_tls_policy_maps, next-hop
- *   destination "X": ...` and `TLS policy lookup for X/Y: ...`).
- * - RFC 8689 §4.2 / Postfix ≥3.10: `TLS-Required: No` skips every table and
- *   caps the level at `may`.
- * - The result is frozen.
+ * - Never rejects for configuration or lookup trouble. Fail closed: an
+ *   `invalid` answer gives an InvalidPolicy (built only by `invalidPolicy()`)
+ *   with the source's deferral, and `TLS policy lookup for X/Y: REASON` is
+ *   logged, as smtp_connect.c does; a bad main.cf value or an unreadable
+ *   tafile gives `client TLS configuration problem` 4.7.5 with Postfix's
+ *   warnings.
+ * - Every decision carries its trace (what every source said, who won) —
+ *   what `sealpost tls explain` prints — and the RFC 8460 facts of the
+ *   winner (`applied`).
+ * - Policies are frozen. A server step that changes nothing returns the hop
+ *   policy itself (the same object: SecureContexts and connection-cache keys
+ *   stay shared).
  *
- * Not here: certificate evaluation (verify.ts), SecureContexts (context.ts).
+ * Not here: certificate evaluation (verify.ts), SecureContexts (context.ts),
+ * caching (engine.ts), what each source looks up (sources/).
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
+import { domainToASCII } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import type { Config } from '../../config/types.ts';
-import { parseNexthop, tlsPolicyLookup, type WalkTable, type WalkResult } from '../../maps/domain-walk.ts';
-import { OBSOLETE } from '../../config/params.ts';
-import type { TlsDeferral, TlsLevel, TlsPolicy } from './types.ts';
-import { daneWithoutTlsa, levelRank, mustPkix, parseLevel, usesMandatorySettings } from './level.ts';
-import { parsePolicyEntry, type PolicyEntry } from './policy-table.ts';
+import { parseNexthop, type WalkTable } from '../../maps/domain-walk.ts';
+import type { AppliedPolicy, TlsRptPolicyType } from '../outcome.ts';
+import { combine, type Combined, type PolicyTrace } from './combine.ts';
+import { mustPkix, usesMandatorySettings } from './level.ts';
+import type { PolicyEntry } from './policy-table.ts';
 import { parseMainCfProtocols, parseTableProtocols } from './protocols.ts';
 import { cipherString, levelExclusions } from './ciphers.ts';
-import { CONFIG_PROBLEM, TEMP_LOOKUP_ERROR, policyLookupWarning, policyWhere } from './reasons.ts';
+import { CONFIG_PROBLEM, policyLookupWarning, policyWhere } from './reasons.ts';
+import { mainCfSource } from './sources/main-cf.ts';
+import { perSiteSource } from './sources/per-site.ts';
+import { policyMapsSource } from './sources/policy-maps.ts';
+import { tlsRequiredNoSource } from './sources/tls-required.ts';
+import type { MessageTlsFlags, PolicySource, TraceStep } from './sources/types.ts';
+import type { ConnectPolicy, InvalidPolicy, ServerIdentity, ServerPolicy, TlsDeferral, TlsLevel, TlsPolicy } from './types.ts';
+
+export { globalLevel, tlsDeprecationWarnings } from './sources/main-cf.ts';
+export type { MessageTlsFlags } from './sources/types.ts';
 
 /** What policy decisions need from outside: config, tables, a warning sink. */
 export interface PolicyEnv {
@@ -39,11 +59,8 @@ export interface PolicyEnv {
   readonly warn: (text: string) => void;
   /** Parameter name prefix: `smtp` (or `lmtp`). */
   readonly prefix?: string;
-}
-
-export interface MessageTlsFlags {
-  readonly tlsRequiredNo: boolean;
-  readonly requireTls: boolean;
+  /** The sources to ask, in precedence order (default: policySources(env)). Tests and later issues add their own. */
+  readonly sources?: readonly PolicySource[];
 }
 
 /** Extra per-policy facts the engine needs but the shared TlsPolicy does not carry. */
@@ -54,43 +71,171 @@ export interface PolicyDetails {
   readonly enableRpk: boolean;
 }
 
-/** One frozen policy plus engine-private details. */
+/** One frozen policy plus engine-private details and the trace that decided it. */
 export interface DecidedPolicy {
   readonly policy: TlsPolicy;
   readonly details: PolicyDetails;
+  readonly trace: PolicyTrace;
+}
+
+/** A hop decision keeps the hop answers for the server step. */
+export interface HopDecision extends DecidedPolicy {
+  readonly steps: readonly TraceStep[];
+  readonly nexthopDomain: string;
+  readonly flags: MessageTlsFlags;
+}
+
+export interface ServerDecision {
+  readonly verdict: ServerPolicy;
+  readonly details: PolicyDetails;
+  readonly trace: PolicyTrace;
 }
 
 const NO_DETAILS: PolicyDetails = Object.freeze({ mxHostPatterns: [], enableRpk: false });
+const EMPTY_TRACE: PolicyTrace = Object.freeze({ steps: [], winner: 'default', why: '' });
 
-/** The global level (smtp_tls_policy.c global_tls_level()); `invalid` text when smtp_tls_security_level is bad. */
-export function globalLevel(config: Config, prefix = 'smtp'): TlsLevel | { error: string } {
-  const text = config.get(`${prefix}_tls_security_level`).trim();
-  if (text !== '') {
-    const l = parseLevel(text);
-    return l ?? { error: `invalid tls security level: "${text}"` };
+/** The sources, in precedence order: main.cf, TLS-Required: No, smtp_tls_policy_maps, smtp_tls_per_site. */
+export function policySources(env: PolicyEnv): PolicySource[] {
+  const p = env.prefix ?? 'smtp';
+  const maps = env.config.getList(`${p}_tls_policy_maps`);
+  const sources = [
+    mainCfSource(env.config, p, env.warn),
+    tlsRequiredNoSource(),
+    policyMapsSource({ specs: maps, openTable: env.openTable, warn: env.warn, title: `${p}_tls_policy_maps` }),
+  ];
+  // smtp_session.c: smtp_tls_per_site is ignored when smtp_tls_policy_maps is set.
+  const perSite = maps.length === 0 ? env.config.getList(`${p}_tls_per_site`) : [];
+  if (perSite.length > 0) sources.push(perSiteSource({ specs: perSite, openTable: env.openTable, warn: env.warn, title: `${p}_tls_per_site` }));
+  return sources;
+}
+
+/** The next hop's domain lower-cased in A-label form (RFC 8460 policy-domain). */
+function reportDomain(domain: string): string {
+  const lower = domain.toLowerCase();
+  return domainToASCII(lower) || lower;
+}
+
+function stsType(entry: PolicyEntry | undefined): TlsRptPolicyType | undefined {
+  const t = entry?.sts.policyType;
+  return t === 'sts' || t === 'no-policy-found' ? t : undefined;
+}
+
+/** The RFC 8460 view of a decision (outcome.ts AppliedPolicy). */
+function appliedOf(c: Combined, nexthopDomain: string, level: TlsLevel, configuredLevel?: TlsLevel): AppliedPolicy {
+  const entry = c.kind === 'connect' ? c.entry : undefined;
+  const report = c.kind === 'connect' ? c.report : undefined;
+  return Object.freeze({
+    source: c.winner,
+    type: report?.type ?? stsType(entry) ?? 'no-policy-found',
+    domain: report?.domain ?? (entry?.sts.policyDomain !== undefined ? reportDomain(entry.sts.policyDomain) : reportDomain(nexthopDomain)),
+    strings: Object.freeze([...(report?.strings ?? entry?.sts.policyStrings ?? [])]),
+    mxHostPatterns: Object.freeze([...(report?.mxHostPatterns ?? entry?.sts.mxHostPatterns ?? [])]),
+    level,
+    configuredLevel: configuredLevel ?? level,
+    ...(c.tableEntry ? { tableEntry: c.tableEntry } : {}),
+    ...(report?.stsMode ? { stsMode: report.stsMode } : {}),
+    ...(report?.stsId ? { stsId: report.stsId } : {}),
+  });
+}
+
+/** The one place an invalid policy is built. */
+export function invalidPolicy(
+  nexthop: string,
+  nexthopDomain: string,
+  deferral: TlsDeferral,
+  source: string,
+  flags: { readonly tlsRequiredNo: boolean },
+  applied: AppliedPolicy,
+  matched?: TlsPolicy['matchedEntry'],
+): InvalidPolicy {
+  return Object.freeze({
+    level: 'invalid',
+    nexthop,
+    nexthopDomain,
+    invalid: deferral,
+    source,
+    tlsRequiredNo: flags.tlsRequiredNo,
+    applied,
+    ...(matched ? { matchedEntry: matched } : {}),
+  });
+}
+
+/** An invalid decision with the smtp_connect.c warning, for a combined result or any failure on the way. */
+function failed(env: PolicyEnv, d: Pick<HopDecision, 'flags' | 'nexthopDomain'> & { nexthop: string }, c: Combined, deferral: TlsDeferral, host = d.nexthopDomain): DecidedPolicy {
+  env.warn(policyLookupWarning(d.nexthop, host, deferral.reason));
+  const applied = appliedOf(c, d.nexthopDomain, 'none');
+  return { policy: invalidPolicy(d.nexthop, d.nexthopDomain, deferral, c.label, d.flags, applied, c.tableEntry), details: NO_DETAILS, trace: c.trace };
+}
+
+type Answer = TraceStep['answer'];
+
+/** Ask each source that has the step, in order. */
+async function ask(sources: readonly PolicySource[], step: 'hop' | 'server', run: (s: PolicySource) => Promise<Answer> | Answer | undefined): Promise<TraceStep[]> {
+  const out: TraceStep[] = [];
+  for (const s of sources) {
+    const a = run(s);
+    if (a !== undefined) out.push({ source: s.name, step, answer: await a });
   }
-  // Obsolete settings, as Postfix maps them (DEPRECATION_README).
-  if (config.getBool(`${prefix}_enforce_tls`)) return config.getBool(`${prefix}_tls_enforce_peername`) ? 'verify' : 'encrypt';
-  return config.getBool(`${prefix}_use_tls`) ? 'may' : 'none';
+  return out;
+}
+
+function dnssecEnabled(config: Config, p: string): boolean {
+  return config.get(`${p}_dns_support_level`).trim() === 'dnssec' && /\bdns\b/.test(config.get(`${p}_host_lookup`));
+}
+
+/** The hop step: ask every source, combine, complete. */
+export async function decideHop(env: PolicyEnv, nexthop: string, flags: MessageTlsFlags): Promise<HopDecision> {
+  const p = env.prefix ?? 'smtp';
+  let nexthopDomain: string;
+  try {
+    nexthopDomain = parseNexthop(nexthop).host;
+  } catch (err) {
+    env.warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
+    const applied = Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain: nexthop, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
+    return { policy: invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'next hop', flags, applied), details: NO_DETAILS, trace: EMPTY_TRACE, steps: [], nexthopDomain: nexthop, flags };
+  }
+  const sources = env.sources ?? policySources(env);
+  const steps = await ask(sources, 'hop', (s) => s.hop?.({ nexthop, nexthopDomain, message: flags }));
+  const c = combine(steps, { nexthop, dnssecEnabled: dnssecEnabled(env.config, p) });
+  for (const w of c.warnings) env.warn(w);
+  const d = { nexthop, nexthopDomain, flags };
+  if (c.kind !== 'connect') return { ...failed(env, d, c, c.kind === 'skip-server' ? CONFIG_PROBLEM : c.deferral), steps, nexthopDomain, flags };
+  return { ...completePolicy(env, d, c), steps, nexthopDomain, flags };
 }
 
 /**
- * One warning per obsolete TLS client parameter set in main.cf, naming the
- * replacement (DEPRECATION_README), for the daemon's start-up check.
+ * The server step for one server of a connectable hop decision. Sources
+ * without a server step cost nothing: the hop policy is returned as it is.
  */
-export function tlsDeprecationWarnings(config: Config): string[] {
-  const out: string[] = [];
-  for (const name of ['smtp_use_tls', 'smtp_enforce_tls', 'smtp_tls_enforce_peername', 'smtp_tls_per_site', 'smtpd_use_tls', 'smtpd_enforce_tls']) {
-    if (!config.isSet(name)) continue;
-    const instead = OBSOLETE[name] ?? 'smtp_tls_security_level';
-    const ignored = name.startsWith('smtp_') && name !== 'smtp_tls_per_site' && config.get('smtp_tls_security_level').trim() !== '' ? ' (ignored: smtp_tls_security_level is set)' : '';
-    out.push(`support for parameter "${name}" will be removed; instead, specify "${instead}"${ignored}`);
+export async function decideServer(env: PolicyEnv, hop: HopDecision, server: ServerIdentity): Promise<ServerDecision> {
+  const policy = hop.policy;
+  const sources = (env.sources ?? policySources(env)).filter((s) => s.server !== undefined);
+  const unchanged = (): ServerDecision => ({ verdict: { kind: 'connect', policy: policy as ConnectPolicy }, details: hop.details, trace: hop.trace });
+  if (policy.level === 'invalid' || sources.length === 0) return unchanged();
+  const q = { nexthop: policy.nexthop, nexthopDomain: hop.nexthopDomain, message: hop.flags, server };
+  const atHop = new Map(hop.steps.map((s) => [s.source, s.answer]));
+  const serverSteps = await ask(sources, 'server', (s) => s.server?.(q, atHop.get(s.name)));
+  const same = (s: TraceStep): boolean => {
+    const before = atHop.get(s.source);
+    return s.answer === before || (s.answer.kind === 'silent' && (before === undefined || before.kind === 'silent'));
+  };
+  if (serverSteps.every(same)) return unchanged();
+  const p = env.prefix ?? 'smtp';
+  const c = combine([...hop.steps, ...serverSteps], { nexthop: policy.nexthop, dnssecEnabled: dnssecEnabled(env.config, p) });
+  for (const w of c.warnings) env.warn(w);
+  const applied = appliedOf(c, hop.nexthopDomain, c.kind === 'connect' ? c.level : policy.level, c.kind === 'connect' ? c.configuredLevel : undefined);
+  if (c.kind === 'skip-server') {
+    return { verdict: { kind: 'skip', reason: c.reason, dsn: c.dsn, ...(c.resultType ? { resultType: c.resultType } : {}), applied }, details: hop.details, trace: c.trace };
   }
-  if (config.get('smtp_tls_per_site').trim() !== '' && config.get('smtp_tls_policy_maps').trim() !== '') {
-    // smtp_session.c smtp_tls_list_init().
-    out.push('smtp_tls_per_site ignored when smtp_tls_policy_maps is not empty.');
+  if (c.kind !== 'connect') {
+    // smtp_connect.c: "TLS policy lookup for %s/%s: %s", then the next server.
+    env.warn(policyLookupWarning(policy.nexthop, server.hostname, c.deferral.reason));
+    const resultType = c.kind === 'defer-server' ? c.resultType : undefined;
+    return { verdict: { kind: 'defer', deferral: c.deferral, ...(resultType ? { resultType } : {}), applied }, details: hop.details, trace: c.trace };
   }
-  return out;
+  const done = completePolicy(env, { nexthop: policy.nexthop, nexthopDomain: hop.nexthopDomain, flags: hop.flags }, c, server.hostname);
+  if (done.policy.level === 'invalid') return { verdict: { kind: 'defer', deferral: done.policy.invalid, applied }, details: hop.details, trace: c.trace };
+  return { verdict: { kind: 'connect', policy: done.policy }, details: done.details, trace: c.trace };
 }
 
 /** Split a main.cf list on whitespace, commas and colons (Postfix "\t\n\r, :"). */
@@ -98,248 +243,102 @@ function splitCmatch(text: string): string[] {
   return text.split(/[\s,:]+/).filter((s) => s !== '');
 }
 
-function invalidPolicy(nexthop: string, nexthopDomain: string, d: TlsDeferral, source: string, flags: MessageTlsFlags, matched?: TlsPolicy['matchedEntry']): DecidedPolicy {
-  const policy: TlsPolicy = {
-    level: 'invalid',
-    nexthop,
-    nexthopDomain,
-    invalid: d,
-    match: [],
-    ciphers: '',
-    trustAnchorFiles: [],
-    connectionReuse: false,
-    source,
-    tlsRequiredNo: flags.tlsRequiredNo,
-    ...(matched ? { matchedEntry: matched } : {}),
-  };
-  return { policy: Object.freeze(policy), details: NO_DETAILS };
+/** smtp_tls_fingerprint_cert_match: whitespace/comma separated ("\t\n\r, "). */
+function splitFingerprints(text: string): string[] {
+  return text.split(/[\s,]+/).filter((s) => s !== '');
 }
 
-interface TableOutcome {
-  readonly kind: 'none' | 'entry' | 'invalid';
-  readonly entry?: PolicyEntry;
-  readonly level?: TlsLevel;
-  readonly deferral?: TlsDeferral;
-  readonly source?: string;
-  readonly matched?: TlsPolicy['matchedEntry'];
-}
+type Completion<T> = T | { readonly bad: string };
 
-/** smtp_tls_policy_maps walk and parse (tls_policy_lookup()). */
-async function lookupPolicyMaps(env: PolicyEnv, specs: readonly string[], nexthop: string, title: string): Promise<TableOutcome> {
-  const where = policyWhere(title, nexthop);
-  let tables: WalkTable[];
-  try {
-    tables = await Promise.all(specs.map((s) => env.openTable(s)));
-  } catch (err) {
-    env.warn(`${title}: ${(err as Error).message}`);
-    return { kind: 'invalid', deferral: TEMP_LOOKUP_ERROR, source: title };
-  }
-  const r: WalkResult = await tlsPolicyLookup(tables, nexthop);
-  if (r.kind === 'notfound') return { kind: 'none' };
-  if (r.kind === 'error') {
-    // The table's own complaint, then smtp_tls_policy.c's line.
-    env.warn(r.error.message);
-    env.warn(`${where}: policy table lookup error`);
-    return { kind: 'invalid', deferral: TEMP_LOOKUP_ERROR, source: r.table };
-  }
-  const matched = Object.freeze({ table: r.table, key: r.key, value: r.value });
-  const parsed = parsePolicyEntry(r.value);
-  for (const w of parsed.warnings) env.warn(`${where}: ${w}`);
-  if (!parsed.ok) {
-    env.warn(`${where}: ${parsed.error}`);
-    return { kind: 'invalid', deferral: CONFIG_PROBLEM, source: r.table, matched };
-  }
-  return { kind: 'entry', entry: parsed.entry, level: parsed.entry.level, source: r.table, matched };
-}
-
-/** Obsolete smtp_tls_per_site (tls_site_lookup()): NONE, MAY, MUST_NOPEERMATCH, MUST. */
-async function lookupPerSite(env: PolicyEnv, specs: readonly string[], nexthop: string, global: TlsLevel): Promise<TableOutcome> {
-  let tables: WalkTable[];
-  try {
-    tables = await Promise.all(specs.map((s) => env.openTable(s)));
-  } catch (err) {
-    env.warn(`smtp_tls_per_site: ${(err as Error).message}`);
-    return { kind: 'invalid', deferral: TEMP_LOOKUP_ERROR, source: 'smtp_tls_per_site' };
-  }
-  for (const t of tables) {
-    const r = await t.lookup(nexthop);
-    if (r.kind === 'error') {
-      env.warn(`${t.spec}: next-hop destination "${nexthop}": per-site table lookup error`);
-      return { kind: 'invalid', deferral: TEMP_LOOKUP_ERROR, source: t.spec };
-    }
-    if (r.kind === 'notfound') continue;
-    const matched = Object.freeze({ table: t.spec, key: nexthop, value: r.value });
-    const v = r.value.trim().toUpperCase();
-    const level: TlsLevel | undefined =
-      v === 'NONE' ? 'none' : v === 'MAY' ? 'may' : v === 'MUST_NOPEERMATCH' ? 'encrypt' : v === 'MUST' ? 'verify' : undefined;
-    if (level === undefined) {
-      env.warn(`${t.spec}: unknown TLS policy '${r.value}' for next-hop destination ${nexthop}`);
-      return { kind: 'invalid', deferral: CONFIG_PROBLEM, source: t.spec, matched };
-    }
-    // A wildcard per-site MAY yields to a stronger global level.
-    const effective = level === 'may' && levelRank(global) > levelRank('may') ? global : level;
-    return { kind: 'entry', level: effective, source: t.spec, matched };
-  }
-  return { kind: 'none' };
-}
-
-/** Decide the policy for one next hop. */
-export async function decidePolicy(env: PolicyEnv, nexthop: string, flags: MessageTlsFlags): Promise<DecidedPolicy> {
-  const p = env.prefix ?? 'smtp';
-  const c = env.config;
-  let nexthopDomain: string;
-  try {
-    nexthopDomain = parseNexthop(nexthop).host;
-  } catch (err) {
-    env.warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
-    return invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'next hop', flags);
-  }
-  const fail = (d: TlsDeferral, source: string, matched?: TlsPolicy['matchedEntry']) => {
-    env.warn(policyLookupWarning(nexthop, nexthopDomain, d.reason));
-    return invalidPolicy(nexthop, nexthopDomain, d, source, flags, matched);
-  };
-
-  const g = globalLevel(c, p);
-  if (typeof g !== 'string') {
-    env.warn(g.error);
-    return fail(CONFIG_PROBLEM, `${p}_tls_security_level`);
-  }
-  let level: TlsLevel = g;
-  let source = `${p}_tls_security_level`;
-  let entry: PolicyEntry | undefined;
-  let matched: TlsPolicy['matchedEntry'];
-
-  if (flags.tlsRequiredNo) {
-    // RFC 8689 §4.2 (Postfix ≥3.10 policy_create): no table lookups, level capped at may.
-    if (levelRank(level) > levelRank('may')) level = 'may';
-    source = 'TLS-Required: No';
-  } else {
-    const maps = c.getList(`${p}_tls_policy_maps`);
-    const perSite = c.getList(`${p}_tls_per_site`);
-    let out: TableOutcome = { kind: 'none' };
-    if (maps.length > 0) out = await lookupPolicyMaps(env, maps, nexthop, `${p}_tls_policy_maps`);
-    else if (perSite.length > 0) out = await lookupPerSite(env, perSite, nexthop, g);
-    if (out.kind === 'invalid') return fail(out.deferral!, out.source!, out.matched);
-    if (out.kind === 'entry') {
-      level = out.level!;
-      entry = out.entry;
-      source = out.source!;
-      matched = out.matched;
-    }
-  }
-
-  // dane/dane-only: sealpost has no TLSA lookups yet — a destination without TLSA records.
-  let configuredLevel: TlsLevel | undefined;
-  if (level === 'dane' || level === 'dane-only') {
-    const dnssec = c.get(`${p}_dns_support_level`).trim() === 'dnssec' && /\bdns\b/.test(c.get(`${p}_host_lookup`));
-    const d = daneWithoutTlsa(level, nexthop, dnssec);
-    if (d.warning) env.warn(d.warning);
-    if (d.kind === 'invalid') return fail(d.deferral, source, matched);
-    configuredLevel = level;
-    level = d.level;
-  }
-  return completePolicy(env, { nexthop, nexthopDomain, level, source, flags, ...(entry ? { entry } : {}), ...(matched ? { matched } : {}), ...(configuredLevel ? { configuredLevel } : {}) }, fail);
-}
-
-interface Decided {
-  readonly nexthop: string;
-  readonly nexthopDomain: string;
-  readonly level: TlsLevel;
-  readonly configuredLevel?: TlsLevel;
-  readonly source: string;
-  readonly flags: MessageTlsFlags;
-  readonly entry?: PolicyEntry;
-  readonly matched?: TlsPolicy['matchedEntry'];
-}
-
-/** Fill in main.cf defaults for what the entry left out (policy_create() after the lookups). */
-function completePolicy(env: PolicyEnv, d: Decided, fail: (x: TlsDeferral, source: string, m?: TlsPolicy['matchedEntry']) => DecidedPolicy): DecidedPolicy {
-  const p = env.prefix ?? 'smtp';
-  const c = env.config;
-  const { level, entry } = d;
-  const where = policyWhere(`${p}_tls_policy_maps`, d.nexthop);
-  const bad = (text: string) => {
-    env.warn(text);
-    return fail(CONFIG_PROBLEM, d.source, d.matched);
-  };
-  const base = {
-    nexthop: d.nexthop,
-    nexthopDomain: d.nexthopDomain,
-    source: d.source,
-    tlsRequiredNo: d.flags.tlsRequiredNo,
-    ...(d.matched ? { matchedEntry: d.matched } : {}),
-    ...(d.configuredLevel ? { configuredLevel: d.configuredLevel } : {}),
-  };
-  if (level === 'none') {
-    const policy: TlsPolicy = { ...base, level, match: [], ciphers: '', trustAnchorFiles: [], connectionReuse: false };
-    return { policy: Object.freeze(policy), details: NO_DETAILS };
-  }
+/** Protocols (protocols= or smtp_tls_(mandatory_)protocols) and ciphers (ciphers=/exclude= or main.cf). */
+function protocolsAndCiphers(c: Config, p: string, level: TlsLevel, entry: PolicyEntry | undefined, where: string): Completion<{ min: string; max: string; ciphers: string }> {
   const mandatory = usesMandatorySettings(level);
-
-  // Protocols: protocols= or smtp_tls_(mandatory_)protocols.
   const protoText = entry?.protocols ?? c.get(mandatory ? `${p}_tls_mandatory_protocols` : `${p}_tls_protocols`);
   const range = entry?.protocols !== undefined ? parseTableProtocols(protoText) : parseMainCfProtocols(protoText);
-  if ('error' in range) return bad(entry?.protocols !== undefined ? `${where}: ${range.error}` : `${p}_tls_${mandatory ? 'mandatory_' : ''}protocols: ${range.error}`);
-
-  // Ciphers: ciphers= or smtp_tls_(mandatory_)ciphers; exclude= preempts both main.cf exclusion lists.
+  if ('error' in range) return { bad: entry?.protocols !== undefined ? `${where}: ${range.error}` : `${p}_tls_${mandatory ? 'mandatory_' : ''}protocols: ${range.error}` };
+  // exclude= preempts both main.cf exclusion lists.
   const grade = entry?.ciphers ?? c.get(mandatory ? `${p}_tls_mandatory_ciphers` : `${p}_tls_ciphers`);
-  const exclude =
-    entry?.exclude !== undefined
-      ? [entry.exclude]
-      : [c.get(`${p}_tls_exclude_ciphers`), ...(mandatory ? [c.get(`${p}_tls_mandatory_exclude_ciphers`)] : [])];
+  const exclude = entry?.exclude !== undefined
+    ? [entry.exclude]
+    : [c.get(`${p}_tls_exclude_ciphers`), ...(mandatory ? [c.get(`${p}_tls_mandatory_exclude_ciphers`)] : [])];
   const ciphers = cipherString({
     grade,
     cipherlists: { high: c.get('tls_high_cipherlist'), medium: c.get('tls_medium_cipherlist'), null: c.get('tls_null_cipherlist') },
     exclude: [...exclude, ...levelExclusions(level)],
   });
-  if (typeof ciphers !== 'string') return bad(`${entry?.ciphers !== undefined || entry?.exclude !== undefined ? where : `${p}_tls_ciphers`}: ${ciphers.error}`);
+  if (typeof ciphers !== 'string') return { bad: `${entry?.ciphers !== undefined || entry?.exclude !== undefined ? where : `${p}_tls_ciphers`}: ${ciphers.error}` };
+  return { min: range.min, max: range.max, ciphers };
+}
 
-  // Match lists.
-  let match: string[] = [];
+/** match= or the main.cf match list for the level; fingerprint needs at least one. */
+function matchList(c: Config, p: string, level: TlsLevel, entry: PolicyEntry | undefined, nexthop: string): Completion<string[]> {
   if (level === 'fingerprint') {
-    match = entry && entry.match.length > 0 ? [...entry.match] : splitFingerprints(c.get(`${p}_tls_fingerprint_cert_match`));
-    if (match.length === 0) {
-      return bad(`nexthop domain ${d.nexthop}: configured at fingerprint security level, but with no fingerprints to match.`);
-    }
-  } else if (level === 'verify' || level === 'secure') {
-    match = entry && entry.match.length > 0 ? [...entry.match] : splitCmatch(c.get(level === 'verify' ? `${p}_tls_verify_cert_match` : `${p}_tls_secure_cert_match`));
+    const match = entry && entry.match.length > 0 ? [...entry.match] : splitFingerprints(c.get(`${p}_tls_fingerprint_cert_match`));
+    if (match.length === 0) return { bad: `nexthop domain ${nexthop}: configured at fingerprint security level, but with no fingerprints to match.` };
+    return match;
   }
+  if (level === 'verify' || level === 'secure') {
+    return entry && entry.match.length > 0 ? [...entry.match] : splitCmatch(c.get(level === 'verify' ? `${p}_tls_verify_cert_match` : `${p}_tls_secure_cert_match`));
+  }
+  return [];
+}
 
-  // Trust anchors: tafile= or smtp_tls_trust_anchor_file (PKIX levels only).
-  let trustAnchorFiles: string[] = [];
-  if (mustPkix(level)) {
-    trustAnchorFiles = entry && entry.tafiles.length > 0 ? [...entry.tafiles] : c.getList(`${p}_tls_trust_anchor_file`);
-    trustAnchorFiles = trustAnchorFiles.map((f) => (isAbsolute(f) ? f : resolve(c.configDir, f)));
-    for (const f of trustAnchorFiles) {
-      try {
-        accessSync(f, fsConstants.R_OK);
-      } catch {
-        return bad(`error loading trust anchor file ${f}: cannot read it`);
-      }
+/** tafile= or smtp_tls_trust_anchor_file (PKIX levels only); each must be readable. */
+function trustAnchors(c: Config, p: string, level: TlsLevel, entry: PolicyEntry | undefined): Completion<string[]> {
+  if (!mustPkix(level)) return [];
+  const files = (entry && entry.tafiles.length > 0 ? [...entry.tafiles] : c.getList(`${p}_tls_trust_anchor_file`)).map((f) => (isAbsolute(f) ? f : resolve(c.configDir, f)));
+  for (const f of files) {
+    try {
+      accessSync(f, fsConstants.R_OK);
+    } catch {
+      return { bad: `error loading trust anchor file ${f}: cannot read it` };
     }
   }
+  return files;
+}
 
-  const sni = entry?.servername ?? c.get(`${p}_tls_servername`).trim();
-  const policy: TlsPolicy = {
+/** Fill in main.cf defaults for what the entry left out (policy_create() after the lookups). */
+function completePolicy(env: PolicyEnv, d: { nexthop: string; nexthopDomain: string; flags: MessageTlsFlags }, c: Extract<Combined, { kind: 'connect' }>, host?: string): DecidedPolicy {
+  const p = env.prefix ?? 'smtp';
+  const cfg = env.config;
+  const { level, entry } = c;
+  const base = {
+    nexthop: d.nexthop,
+    nexthopDomain: d.nexthopDomain,
+    source: c.label,
+    tlsRequiredNo: d.flags.tlsRequiredNo,
+    applied: appliedOf(c, d.nexthopDomain, level, c.configuredLevel),
+    ...(c.tableEntry ? { matchedEntry: c.tableEntry } : {}),
+    ...(c.configuredLevel ? { configuredLevel: c.configuredLevel } : {}),
+  };
+  if (level === 'none') {
+    const policy: ConnectPolicy = { ...base, level, match: [], ciphers: '', trustAnchorFiles: [], connectionReuse: false };
+    return { policy: Object.freeze(policy), details: NO_DETAILS, trace: c.trace };
+  }
+  const pc = protocolsAndCiphers(cfg, p, level, entry, policyWhere(`${p}_tls_policy_maps`, d.nexthop));
+  const match = 'bad' in pc ? pc : matchList(cfg, p, level, entry, d.nexthop);
+  const anchors = 'bad' in match ? match : trustAnchors(cfg, p, level, entry);
+  if ('bad' in anchors) {
+    env.warn(anchors.bad);
+    return failed(env, d, c, CONFIG_PROBLEM, host);
+  }
+  const { min, max, ciphers } = pc as { min: string; max: string; ciphers: string };
+  const sni = entry?.servername ?? cfg.get(`${p}_tls_servername`).trim();
+  const policy: ConnectPolicy = {
     ...base,
     level,
-    match: Object.freeze(match),
-    minProtocol: range.min,
-    maxProtocol: range.max,
+    match: Object.freeze(match as string[]),
+    minProtocol: min,
+    maxProtocol: max,
     ciphers,
     ...(sni !== '' ? { servername: sni } : {}),
-    trustAnchorFiles: Object.freeze(trustAnchorFiles),
-    connectionReuse: entry?.connectionReuse ?? c.getBool(`${p}_tls_connection_reuse`),
+    trustAnchorFiles: Object.freeze(anchors),
+    connectionReuse: entry?.connectionReuse ?? cfg.getBool(`${p}_tls_connection_reuse`),
   };
   const details: PolicyDetails = Object.freeze({
     mxHostPatterns: entry?.sts.mxHostPatterns ?? [],
-    enableRpk: entry?.enableRpk ?? c.getBool(`${p}_tls_enable_rpk`),
+    enableRpk: entry?.enableRpk ?? cfg.getBool(`${p}_tls_enable_rpk`),
     ...(entry?.sts.policyFailure !== undefined ? { policyFailure: entry.sts.policyFailure } : {}),
   });
-  return { policy: Object.freeze(policy), details };
-}
-
-/** smtp_tls_fingerprint_cert_match: whitespace/comma separated ("\t\n\r, "). */
-function splitFingerprints(text: string): string[] {
-  return text.split(/[\s,]+/).filter((s) => s !== '');
+  return { policy: Object.freeze(policy), details, trace: c.trace };
 }

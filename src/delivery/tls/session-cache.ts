@@ -20,6 +20,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isNotFound } from '../../lib/fs-errors.ts';
 
 export interface SessionCacheOptions {
   /** smtp_tls_session_cache_database (`type:path`), '' for memory only. */
@@ -101,7 +102,7 @@ export class SessionCache {
     try {
       text = readFileSync(this.file!, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.warn(`TLS session cache ${this.file}: ${(err as Error).message}`);
+      if (!isNotFound(err)) this.opts.warn(`TLS session cache ${this.file}: ${(err as Error).message}`);
       return;
     }
     const now = this.now();

@@ -9,10 +9,12 @@
  * signature scheme is not exposed by Node (getSharedSigalgs() is empty on a
  * client): the digest is inferred from the key (see below).
  *
- * Not here: deciding the trust word (verify.ts), writing the log (the SMTP client).
+ * Not here: deciding the trust word (verify.ts), writing the log (the mail
+ * log subscriber, reports/maillog-subscriber.ts, from the session record).
  */
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../../config/types.ts';
+import type { TlsSessionRecord } from '../outcome.ts';
 import type { ServerIdentity, TlsEvaluation } from './types.ts';
 
 /** SSL_CIPHER_get_bits() for the cipher names OpenSSL uses: (bits, algorithm bits). */
@@ -64,13 +66,21 @@ export function summaryExtra(socket: TLSSocket): string {
   return out;
 }
 
+/** What the summary line says: an evaluation, or a session record's TLS facts. */
+export type SummaryFacts = Pick<TlsEvaluation, 'trust' | 'protocol' | 'cipher' | 'cipherBits' | 'cipherAlgBits' | 'summaryExtra'>;
+
 /** `%s TLS connection %s to %s: %s with cipher %s (%d/%d bits)` + extras. */
-export function formatSummary(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string {
+export function formatSummary(evaluation: SummaryFacts, server: Pick<ServerIdentity, 'hostname' | 'address' | 'port'>, reused: boolean): string {
   return (
     `${evaluation.trust} TLS connection ${reused ? 'reused' : 'established'} to ${server.hostname}[${server.address}]:${server.port}: ` +
     `${evaluation.protocol} with cipher ${evaluation.cipher} (${evaluation.cipherBits}/${evaluation.cipherAlgBits} bits)` +
     (evaluation.summaryExtra ?? '')
   );
+}
+
+/** The summary line of a session record (delivery/outcome.ts); undefined when no handshake completed. */
+export function recordSummaryLine(record: TlsSessionRecord): string | undefined {
+  return record.tls ? formatSummary(record.tls, record.server, record.tls.reused) : undefined;
 }
 
 /**

@@ -28,7 +28,8 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import type { ServerIdentity, TlsEvaluation, TlsPolicy, TlsTrust } from './types.ts';
+import type { TlsFacts, TlsRptResultType } from '../outcome.ts';
+import type { ServerIdentity, TlsEvaluation, ConnectPolicy, TlsTrust } from './types.ts';
 import { mustMatch, mustPkix } from './level.ts';
 import { NOT_VERIFIED, verifyLog } from './reasons.ts';
 import { cipherBits, summaryExtra } from './summary.ts';
@@ -204,12 +205,32 @@ export function verifyErrorLine(code: string, chain: readonly CertFacts[], where
   }
 }
 
+/** The leaf's facts for the session record (outcome.ts TlsFacts.peer): SHA-256 fingerprints in Postfix's form. */
+export function peerRecord(leaf: CertFacts, matchedName?: string): NonNullable<TlsFacts['peer']> {
+  const sha = (b: Buffer): string => formatFingerprint(createHash('sha256').update(b).digest());
+  return Object.freeze({
+    certSha256: sha(leaf.der),
+    pkeySha256: sha(leaf.spki),
+    subject: leaf.subject,
+    issuer: leaf.issuer,
+    validTo: leaf.validTo,
+    ...(matchedName !== undefined ? { matchedName } : {}),
+  });
+}
+
+/** RFC 8460 §4.3 result type of an untrusted chain: expired, or not trusted. */
+function chainFailureType(code: string | undefined): TlsRptResultType {
+  return code === 'CERT_HAS_EXPIRED' || code === 'ERROR_IN_CERT_NOT_AFTER_FIELD' ? 'certificate-expired' : 'certificate-not-trusted';
+}
+
+const RESULT_TYPES = new Set<string>(['sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid', 'validation-failure']);
+
 /** Evaluate the peer under the policy. */
-export function evaluatePeer(policy: TlsPolicy, facts: PeerFacts, server: ServerIdentity, opts: VerifyOptions): TlsEvaluation {
+export function evaluatePeer(policy: ConnectPolicy, facts: PeerFacts, server: ServerIdentity, opts: VerifyOptions): TlsEvaluation {
   const where = `${server.hostname}[${server.address}]:${server.port}`;
   const now = opts.now ?? Date.now();
   const lines: string[] = [];
-  const level = policy.level === 'invalid' ? 'may' : policy.level;
+  const level = policy.level;
   const leaf = facts.chain[0];
   const base = {
     protocol: facts.protocol,
@@ -219,18 +240,24 @@ export function evaluatePeer(policy: TlsPolicy, facts: PeerFacts, server: Server
   };
   // tls_client.c: verification errors are logged when matching is required, or at loglevel ≥ 2.
   const logErrors = mustMatch(level) || opts.logLevel >= 2;
-  const done = (trust: TlsTrust, failed: boolean): TlsEvaluation =>
-    Object.freeze({ ...base, trust, logLines: Object.freeze(lines), ...(failed ? { failure: NOT_VERIFIED } : {}) });
+  const done = (trust: TlsTrust, failed: TlsRptResultType | false, matchedName?: string): TlsEvaluation =>
+    Object.freeze({
+      ...base, trust, logLines: Object.freeze(lines),
+      ...(failed ? { failure: NOT_VERIFIED, failureType: failed } : {}),
+      ...(leaf ? { peer: peerRecord(leaf, matchedName) } : {}),
+    });
 
   if (!leaf) {
     // Anonymous cipher: nothing to verify; fails wherever a match is required.
-    return done('Anonymous', mustMatch(level));
+    return done('Anonymous', mustMatch(level) ? 'certificate-not-trusted' : false);
   }
 
   // Chain trust (OpenSSL's verdict against our store) and depth.
   let trusted = facts.authorized;
+  let untrustedBecause: TlsRptResultType = chainFailureType(facts.authorizationError);
   if (trusted && facts.chain.length - 1 > opts.maxDepth) {
     trusted = false;
+    untrustedBecause = 'certificate-not-trusted';
     if (logErrors) lines.push(verifyLog.chainTooLong(where, opts.maxDepth));
   } else if (!trusted && logErrors && level !== 'fingerprint') {
     lines.push(verifyErrorLine(facts.authorizationError ?? 'CERT_UNTRUSTED', facts.chain, where, now));
@@ -239,7 +266,7 @@ export function evaluatePeer(policy: TlsPolicy, facts: PeerFacts, server: Server
   // MTA-STS via a policy plugin: policy_failure= forces failure (Postfix ≥3.10).
   if (opts.policyFailure) {
     lines.push(`certificate verification failed for ${where}: external policy failure (${opts.policyFailure})`);
-    return done(trusted ? 'Trusted' : 'Untrusted', true);
+    return done('Untrusted', RESULT_TYPES.has(opts.policyFailure) ? (opts.policyFailure as TlsRptResultType) : 'validation-failure');
   }
 
   if (level === 'fingerprint') {
@@ -249,33 +276,39 @@ export function evaluatePeer(policy: TlsPolicy, facts: PeerFacts, server: Server
       // tls_client.c verify_extract_name(): the match is part of OpenSSL's verification,
       // so a miss leaves the peer untrusted (SSL_get_verify_result() != X509_V_OK).
       lines.push(verifyLog.noFingerprintMatch(where));
-      return done('Untrusted', true);
+      return done('Untrusted', 'certificate-not-trusted');
     }
     if (opts.logLevel >= 2) lines.push(verifyLog.matchedFingerprint(where, fp));
     return done('Verified', false);
   }
 
-  if (mustPkix(level)) {
-    if (!trusted) return done('Untrusted', true);
-    // MTA-STS mx_host_pattern (smtp_tls_enforce_sts_mx_patterns): the MX must match a pattern and the cert the MX name.
-    const patterns = opts.mxHostPatterns ?? [];
-    if (patterns.length > 0 && !patterns.some((p) => mxPatternMatches(p, server.hostname))) {
-      lines.push(`${where}: MX host name does not match any STS mx_host_pattern`);
-      return done('Trusted', true);
-    }
-    const expected = patterns.length > 0 ? [server.hostname] : expectedNames(policy.match, policy.nexthopDomain, server.hostname);
-    const name = matchServerName(leaf, expected);
-    if (name === undefined) {
-      // tls_client.c verify_extract_name(): "Any required name checks are now performed
-      // internally in OpenSSL": a mismatch fails verification (num=62), the peer is Untrusted.
-      lines.push(verifyLog.nameMismatch(where));
-      return done('Untrusted', true);
-    }
-    if (opts.logLevel >= 2) lines.push(verifyLog.matchedPeername(where, name));
-    return done('Verified', false);
-  }
+  if (mustPkix(level)) return evaluatePkix(policy, leaf, server, opts, { trusted, untrustedBecause, where, lines, done });
   // may / encrypt: nothing required; the word reports what the chain is worth.
   return done(trusted ? 'Trusted' : 'Untrusted', false);
+}
+
+/** verify / secure: a trusted chain and a matching name (or MX pattern). */
+function evaluatePkix(
+  policy: ConnectPolicy, leaf: CertFacts, server: ServerIdentity, opts: VerifyOptions,
+  s: { trusted: boolean; untrustedBecause: TlsRptResultType; where: string; lines: string[]; done: (t: TlsTrust, f: TlsRptResultType | false, m?: string) => TlsEvaluation },
+): TlsEvaluation {
+  if (!s.trusted) return s.done('Untrusted', s.untrustedBecause);
+  // MTA-STS mx_host_pattern (smtp_tls_enforce_sts_mx_patterns): the MX must match a pattern and the cert the MX name.
+  const patterns = opts.mxHostPatterns ?? [];
+  if (patterns.length > 0 && !patterns.some((p) => mxPatternMatches(p, server.hostname))) {
+    s.lines.push(`${s.where}: MX host name does not match any STS mx_host_pattern`);
+    return s.done('Trusted', 'validation-failure');
+  }
+  const expected = patterns.length > 0 ? [server.hostname] : expectedNames(policy.match, policy.nexthopDomain, server.hostname);
+  const name = matchServerName(leaf, expected);
+  if (name === undefined) {
+    // tls_client.c verify_extract_name(): "Any required name checks are now performed
+    // internally in OpenSSL": a mismatch fails verification (num=62), the peer is Untrusted.
+    s.lines.push(verifyLog.nameMismatch(s.where));
+    return s.done('Untrusted', 'certificate-host-mismatch');
+  }
+  if (opts.logLevel >= 2) s.lines.push(verifyLog.matchedPeername(s.where, name));
+  return s.done('Verified', false, name);
 }
 
 /** X509_NAME_oneline() of Node's `C=US\nCN=x` form. */

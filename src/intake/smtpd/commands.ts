@@ -14,6 +14,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { ParsedAddress } from '../../smtp/address.ts';
+import { formatEhloReply } from '../../smtp/ehlo.ts';
 import { parseMailFrom, parseRcptTo } from '../../smtp/esmtp-params.ts';
 import { domainToAscii, isAllAscii, translationWarning, validUtf8Hostname } from '../../smtp/idna.ts';
 import { checkRecipient } from './restrictions.ts';
@@ -31,8 +32,7 @@ export interface Command {
   run(s: Session, args: string, line: string): Promise<Outcome>;
 }
 
-/** Postfix's smtpd_cmd_table order, as shown on the disconnect line. */
-export const STATS_ORDER = ['helo', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data', 'bdat', 'rset', 'noop', 'vrfy', 'etrn', 'quit', 'unknown'];
+export { STATS_ORDER } from './session.ts';
 
 async function fail(s: Session, reply: string): Promise<Outcome> {
   await s.reply(reply);
@@ -73,8 +73,7 @@ async function ehlo(s: Session, args: string): Promise<Outcome> {
   s.resetTransaction();
   s.helo = args.trim();
   s.esmtp = true;
-  const lines = [s.s.myhostname, ...ehloKeywords(s)];
-  await s.reply(lines.map((l, i) => `250${i < lines.length - 1 ? '-' : ' '}${l}`).join('\r\n'));
+  await s.reply(formatEhloReply(s.s.myhostname, ehloKeywords(s)));
   s.pipeliningOffered = true;
   return 'ok';
 }

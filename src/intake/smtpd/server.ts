@@ -21,7 +21,11 @@
  *   Over the limit: `421 4.7.0 $myhostname Error: too many connections from
  *   ADDR`, and the warning Postfix's anvil gives.
  *
- * Not here: the session (session.ts), master.cf parsing (config/master-cf.ts).
+ * - `serveSession(socket, ctx)` runs one session on an accepted socket: what
+ *   the listener does per connection, and the seam unit tests use to drive a
+ *   session over a socket pair.
+ *
+ * Not here: the session (session.ts, command-loop.ts), master.cf parsing (config/master-cf.ts).
  */
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
@@ -30,7 +34,8 @@ import type { Spool } from '../../queue/spool.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { SmtpConnection } from './connection.ts';
 import { networkListFromText } from './match-list.ts';
-import { runSession, Session } from './session.ts';
+import { runSession } from './command-loop.ts';
+import { Session } from './session.ts';
 import { smtpdSettings } from './settings.ts';
 import type { SmtpdSettings } from './settings.ts';
 
@@ -51,6 +56,26 @@ export interface SmtpdListener {
 interface Active {
   ctx: SmtpdContext;
   settings: SmtpdSettings;
+}
+
+/**
+ * One SMTP session on an accepted socket, from the greeting to the disconnect
+ * line (the listener calls it per connection; unit tests hand it one end of a
+ * socket pair). `settings` from smtpdSettings(ctx.config) when omitted.
+ */
+export async function serveSession(socket: Socket, ctx: SmtpdContext, settings: SmtpdSettings = smtpdSettings(ctx.config)): Promise<void> {
+  const conn = new SmtpConnection(socket, settings.lineLengthLimit, settings.timeoutMs);
+  const session = new Session(conn, {
+    settings,
+    spool: ctx.spool,
+    log: ctx.log,
+    serviceName: ctx.serviceName,
+    onQueued: ctx.onQueued,
+    clientAddress: plainAddress(socket.remoteAddress),
+    clientPort: socket.remotePort ?? 0,
+    localAddress: plainAddress(socket.localAddress),
+  });
+  await runSession(session);
 }
 
 function prepare(ctx: SmtpdContext): Active {
@@ -124,18 +149,7 @@ class Listener implements SmtpdListener {
       socket.end(`421 4.7.0 ${s.myhostname} Error: too many connections from ${client}\r\n`);
       return;
     }
-    const conn = new SmtpConnection(socket, s.lineLengthLimit, s.timeoutMs);
-    const session = new Session(conn, {
-      settings: s,
-      spool: active.ctx.spool,
-      log: active.ctx.log,
-      serviceName: active.ctx.serviceName,
-      onQueued: active.ctx.onQueued,
-      clientAddress: client,
-      clientPort: socket.remotePort ?? 0,
-      localAddress: plainAddress(socket.localAddress),
-    });
-    await runSession(session);
+    await serveSession(socket, active.ctx, s);
   }
 
   async close(opts: { readonly graceful: boolean; readonly timeoutMs: number }): Promise<void> {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealpost, tempDir } from '../../harness/cli.ts';
-import { describeMatch } from '../../../src/cli/tls-explain.ts';
+import { describeMatch, suggestHopEntry } from '../../../src/cli/tls-explain.ts';
 
 async function explain(mainCf: string, policy: string, args: string[]) {
   const t = tempDir();
@@ -79,7 +79,7 @@ test('.parent walk, match= names, several recipients in one run', async () => {
   assert.match(second!, /key "\.example": not found\n {4}no entry matched/);
 });
 
-test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: Temporary lookup error', async () => {
+test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: client TLS configuration problem (Postfix 3.7/3.11)', async () => {
   const bad = await explain('smtp_tls_policy_maps = texthash:DIR/tls_policy\n', 'bad.example encrypt match=foo\n', ['y@bad.example']);
   assert.match(bad.stdout, /warning: smtp_tls_policy_maps, next-hop destination "bad\.example": attribute "match" invalid at security level "encrypt"/);
   assert.match(bad.stdout, /level: INVALID/);
@@ -87,7 +87,9 @@ test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: Tem
   const err = await explain('smtp_tls_policy_maps = socketmap:inet:127.0.0.1:1:policy\n', '', ['y@any.example']);
   assert.equal(err.code, 0);
   assert.match(err.stdout, /LOOKUP ERROR/);
-  assert.match(err.stdout, /dsn=4\.3\.0 \(Temporary lookup error\)/);
+  assert.match(err.stdout, /LOOKUP ERROR: .*\(mail is deferred: client TLS configuration problem\)/);
+  assert.match(err.stdout, /warning: smtp_tls_policy_maps, next-hop destination "any\.example": policy table lookup error/);
+  assert.match(err.stdout, /dsn=4\.7\.5 \(client TLS configuration problem\)/);
 });
 
 test('non-SMTP routes: local bounce, error: transport', async () => {
@@ -138,4 +140,37 @@ test('master.cf: -o overrides of the delivering service decide the policy; unkno
   } finally {
     t.cleanup();
   }
+});
+
+test('relayhost trap fix: the suggested relayhost entry never carries the recipient\'s match= names', async () => {
+  const r = await explain(TRAP_CF, 'example.com secure match=mx1.example.com:mx2.example.com\n', ['bob@example.com']);
+  const fix = r.stdout.split('\n').find((l) => l.startsWith('  or: '));
+  assert.equal(fix, '  or: give the next hop its own policy entry, e.g. "[smtp.provider.net]:587  secure" in texthash:DIR/tls_policy.');
+  assert.doesNotMatch(fix!, /mx1\.example\.com/);
+});
+
+test('relayhost trap fix: never a level weaker than the relayhost\'s own entry', async () => {
+  const r = await explain(TRAP_CF, 'example.com encrypt\n[smtp.provider.net]:587 secure\n', ['bob@example.com']);
+  assert.match(r.stdout, /WARNING: .*"example\.com encrypt"/);
+  assert.match(r.stdout, /or: keep the next hop's own entry "\[smtp\.provider\.net\]:587 secure": it already demands at least what "example\.com encrypt" asks for\./);
+  assert.doesNotMatch(r.stdout, /e\.g\. "\[smtp\.provider\.net\]:587 {2}encrypt"/);
+});
+
+test('relayhost trap fix: the relayhost\'s own names are kept, each listed once', async () => {
+  const r = await explain(TRAP_CF, 'example.com secure match=mx.example.com\n[smtp.provider.net]:587 verify match=smtp.provider.net:SMTP.provider.net:nexthop\n', ['bob@example.com']);
+  assert.match(r.stdout, /as strict as you need \(e\.g\. "\[smtp\.provider\.net\]:587 {2}secure match=smtp\.provider\.net:nexthop"\)\./);
+});
+
+test('suggestHopEntry: level from the recipient entry unless the own entry is at least as strong; only the own attributes that still mean the same', () => {
+  assert.equal(suggestHopEntry('secure match=mx.example.com servername=mx.example.com'), 'secure');
+  assert.equal(suggestHopEntry('encrypt', 'may'), 'encrypt');
+  assert.equal(suggestHopEntry('encrypt', 'secure'), undefined);
+  assert.equal(suggestHopEntry('verify', 'verify match=relay.example'), undefined);
+  // protocols= of the own entry stay; its fingerprints do not become names.
+  assert.equal(suggestHopEntry('secure', 'encrypt protocols=>=TLSv1.2'), 'secure protocols=>=TLSv1.2');
+  assert.equal(suggestHopEntry('secure', 'fingerprint match=AB:CD'), 'secure');
+  // A recipient fingerprint entry names the recipient's certificates: the relay gets secure instead.
+  assert.equal(suggestHopEntry('fingerprint match=12:34'), 'secure');
+  // An own entry that does not parse (match= is invalid at encrypt) lends nothing to the suggestion.
+  assert.equal(suggestHopEntry('verify', 'encrypt match=x'), 'verify');
 });

@@ -12,6 +12,7 @@ import { tempDir } from '../../harness/cli.ts';
 import { loadConfig, type LoadedConfig } from '../../../src/config/load.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../../../src/delivery/types.ts';
 import { createSpool, type Spool } from '../../../src/queue/spool.ts';
+import { spoolStore } from '../../../src/queue/store.ts';
 import { memoryMailLog } from '../../../src/reports/maillog.ts';
 import { QueueManager } from '../../../src/scheduler/qmgr.ts';
 import type { QmgrRuntime, Route, TransportHandle } from '../../../src/scheduler/types.ts';
@@ -86,7 +87,7 @@ async function lab(mainExtra = '', opts: { start?: boolean; prepare?: (spool: Sp
     },
   };
   const runtime = async (c: LoadedConfig): Promise<QmgrRuntime> => ({ config: c, router, transport: (n) => handles.get(n), close: async () => undefined });
-  const qmgr = new QueueManager({ spool, log, config, runtime, incomingScanMs: 200 });
+  const qmgr = new QueueManager({ store: spoolStore(spool), log, config, runtime, incomingScanMs: 200 });
   if (opts.start ?? true) await qmgr.start();
   return {
     spool,
@@ -442,7 +443,7 @@ test('reload: new deliveries use the new agents; the old runtime is closed once 
         },
       };
     };
-    const qmgr = new QueueManager({ spool, log, config, runtime });
+    const qmgr = new QueueManager({ store: spoolStore(spool), log, config, runtime });
     await qmgr.start();
     const first = await spool.writeMessage({ arrivalTime: Date.now(), sender: 's@x', recipients: [{ address: 'a@one.example' }] }, Buffer.from('x\r\n'));
     qmgr.onQueued(first);
@@ -459,6 +460,91 @@ test('reload: new deliveries use the new agents; the old runtime is closed once 
     assert.deepEqual(closed, ['gen1']);
     await qmgr.stop(500);
     assert.deepEqual(closed, ['gen1', 'gen2']);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('log attribution: each delivery\'s TLS lines stand right before its status= lines, whatever the interleaving', async () => {
+  const l = await lab();
+  try {
+    // Each destination's agent answer arrives after a random delay, with one TLS session for its own MX.
+    l.script.current = async (req) => {
+      await new Promise((r) => setTimeout(r, Math.random() * 30));
+      const domain = req.nexthops[0]!;
+      const t = Date.now();
+      const session = {
+        time: t, nexthop: domain,
+        policy: { source: 'default' as const, type: 'no-policy-found' as const, domain, strings: [], mxHostPatterns: [], level: 'may' as const, configuredLevel: 'may' as const },
+        server: { hostname: `mx.${domain}`, address: '192.0.2.1', port: 25 },
+        tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', cipherBits: 256, cipherAlgBits: 256, trust: 'Untrusted' as const, reused: false },
+        result: { kind: 'success' as const },
+        logLines: [`mx.${domain}[192.0.2.1]:25: a certificate line`],
+      };
+      return {
+        outcomes: req.recipients.map((r) => ({ ...outcome(r.index, 'sent', '250 2.0.0 Ok'), relay: `mx.${domain}[192.0.2.1]:25`, session: 0 })),
+        sessions: [session],
+      };
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await l.queue([`a@d${i}.example`, `b@d${i}.example`]));
+    await l.waitFor(() => l.lines(/removed$/).length === 20, 'twenty removed');
+    const smtp = l.log.lines.filter((x) => x.startsWith('sealpost/smtp: '));
+    // The Postfix reader's rule: a TLS line belongs to the next status= line of the same program and pid.
+    let pending: string[] = [];
+    let attributed = 0;
+    for (const line of smtp) {
+      if (!line.includes('status=')) {
+        pending.push(line);
+        continue;
+      }
+      const domain = /to=<a@(d\d+\.example)>/.exec(line)?.[1];
+      if (pending.length > 0) {
+        assert.ok(domain, `TLS lines ${pending.join(' | ')} are followed by ${line}, not by the first recipient of their delivery`);
+        for (const p of pending) assert.ok(p.includes(`mx.${domain}[`), `${p} attributed to ${line}`);
+        assert.equal(pending.length, 2, pending.join('\n'));
+        attributed++;
+      }
+      pending = [];
+    }
+    assert.equal(attributed, 20);
+  } finally {
+    await l.done();
+  }
+});
+
+test('the event stream: one tls-session per session, one outcome per recipient, one removed per message', async () => {
+  const t = tempDir('sealpost-qmgr-events-');
+  try {
+    const { EventBus } = await import('../../../src/reports/events.ts');
+    writeFileSync(join(t.dir, 'main.cf'), `queue_directory = ${join(t.dir, 'queue')}\n`);
+    writeFileSync(join(t.dir, 'master.cf'), 'smtp unix - - n - - smtp\n');
+    const config = loadConfig({ configDir: t.dir });
+    const spool = await createSpool(join(t.dir, 'queue'), { fsync: false });
+    const events = new EventBus((err) => {
+      throw err;
+    });
+    const seen: string[] = [];
+    events.subscribe((e) => seen.push(e.kind === 'outcome' ? `outcome:${e.recipient}:${e.status}:${e.session?.server.hostname ?? '-'}` : e.kind));
+    const agent: DeliveryAgent = {
+      deliver: async (req) => ({
+        outcomes: req.recipients.map((r) => ({ ...outcome(r.index, 'sent', '250 ok'), session: 0 })),
+        sessions: [{
+          time: Date.now(), nexthop: 'example.com',
+          policy: { source: 'default', type: 'no-policy-found', domain: 'example.com', strings: [], mxHostPatterns: [], level: 'none', configuredLevel: 'none' },
+          server: { hostname: 'mx.example.com', address: '192.0.2.1', port: 25 }, result: { kind: 'plaintext' }, logLines: [],
+        }],
+      }),
+      close: async () => undefined,
+    };
+    const handle: TransportHandle = { name: 'smtp', agent, maxproc: 10, logProgram: 'sealpost/smtp', recipientLimit: 50, destination: destinationSettings(config, 'smtp') };
+    const router = { resolve: async (): Promise<Route> => ({ kind: 'deliver', transport: 'smtp', nexthops: ['example.com'], fallbackRelays: [] }) };
+    const qmgr = new QueueManager({ store: spoolStore(spool), events, log: memoryMailLog(), config, runtime: async (c) => ({ config: c, router, transport: () => handle, close: async () => undefined }) });
+    await qmgr.start();
+    qmgr.onQueued(await spool.writeMessage({ arrivalTime: Date.now(), sender: 's@x', recipients: [{ address: 'a@example.com' }, { address: 'b@example.com' }] }, Buffer.from('x\r\n')));
+    for (let i = 0; i < 200 && !seen.includes('removed'); i++) await new Promise((r) => setTimeout(r, 10));
+    await qmgr.stop(1000);
+    assert.deepEqual(seen, ['tls-session', 'outcome:a@example.com:sent:mx.example.com', 'outcome:b@example.com:sent:mx.example.com', 'removed']);
   } finally {
     t.cleanup();
   }

@@ -80,3 +80,16 @@ test('scheduling parameters: <transport>_... wins, else the default_ parameter (
     },
   );
 });
+
+test('a bad <transport>_destination_rate_delay is a configuration error naming the parameter, never a silent 0', () => {
+  // For a master.cf transport, loading main.cf already refuses it (a derived parameter).
+  withConfig(['relay_destination_rate_delay = 2 seconds', ''].join('\n'), MASTER, (dir) => {
+    assert.throws(() => loadConfig({ configDir: dir }), /bad time value "2 seconds" for parameter "relay_destination_rate_delay"/);
+  });
+  // For any other transport name, the scheduler's own parsing refuses it too.
+  withConfig(['custom_destination_rate_delay = 2 seconds', 'smtp_destination_rate_delay = 1m', ''].join('\n'), MASTER, (dir) => {
+    const config = loadConfig({ configDir: dir, warn: () => undefined });
+    assert.equal(destinationSettings(config, 'smtp').rateDelayMs, 60_000);
+    assert.throws(() => destinationSettings(config, 'custom'), /^ConfigError: bad value for parameter "custom_destination_rate_delay": bad time value "2 seconds"$/);
+  });
+});

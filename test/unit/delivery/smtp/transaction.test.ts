@@ -8,7 +8,8 @@ import { SmtpChat } from '../../../../src/delivery/smtp/chat.ts';
 import { buildCommands, runTransaction } from '../../../../src/delivery/smtp/transaction.ts';
 import type { Session, Timeouts } from '../../../../src/delivery/smtp/session.ts';
 import type { DeliveryRequest } from '../../../../src/delivery/types.ts';
-import type { TlsPolicy } from '../../../../src/delivery/tls/types.ts';
+import type { ConnectPolicy } from '../../../../src/delivery/tls/types.ts';
+import { fixtureApplied } from '../../../harness/policy.ts';
 
 const request = (over: Partial<DeliveryRequest> = {}): DeliveryRequest => ({
   queueId: 'ABC', queueFile: '/nonexistent', sender: 'a@example.org',
@@ -21,7 +22,7 @@ const request = (over: Partial<DeliveryRequest> = {}): DeliveryRequest => ({
 });
 
 const T: Timeouts = { connect: 2000, helo: 2000, mail: 2000, rcpt: 2000, dataInit: 2000, dataXfer: 2000, dataDone: 2000, quit: 2000, starttls: 2000, rset: 2000 };
-const POLICY = { level: 'none', nexthop: 'example.com', nexthopDomain: 'example.com', match: [], ciphers: '', trustAnchorFiles: [], connectionReuse: false, source: 'test', tlsRequiredNo: false } as TlsPolicy;
+const POLICY: ConnectPolicy = { level: 'none', nexthop: 'example.com', nexthopDomain: 'example.com', match: [], ciphers: '', trustAnchorFiles: [], connectionReuse: false, source: 'test', tlsRequiredNo: false, applied: fixtureApplied('none') };
 
 test('buildCommands: parameters only for what the server offers', () => {
   const full = parseEhlo(['mx', 'SIZE 1000', '8BITMIME', 'DSN', 'SMTPUTF8', 'REQUIRETLS']);
@@ -70,7 +71,7 @@ async function sessionTo(port: number, ehlo: string[]): Promise<Session> {
   });
   return {
     chat: new SmtpChat(socket), server: { hostname: 'mx', address: '127.0.0.1', port, nexthop: 'example.com', mxAuthenticated: false },
-    relay: `mx[127.0.0.1]:${port}`, caps: parseEhlo(ehlo), policy: POLICY, tlsUsed: false, authenticated: false, createdAt: 0, useCount: 0,
+    relay: `mx[127.0.0.1]:${port}`, caps: parseEhlo(ehlo), policy: POLICY, tlsUsed: false, tls: { result: { kind: 'plaintext' }, logLines: [] }, authenticated: false, createdAt: 0, useCount: 0,
   };
 }
 

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseReply, SmtpReply } from '../../../../src/smtp/reply.ts';
 import {
-  connectFailed, decide, errnoText, hostSaid, refusedToTalk, saslFailed, sizeExceeded, smtputf8NotOffered, streamFailure, tlsTrouble,
+  applySoftBounce, connectFailed, decide, errnoText, leftOver, noConnection, siteDeferral, softBounceVerdict, softDsn, hostSaid, refusedToTalk, saslFailed, sizeExceeded, smtputf8NotOffered, streamFailure, tlsTrouble,
 } from '../../../../src/delivery/smtp/trouble.ts';
+import * as trouble from '../../../../src/delivery/smtp/trouble.ts';
 
 const server = { hostname: 'mx.example.com', address: '192.0.2.1', port: 25 };
 const reply = (text: string): SmtpReply => {
@@ -14,23 +15,23 @@ const reply = (text: string): SmtpReply => {
 
 test('decide: soft errors move on to the next server, defer at the last; hard errors bounce anywhere', () => {
   const soft = connectFailed('mx', '192.0.2.1', 25, 'Connection refused');
-  assert.deepEqual(decide(soft, false, false), { action: 'keep' });
-  assert.deepEqual(decide(soft, true, false), { action: 'deferred', dsn: '4.4.1' });
+  assert.deepEqual(decide(soft, false), { action: 'keep' });
+  assert.deepEqual(decide(soft, true), { action: 'deferred', dsn: '4.4.1' });
   const hard = hostSaid(server, reply('550 5.1.1 no such user'), 'RCPT TO command', 'recipient');
-  assert.deepEqual(decide(hard, false, false), { action: 'bounced', dsn: '5.1.1' });
-  assert.deepEqual(decide(hard, true, false), { action: 'bounced', dsn: '5.1.1' });
+  assert.deepEqual(decide(hard, false), { action: 'bounced', dsn: '5.1.1' });
+  assert.deepEqual(decide(hard, true), { action: 'bounced', dsn: '5.1.1' });
 });
 
 test('decide: soft_bounce turns a bounce into a 4.x.x deferral', () => {
   const hard = hostSaid(server, reply('554 5.7.1 rejected'), 'MAIL FROM command', 'message');
-  assert.deepEqual(decide(hard, true, true), { action: 'deferred', dsn: '4.7.1' });
+  assert.deepEqual(softBounceVerdict(decide(hard, true), true), { action: 'deferred', dsn: '4.7.1' });
 });
 
 test('decide: a final trouble (TLS decision without nextHost) is never kept for the next server', () => {
   const t = tlsTrouble('mx[192.0.2.1]:25', { reason: 'x', dsn: '4.7.5', nextHost: false, throttle: false });
-  assert.deepEqual(decide(t, false, false), { action: 'deferred', dsn: '4.7.5' });
+  assert.deepEqual(decide(t, false), { action: 'deferred', dsn: '4.7.5' });
   const n = tlsTrouble('mx[192.0.2.1]:25', { reason: 'x', dsn: '4.7.5', nextHost: true, throttle: true });
-  assert.deepEqual(decide(n, false, false), { action: 'keep' });
+  assert.deepEqual(decide(n, false), { action: 'keep' });
   assert.equal(n.throttle, true);
 });
 
@@ -67,4 +68,42 @@ test('size, SMTPUTF8 and SASL texts', () => {
 test('a 2xx/3xx reply reported as a failure is a "Protocol error", 5.5.0 (smtp_trouble.c vsmtp_fill_dsn)', () => {
   const t = hostSaid(server, reply('354 go ahead'), 'MAIL FROM command', 'message');
   assert.deepEqual([t.dsn, t.reason], ['5.5.0', 'Protocol error: host mx.example.com[192.0.2.1] said: 354 go ahead (in reply to MAIL FROM command)']);
+});
+
+test('failVerdict: a soft error tries the next host; only soft errors throttle (smtp_bulk_fail)', () => {
+  const { failVerdict } = trouble;
+  assert.deepEqual(failVerdict('4.7.5', true), { nextHost: true, throttle: true });
+  assert.deepEqual(failVerdict('4.7.5', false), { nextHost: true, throttle: false });
+  assert.deepEqual(failVerdict('5.7.1', true), { nextHost: false, throttle: false });
+});
+
+test('soft_bounce: one 5.x.x → 4.x.x rewrite, applied to bounces only, text unchanged', () => {
+  assert.equal(softDsn('5.1.1'), '4.1.1');
+  assert.equal(softDsn('4.4.1'), '4.4.1');
+  const bounced = { status: 'bounced' as const, dsn: '5.7.1', reason: 'no' };
+  assert.deepEqual(applySoftBounce(bounced, true), { status: 'deferred', dsn: '4.7.1', reason: 'no' });
+  assert.equal(applySoftBounce(bounced, false), bounced);
+  const sent = { status: 'sent' as const, dsn: '2.0.0' };
+  assert.equal(applySoftBounce(sent, true), sent);
+  // Applying it twice changes nothing more (it is applied once, by the queue manager).
+  assert.deepEqual(applySoftBounce(applySoftBounce(bounced, true), true), { status: 'deferred', dsn: '4.7.1', reason: 'no' });
+});
+
+test('leftOver: nothing tried → "server unavailable"; a relayhost/fallback lookup failure is 4.3.5 with a warning, never a bounce', () => {
+  assert.deepEqual(leftOver(undefined, undefined, []).trouble.reason, 'server unavailable or unable to receive mail');
+  const nx = noConnection('Host or domain name not found. Name service error for name=relay.example type=A: Host not found', '5.4.4');
+  assert.deepEqual(leftOver(nx, { hop: '[relay.example]', fallback: false }, ['[relay.example]']), { trouble: { ...nx, dsn: '4.3.5' }, warning: 'relayhost configuration problem' });
+  assert.deepEqual(leftOver(nx, { hop: '[backup.example]', fallback: true }, []), { trouble: { ...nx, dsn: '4.3.5' }, warning: 'smtp_fallback_relay configuration problem' });
+  // An MX destination that does not exist bounces.
+  assert.deepEqual(leftOver(nx, { hop: 'nosuch.example', fallback: false }, ['[relay.example]']), { trouble: nx });
+});
+
+test('siteDeferral: only when a throttling failure deferred and nothing got through (soft_bounce counts bounces as deferrals)', () => {
+  const t = connectFailed('mx', '192.0.2.1', 25, 'Connection refused');
+  const deferred = { status: 'deferred' as const, dsn: '4.4.1' };
+  const bounced = { status: 'bounced' as const, dsn: '5.1.1' };
+  assert.deepEqual(siteDeferral(t, [deferred], false), { reason: t.reason, dsn: '4.4.1' });
+  assert.equal(siteDeferral(undefined, [deferred], false), undefined);
+  assert.equal(siteDeferral(t, [deferred, bounced], false), undefined);
+  assert.deepEqual(siteDeferral(t, [deferred, bounced], true), { reason: t.reason, dsn: '4.4.1' });
 });

@@ -15,9 +15,10 @@ import { ContextCache, pemBlocks } from '../../../../src/delivery/tls/context.ts
 import { createTlsEngine } from '../../../../src/delivery/tls/engine.ts';
 import { TableSet } from '../../../../src/maps/registry.ts';
 import { memoryMailLog } from '../../../../src/reports/maillog.ts';
-import type { TlsPolicy } from '../../../../src/delivery/tls/types.ts';
+import type { ConnectPolicy } from '../../../../src/delivery/tls/types.ts';
 import { makePki, type TestPki } from '../../../harness/pki.ts';
 import { tempDir } from '../../../harness/cli.ts';
+import { fixtureApplied } from '../../../harness/policy.ts';
 
 let tmp: { dir: string; cleanup: () => void };
 let pki: TestPki;
@@ -34,7 +35,8 @@ function config(mainCf: string) {
   writeFileSync(join(dir, 'main.cf'), mainCf);
   return loadConfig({ configDir: dir });
 }
-const policy: TlsPolicy = Object.freeze({
+const policy: ConnectPolicy = Object.freeze({
+  applied: fixtureApplied('encrypt'),
   level: 'encrypt',
   nexthop: 'example.com',
   nexthopDomain: 'example.com',

@@ -16,7 +16,7 @@ import {
 import type { ServerIdentity, TlsEvaluation, TlsLevel, TlsPolicy } from '../../../../src/delivery/tls/types.ts';
 
 const server: ServerIdentity = { hostname: 'mx.example.net', address: '192.0.2.25', port: 25, mxAuthenticated: false };
-const policy = (level: TlsPolicy['level'], over: Partial<TlsPolicy> = {}): TlsPolicy => ({
+const policy = (level: TlsPolicy['level'], over: Record<string, unknown> = {}): TlsPolicy => ({
   level,
   nexthop: 'example.net',
   nexthopDomain: 'example.net',
@@ -26,8 +26,10 @@ const policy = (level: TlsPolicy['level'], over: Partial<TlsPolicy> = {}): TlsPo
   connectionReuse: false,
   source: 'test',
   tlsRequiredNo: false,
+  applied: { source: 'default', type: 'no-policy-found', domain: 'example.net', strings: [], mxHostPatterns: [], level: level === 'invalid' ? 'none' : level, configuredLevel: level === 'invalid' ? 'none' : level },
+  ...(level === 'invalid' ? { invalid: { reason: 'client TLS configuration problem', dsn: '4.7.5' } } : {}),
   ...over,
-});
+}) as TlsPolicy;
 const MANDATORY: TlsLevel[] = ['encrypt', 'fingerprint', 'verify', 'secure', 'dane-only'];
 const ev = (over: Partial<TlsEvaluation> = {}): TlsEvaluation => ({ trust: 'Verified', protocol: 'TLSv1.3', cipher: 'X', cipherBits: 256, cipherAlgBits: 256, logLines: [], ...over });
 
@@ -47,6 +49,7 @@ test('STARTTLS not offered: plaintext at none/may; mandatory levels defer 4.7.4,
       dsn: '4.7.4',
       nextHost: true,
       throttle: true,
+      type: 'starttls-not-supported',
     });
   }
 });
@@ -59,9 +62,10 @@ test('STARTTLS refused: plaintext at may; mandatory → the server reply and its
     dsn: '4.7.0',
     nextHost: true,
     throttle: true,
+    type: 'starttls-not-supported',
   });
   const hard = onStarttlsRefused(policy('secure'), server, '554 no TLS for you');
-  assert.deepEqual(hard, { action: 'fail', reason: 'TLS is required, but host mx.example.net[192.0.2.25] refused to start TLS: 554 no TLS for you', dsn: '5.0.0', nextHost: false, throttle: false });
+  assert.deepEqual(hard, { action: 'fail', reason: 'TLS is required, but host mx.example.net[192.0.2.25] refused to start TLS: 554 no TLS for you', dsn: '5.0.0', nextHost: false, throttle: false, type: 'starttls-not-supported' });
 });
 
 test('replyDsn: enhanced code when present, else from the reply class', () => {
@@ -79,6 +83,7 @@ test('handshake failed: may falls back only when allowed, never throttles; manda
     dsn: '4.7.5',
     nextHost: true,
     throttle: false,
+    type: 'validation-failure',
   });
   for (const l of MANDATORY) {
     assert.deepEqual(onHandshakeFailed(policy(l), server, { plaintextFallbackOk: true }), {
@@ -87,6 +92,7 @@ test('handshake failed: may falls back only when allowed, never throttles; manda
       dsn: '4.7.5',
       nextHost: true,
       throttle: true,
+      type: 'validation-failure',
     });
   }
 });
@@ -100,6 +106,7 @@ test('peer evaluated: failure defers 4.7.5 with throttle; must-match levels need
     dsn: '4.7.5',
     nextHost: true,
     throttle: true,
+    type: 'validation-failure',
   });
   // Defence in depth: a must-match level never continues without Verified.
   assert.equal(onPeerEvaluated(policy('secure'), ev({ trust: 'Trusted' })).action, 'fail');

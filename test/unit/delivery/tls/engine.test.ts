@@ -17,7 +17,8 @@ import { TableSet } from '../../../../src/maps/registry.ts';
 import { memoryMailLog } from '../../../../src/reports/maillog.ts';
 import { createTlsEngine } from '../../../../src/delivery/tls/engine.ts';
 import { onPeerEvaluated } from '../../../../src/delivery/tls/enforce.ts';
-import type { ServerIdentity, TlsEvaluation, TlsPolicy } from '../../../../src/delivery/tls/types.ts';
+import type { ConnectPolicy, ServerIdentity, TlsEvaluation } from '../../../../src/delivery/tls/types.ts';
+import { connectable } from '../../../harness/policy.ts';
 import { makePki, type ServerCert, type TestPki } from '../../../harness/pki.ts';
 import { tempDir } from '../../../harness/cli.ts';
 
@@ -70,7 +71,7 @@ function require_mkdir(d: string): void {
   mkdirSync(d, { recursive: true });
 }
 
-async function handshake(engine: ReturnType<typeof createTlsEngine>, policy: TlsPolicy, server: ServerIdentity): Promise<{ ev: TlsEvaluation; socket: TLSSocket }> {
+async function handshake(engine: ReturnType<typeof createTlsEngine>, policy: ConnectPolicy, server: ServerIdentity): Promise<{ ev: TlsEvaluation; socket: TLSSocket }> {
   const opts = engine.connectOptions(policy, server);
   const plain = netConnect(server.port, server.address);
   await new Promise<void>((r, j) => plain.once('connect', r).once('error', j));
@@ -91,7 +92,7 @@ const srv = (port: number, hostname = 'mx.example.com'): ServerIdentity => ({ ho
 test('may without any CA: a CA-signed certificate is Untrusted, delivery continues; summary line in Postfix shape', async () => {
   const port = await tlsServer(pki.server, { withCa: true });
   const { engine } = engineFor('');
-  const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   assert.equal(policy.level, 'may');
   const { ev, socket } = await handshake(engine, policy, srv(port));
   socket.destroy();
@@ -107,7 +108,7 @@ test('encrypt with smtp_tls_CAfile: CA-signed → Trusted; self-signed → Untru
   const good = await tlsServer(pki.server, { withCa: true });
   const self = await tlsServer(pki.selfSigned);
   const { engine, log } = engineFor(`smtp_tls_security_level = encrypt\nsmtp_tls_CAfile = ${pki.caCert}\n`);
-  const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   assert.equal(policy.level, 'encrypt');
   const a = await handshake(engine, policy, srv(good));
   a.socket.destroy();
@@ -126,7 +127,7 @@ test('verify: CA-valid with the MX name → Verified; wrong name → Untrusted (
   const good = await tlsServer(pki.server, { withCa: true });
   const wrong = await tlsServer(pki.wrongName, { withCa: true });
   const { engine } = engineFor(`smtp_tls_security_level = verify\nsmtp_tls_CAfile = ${pki.caCert}\n`);
-  const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   assert.deepEqual(policy.match, ['hostname']);
   const a = await handshake(engine, policy, srv(good));
   a.socket.destroy();
@@ -137,7 +138,7 @@ test('verify: CA-valid with the MX name → Verified; wrong name → Untrusted (
   assert.equal(b.ev.trust, 'Untrusted');
   assert.deepEqual(b.ev.failure, { reason: 'Server certificate not verified', dsn: '4.7.5' });
   assert.deepEqual(b.ev.logLines, [`server certificate verification failed for mx.example.com[127.0.0.1]:${wrong}: num=62:hostname mismatch`]);
-  assert.deepEqual(onPeerEvaluated(policy, b.ev), { action: 'fail', reason: 'Server certificate not verified', dsn: '4.7.5', nextHost: true, throttle: true });
+  assert.deepEqual(onPeerEvaluated(policy, b.ev), { action: 'fail', reason: 'Server certificate not verified', dsn: '4.7.5', nextHost: true, throttle: true, type: 'certificate-host-mismatch' });
   // verify's default strategy is the MX host name: a certificate not naming it fails.
   const c = await handshake(engine, policy, srv(good, 'other.example.net'));
   c.socket.destroy();
@@ -150,7 +151,7 @@ test('secure: self-signed → untrusted issuer line; expired → certificate has
   const expired = await tlsServer(pki.expired, { withCa: true });
   const good = await tlsServer(pki.server, { withCa: true });
   const { engine } = engineFor(`smtp_tls_security_level = secure\nsmtp_tls_CAfile = ${pki.caCert}\n`);
-  const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   assert.deepEqual(policy.match, ['nexthop', 'dot-nexthop']);
   const a = await handshake(engine, policy, srv(self));
   a.socket.destroy();
@@ -170,7 +171,7 @@ test('secure: self-signed → untrusted issuer line; expired → certificate has
 test('verify without a CAfile: untrusted issuer names the CA (X509_NAME_oneline form)', async () => {
   const good = await tlsServer(pki.server, { withCa: true });
   const { engine } = engineFor('smtp_tls_security_level = verify\n');
-  const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   const a = await handshake(engine, policy, srv(good));
   a.socket.destroy();
   assert.equal(a.ev.trust, 'Untrusted');
@@ -185,14 +186,14 @@ test('fingerprint: certificate and public-key digests match (colons optional); a
   const keyFp = createHash('sha256').update(spki).digest('hex').toUpperCase().match(/../g)!.join(':');
   for (const fp of [certFp, keyFp]) {
     const { engine } = engineFor(`smtp_tls_security_level = fingerprint\nsmtp_tls_fingerprint_cert_match = ${fp}\n`);
-    const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+    const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
     const a = await handshake(engine, policy, srv(self));
     a.socket.destroy();
     assert.equal(a.ev.trust, 'Verified', fp);
     assert.equal(a.ev.failure, undefined);
   }
   const { engine } = engineFor(`smtp_tls_security_level = fingerprint\nsmtp_tls_fingerprint_cert_match = ${'00'.repeat(32)}\n`);
-  const policy = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const policy = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   const b = await handshake(engine, policy, srv(self));
   b.socket.destroy();
   assert.equal(b.ev.trust, 'Untrusted');
@@ -204,12 +205,12 @@ test('tafile= replaces CAfile trust at secure', async () => {
   const good = await tlsServer(pki.server, { withCa: true });
   const { engine, dir } = engineFor('smtp_tls_policy_maps = texthash:policy\n');
   writeFileSync(join(dir, 'policy'), `example.com secure tafile=${pki.caCert}\nexample.net secure\n`);
-  const p1 = await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const p1 = connectable(await engine.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   assert.deepEqual(p1.trustAnchorFiles, [pki.caCert]);
   const a = await handshake(engine, p1, srv(good));
   a.socket.destroy();
   assert.equal(a.ev.trust, 'Verified');
-  const p2 = await engine.policyFor('example.net', { tlsRequiredNo: false, requireTls: false });
+  const p2 = connectable(await engine.policyFor('example.net', { tlsRequiredNo: false, requireTls: false }));
   const b = await handshake(engine, p2, srv(good));
   b.socket.destroy();
   assert.equal(b.ev.trust, 'Untrusted');
@@ -229,17 +230,17 @@ test('SNI: servername=hostname sends the MX name; default sends none', async () 
   const port = (s.address() as { port: number }).port;
   const { engine, dir } = engineFor('smtp_tls_policy_maps = texthash:policy\n');
   writeFileSync(join(dir, 'policy'), 'sni.example encrypt servername=hostname\n');
-  const p1 = await engine.policyFor('sni.example', { tlsRequiredNo: false, requireTls: false });
+  const p1 = connectable(await engine.policyFor('sni.example', { tlsRequiredNo: false, requireTls: false }));
   (await handshake(engine, p1, srv(port))).socket.destroy();
-  const p2 = await engine.policyFor('plain.example', { tlsRequiredNo: false, requireTls: false });
+  const p2 = connectable(await engine.policyFor('plain.example', { tlsRequiredNo: false, requireTls: false }));
   (await handshake(engine, p2, srv(port))).socket.destroy();
   assert.deepEqual(seen, ['mx.example.com', false]);
 });
 
 test('contexts are built once per policy shape, not per connection or next hop', async () => {
   const { engine } = engineFor(`smtp_tls_CAfile = ${pki.caCert}\n`);
-  const a = await engine.policyFor('a.example', { tlsRequiredNo: false, requireTls: false });
-  const b = await engine.policyFor('b.example', { tlsRequiredNo: false, requireTls: false });
+  const a = connectable(await engine.policyFor('a.example', { tlsRequiredNo: false, requireTls: false }));
+  const b = connectable(await engine.policyFor('b.example', { tlsRequiredNo: false, requireTls: false }));
   const s = srv(25);
   assert.equal(engine.connectOptions(a, s).secureContext, engine.connectOptions(b, s).secureContext);
   const t0 = performance.now();
@@ -252,7 +253,7 @@ test('session resumption: a second engine resumes from smtp_tls_session_cache_da
   const db = join(tmp.dir, 'scache');
   const cf = `smtp_tls_session_cache_database = btree:${db}\nsmtp_tls_protocols = <=TLSv1.2\n`;
   const e1 = engineFor(cf).engine;
-  const p1 = await e1.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const p1 = connectable(await e1.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   assert.equal(p1.maxProtocol, 'TLSv1.2');
   const a = await handshake(e1, p1, srv(port));
   assert.equal(a.socket.isSessionReused(), false);
@@ -260,7 +261,7 @@ test('session resumption: a second engine resumes from smtp_tls_session_cache_da
   e1.flush();
   assert.ok(existsSync(db));
   const e2 = engineFor(cf).engine;
-  const p2 = await e2.policyFor('example.com', { tlsRequiredNo: false, requireTls: false });
+  const p2 = connectable(await e2.policyFor('example.com', { tlsRequiredNo: false, requireTls: false }));
   const b = await handshake(e2, p2, srv(port));
   assert.equal(b.socket.isSessionReused(), true);
   assert.equal(b.ev.trust, 'Untrusted');

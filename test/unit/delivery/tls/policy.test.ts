@@ -17,6 +17,7 @@ import { createTlsEngine } from '../../../../src/delivery/tls/engine.ts';
 import { globalLevel, tlsDeprecationWarnings } from '../../../../src/delivery/tls/policy.ts';
 import { encodeNetstring, NetstringDecoder } from '../../../../src/maps/netstring.ts';
 import { tempDir } from '../../../harness/cli.ts';
+import { connectable } from '../../../harness/policy.ts';
 
 let tmp: { dir: string; cleanup: () => void };
 before(() => {
@@ -65,24 +66,24 @@ test('main.cf defaults fill the policy: mandatory protocols/ciphers at encrypt+,
   const { engine } = setup('compatibility_level = 3.11\nsmtp_tls_mandatory_protocols = >=TLSv1.2\nsmtp_tls_protocols = !SSLv2, !SSLv3\nsmtp_tls_mandatory_exclude_ciphers = RC4\nsmtp_tls_policy_maps = texthash:pol\n', {
     pol: 'enc.example encrypt\nsec.example secure\nver.example verify\n',
   });
-  const may = await engine.policyFor('example.com', msg);
+  const may = connectable(await engine.policyFor('example.com', msg));
   assert.deepEqual([may.minProtocol, may.maxProtocol], ['TLSv1', 'TLSv1.3']);
   assert.equal(may.ciphers, 'aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH');
-  const enc = await engine.policyFor('enc.example', msg);
+  const enc = connectable(await engine.policyFor('enc.example', msg));
   assert.deepEqual([enc.minProtocol, enc.maxProtocol], ['TLSv1.2', 'TLSv1.3']);
   assert.equal(enc.ciphers, 'aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:!RC4:!eNULL');
   assert.deepEqual(enc.matchedEntry, { table: 'texthash:pol', key: 'enc.example', value: 'encrypt' });
-  const sec = await engine.policyFor('sec.example', msg);
+  const sec = connectable(await engine.policyFor('sec.example', msg));
   assert.deepEqual(sec.match, ['nexthop', 'dot-nexthop']);
   assert.match(sec.ciphers, /:!aNULL$/);
-  assert.deepEqual((await engine.policyFor('ver.example', msg)).match, ['hostname']);
+  assert.deepEqual(connectable(await engine.policyFor('ver.example', msg)).match, ['hostname']);
 });
 
 test('table attributes override main.cf; exclude= preempts both exclusion lists', async () => {
   const { engine } = setup('smtp_tls_exclude_ciphers = MD5\nsmtp_tls_policy_maps = texthash:pol\n', {
     pol: 'example.com secure match=mx.example.com:.example.net ciphers=high exclude=3DES protocols=>=TLSv1.3 servername=nexthop connection_reuse=yes\n',
   });
-  const p = await engine.policyFor('example.com', msg);
+  const p = connectable(await engine.policyFor('example.com', msg));
   assert.equal(p.level, 'secure');
   assert.deepEqual(p.match, ['mx.example.com', '.example.net']);
   assert.equal(p.ciphers, 'aNULL:-aNULL:HIGH:@STRENGTH:!3DES:!aNULL');
@@ -205,7 +206,7 @@ async function stopSm(sm: Sm): Promise<void> {
   await new Promise((r) => sm.server.close(r));
 }
 
-test('socketmap: an MTA-STS resolver answers; a local table listed first wins; TEMP → Temporary lookup error 4.3.0', async () => {
+test('socketmap: an MTA-STS resolver answers; a local table listed first wins; TEMP → client TLS configuration problem 4.7.5 (Postfix 3.7/3.11)', async () => {
   const sm = await socketmapServer({
     'dismail.de': 'OK secure match=mx1.dismail.de servername=hostname',
     'sts.example': 'OK secure policy_type=sts policy_domain=sts.example mx_host_pattern=*.sts.example { policy_string = mode: enforce }',
@@ -223,10 +224,10 @@ test('socketmap: an MTA-STS resolver answers; a local table listed first wins; T
     assert.equal((await engine.policyFor('override.example', msg)).level, 'encrypt');
     const t = await engine.policyFor('temp.example', msg);
     assert.equal(t.level, 'invalid');
-    assert.deepEqual(t.invalid, { reason: 'Temporary lookup error', dsn: '4.3.0' });
+    assert.deepEqual(t.invalid, { reason: 'client TLS configuration problem', dsn: '4.7.5' });
     assert.ok(log.lines.includes('sealpost/smtp: warning: smtp_tls_policy_maps, next-hop destination "temp.example": policy table lookup error'), log.lines.join('\n'));
     assert.ok(log.lines.some((l) => l.includes('resolver busy')), 'the table error itself is logged too');
-    assert.ok(log.lines.includes('sealpost/smtp: warning: TLS policy lookup for temp.example/temp.example: Temporary lookup error'));
+    assert.ok(log.lines.includes('sealpost/smtp: warning: TLS policy lookup for temp.example/temp.example: client TLS configuration problem'));
     // Errors are not cached: the resolver is asked again.
     const before = sm.asked.filter((k) => k === 'temp.example').length;
     await engine.policyFor('temp.example', msg);
@@ -237,14 +238,16 @@ test('socketmap: an MTA-STS resolver answers; a local table listed first wins; T
   }
 });
 
-test('socketmap unreachable: every next hop defers with Temporary lookup error, never falls back to the default level', async () => {
+test('socketmap unreachable: every next hop defers with client TLS configuration problem after "policy table lookup error", never falls back to the default level', async () => {
   const sm = await socketmapServer({});
   const port = sm.port;
   await stopSm(sm);
-  const { engine, tables } = setup(`smtp_tls_security_level = may\nsmtp_tls_policy_maps = socketmap:inet:127.0.0.1:${port}:postfix\n`);
+  const { engine, tables, log } = setup(`smtp_tls_security_level = may\nsmtp_tls_policy_maps = socketmap:inet:127.0.0.1:${port}:postfix\n`);
   const p = await engine.policyFor('example.com', msg);
   assert.equal(p.level, 'invalid');
-  assert.equal(p.invalid?.reason, 'Temporary lookup error');
+  assert.equal(p.invalid?.reason, 'client TLS configuration problem');
+  assert.equal(p.invalid?.dsn, '4.7.5');
+  assert.ok(log.lines.includes('sealpost/smtp: warning: smtp_tls_policy_maps, next-hop destination "example.com": policy table lookup error'), log.lines.join('\n'));
   await tables.close();
 });
 

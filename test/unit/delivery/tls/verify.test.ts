@@ -16,7 +16,8 @@ import {
   type CertFacts,
   type PeerFacts,
 } from '../../../../src/delivery/tls/verify.ts';
-import type { ServerIdentity, TlsPolicy } from '../../../../src/delivery/tls/types.ts';
+import type { ConnectPolicy, ServerIdentity, TlsLevel } from '../../../../src/delivery/tls/types.ts';
+import { fixtureApplied } from '../../../harness/policy.ts';
 
 test('nameMatches: exact, case-insensitive, trailing dot', () => {
   assert.equal(nameMatches('mx.example.com', 'MX.Example.COM'), true);
@@ -93,7 +94,8 @@ const cert = (over: Partial<CertFacts> = {}): CertFacts => ({
   ...over,
 });
 const server: ServerIdentity = { hostname: 'mx.example.com', address: '192.0.2.1', port: 25, mxAuthenticated: false };
-const policy = (level: TlsPolicy['level'], match: string[] = []): TlsPolicy => ({
+const policy = (level: TlsLevel, match: string[] = []): ConnectPolicy => ({
+  applied: fixtureApplied(level),
   level,
   nexthop: 'example.com',
   nexthopDomain: 'example.com',

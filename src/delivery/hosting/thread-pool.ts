@@ -1,6 +1,6 @@
 /**
- * worker-agent.ts — an smtp(8) service's DeliveryAgent whose SMTP clients run
- * in worker threads (agent-worker.ts), `sealpost_delivery_workers` of them.
+ * thread-pool.ts — an smtp(8) service's DeliveryAgent whose SMTP clients run
+ * in worker threads (thread-main.ts), `sealpost_delivery_workers` of them.
  * Measured first (bench/relay.ts, bench/relay-tls.ts): with the client in
  * the master's thread, intake and delivery shared one core and TLS crypto
  * saturated it; a worker puts delivery on the second core. Threads, not
@@ -14,7 +14,10 @@
  *   connection cache (smtp_connection_cache_on_demand, TLS connection
  *   reuse), which serves the requests it gets, so reuse still works.
  * - Log lines from workers are written through the service's log in the
- *   master (one log, one order per worker).
+ *   master (one log, one order per worker). TLS lines travel in the results
+ *   as session records (delivery/outcome.ts), plain data, and are logged by
+ *   the queue manager's mail log subscriber next to the delivery's
+ *   `status=` lines.
  * - A worker that dies (a bug, an out-of-memory) fails its pending requests
  *   with an Error — the queue manager defers those recipients — and is
  *   started again on the next request. Never a lost message: the queue
@@ -22,14 +25,13 @@
  * - `close()` asks every worker to close its cached connections and waits
  *   (at most 10 s) before terminating it.
  *
- * Not here: the SMTP client (delivery/smtp/), scheduling (qmgr.ts).
+ * Not here: the SMTP client (delivery/smtp/), scheduling (scheduler/qmgr.ts).
  */
 import type { Worker } from 'node:worker_threads';
-import { siblingScript, startWorker } from '../lib/worker.ts';
-import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../delivery/types.ts';
-import type { AgentWorkerData } from './agent-worker.ts';
-import { serviceOverrides } from './transports.ts';
-import type { AgentContext } from './wiring.ts';
+import { siblingScript, startWorker } from '../../lib/worker.ts';
+import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../types.ts';
+import type { AgentContext } from './context.ts';
+import type { ThreadData } from './thread-main.ts';
 
 type Outbound =
   | { readonly kind: 'ready' }
@@ -56,8 +58,8 @@ class AgentThread {
   constructor(private readonly ctx: AgentContext) {}
 
   private start(): Promise<void> {
-    const data: AgentWorkerData = { configDir: this.ctx.config.configDir, overrides: serviceOverrides(this.ctx.service), serviceName: this.ctx.service.name };
-    const worker = startWorker(siblingScript(import.meta.url, 'agent-worker'), data);
+    const data: ThreadData = { configDir: this.ctx.config.configDir, overrides: this.ctx.overrides, serviceName: this.ctx.service.name };
+    const worker = startWorker(siblingScript(import.meta.url, 'thread-main'), data);
     this.worker = worker;
     const ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: Outbound) => {
@@ -132,7 +134,7 @@ class AgentThread {
   }
 }
 
-export function createWorkerSmtpAgent(ctx: AgentContext, workers: number): DeliveryAgent {
+export function createThreadPoolAgent(ctx: AgentContext, workers: number): DeliveryAgent {
   const threads = Array.from({ length: Math.max(1, workers) }, () => new AgentThread(ctx));
   return {
     deliver: (request) => {

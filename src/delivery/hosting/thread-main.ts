@@ -1,6 +1,6 @@
 /**
- * agent-worker.ts — the worker-thread side of worker-agent.ts: one smtp(8)
- * service's SMTP client (smtp-agent.ts: resolver, TLS engine, connection
+ * thread-main.ts — the worker-thread side of thread-pool.ts: one smtp(8)
+ * service's SMTP client (smtp-service.ts: resolver, TLS engine, connection
  * cache) running in its own thread, so TLS handshakes and crypto, reply
  * parsing and DATA streaming use the second core while the master's thread
  * takes mail in and schedules.
@@ -13,18 +13,19 @@
  *        {kind:'closed'}
  * The configuration is read again here from workerData (config directory +
  * the service's master.cf -o overrides): a LoadedConfig holds functions and
- * cannot cross threads. Requests and results are plain data (delivery/types.ts).
+ * cannot cross threads. Requests and results are plain data (delivery/types.ts),
+ * session records included (delivery/outcome.ts).
  *
- * Not here: choosing a worker, restarting one (worker-agent.ts).
+ * Not here: choosing a worker, restarting one (thread-pool.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadConfig } from '../config/load.ts';
-import type { DeliveryRequest } from '../delivery/types.ts';
-import { TableSet } from '../maps/registry.ts';
-import type { MailLog } from '../reports/maillog.ts';
-import { createSmtpServiceAgent } from './smtp-agent.ts';
+import { loadConfig } from '../../config/load.ts';
+import type { DeliveryRequest } from '../types.ts';
+import { TableSet } from '../../maps/registry.ts';
+import type { MailLog } from '../../reports/maillog.ts';
+import { createSmtpServiceAgent } from './smtp-service.ts';
 
-export interface AgentWorkerData {
+export interface ThreadData {
   readonly configDir: string;
   readonly overrides: Readonly<Record<string, string>>;
   readonly serviceName: string;
@@ -33,8 +34,8 @@ export interface AgentWorkerData {
 type Inbound = { readonly kind: 'deliver'; readonly id: number; readonly request: DeliveryRequest } | { readonly kind: 'close' };
 
 const port = parentPort;
-if (!port) throw new Error('agent-worker.ts runs only as a worker thread');
-const data = workerData as AgentWorkerData;
+if (!port) throw new Error('thread-main.ts runs only as a worker thread');
+const data = workerData as ThreadData;
 
 const log: MailLog = {
   write: (service, text) => port.postMessage({ kind: 'log', service, text }),
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   const service = config.services.find((s) => s.name === data.serviceName);
   if (!service) throw new Error(`master.cf has no service "${data.serviceName}" any more`);
   const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash', warn: (m) => log.warn('smtp', m) });
-  const agent = await createSmtpServiceAgent({ service, config, tables, log });
+  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log });
   port!.on('message', (m: Inbound) => {
     if (m.kind === 'deliver') {
       agent.deliver(m.request).then(

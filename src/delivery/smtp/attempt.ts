@@ -1,0 +1,377 @@
+/**
+ * attempt.ts — one delivery attempt of the SMTP client (Postfix smtp(8)
+ * handling one delivery request): one DeliveryRequest in, one
+ * RecipientOutcome per recipient and one session record per TLS session out.
+ *
+ * The attempt runs in named steps:
+ *   hop          per next hop (the relayhost/transport list, then the
+ *                fallback relays): the hop policy (`invalid` → no connection,
+ *                deferral with the policy's reason), a cached session if one
+ *                is idle, else the MX list (connect.ts);
+ *   server       per server of that list, at most smtp_mx_session_limit
+ *                sessions for the primary hops: the server policy (connect,
+ *                skip, defer), SASL credentials, the connection (session.ts,
+ *                with the plaintext retry after a failed opportunistic
+ *                handshake);
+ *   transaction  MAIL, RCPT, DATA on a ready session (transaction.ts), then
+ *                the session goes back to the cache or is closed.
+ * Every failure goes through trouble.ts: keep the recipient for the next
+ * server, defer it or bounce it; what is left when the servers run out gets
+ * the last failure (`leftOver`); `siteDeferral` throttles the destination.
+ *
+ * Contract:
+ * - `run()` rejects only for programming errors.
+ * - Session records (outcome.ts) are collected in the order the sessions
+ *   happened; every outcome decided on a session points at its record.
+ * - Logs, as smtp(8) does: every `connect to ...` failure (no queue ID) and
+ *   `QUEUEID: reason` for other soft failures that move on to the next
+ *   server. TLS lines are not logged here: they are derived from the
+ *   session records by the mail log subscriber. The `to=` lines are the
+ *   queue manager's.
+ * - Deliberate differences: a session is cached after every clean delivery
+ *   (as if the queue manager always asked for on-demand caching; the idle
+ *   limit smtp_connection_cache_time_limit bounds the cost); 8-bit content is
+ *   sent as is to a server without 8BITMIME (no quoted-printable downgrade).
+ *
+ * Not here: routing (scheduler/), the spool (read-only access to the queue
+ * file), policy decisions (delivery/tls/), what failures mean (trouble.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../../config/types.ts';
+import { hasEightBit } from '../../lib/bytes.ts';
+import type { TableSet } from '../../maps/registry.ts';
+import { decodeQueueFile } from '../../queue/queue-file.ts';
+import type { MailLog } from '../../reports/maillog.ts';
+import { dotStuff } from '../../smtp/dot-stuff.ts';
+import type { Resolver } from '../dns/resolver.ts';
+import type { TlsSessionRecord } from '../outcome.ts';
+import { appliedFeatureStatus } from '../tls/enforce.ts';
+import type { ConnectPolicy, TlsEngine, TlsPolicy } from '../tls/types.ts';
+import type { DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../types.ts';
+import { resolveHop, type ConnectSettings, type ServerTarget } from './connect.ts';
+import { breakLongLines } from './line-limit.ts';
+import { notConnectedRecord, sessionRecord } from './record.ts';
+import { cacheKey, type ConnectionCache } from './reuse.ts';
+import { findCredentials, type SaslCredentials } from './sasl.ts';
+import { openSession, quietQuit, type OpenResult, type Session, type SessionEnv } from './session.ts';
+import { precheck, runTransaction, type MessageContent } from './transaction.ts';
+import { decide, leftOver, noConnection, siteDeferral, type LastHop, type Trouble } from './trouble.ts';
+
+/** The client settings every attempt of one agent shares (read once from the service's config). */
+export interface ClientSettings {
+  /** smtp_mx_session_limit. */
+  readonly sessionLimit: number;
+  /** minimal_backoff_time in ms (plaintext fallback after a STARTTLS failure). */
+  readonly minBackoffMs: number;
+  readonly saslEnabled: boolean;
+  /** smtp_log_tls_feature_status. */
+  readonly featureStatus: boolean;
+  readonly relayhosts: readonly string[];
+  /** smtp_line_length_limit. */
+  readonly lineLimit: number;
+  /** soft_bounce, only to tell whether the destination is throttled (the queue manager applies it). */
+  readonly softBounce: boolean;
+}
+
+export function clientSettings(config: Config): ClientSettings {
+  return {
+    sessionLimit: config.getInt('smtp_mx_session_limit'),
+    minBackoffMs: config.getTime('minimal_backoff_time') * 1000,
+    saslEnabled: config.getBool('smtp_sasl_auth_enable'),
+    featureStatus: config.getBool('smtp_log_tls_feature_status'),
+    relayhosts: config.getList('relayhost'),
+    lineLimit: config.getInt('smtp_line_length_limit'),
+    softBounce: config.getBool('soft_bounce'),
+  };
+}
+
+/** What an attempt needs from its agent. */
+export interface ClientEnv {
+  readonly config: Config;
+  readonly settings: ClientSettings;
+  readonly session: SessionEnv;
+  readonly connect: ConnectSettings;
+  readonly resolver: Resolver;
+  readonly tls: TlsEngine;
+  /** For smtp_sasl_password_maps. */
+  readonly tables: TableSet;
+  readonly cache: ConnectionCache;
+  readonly log: MailLog;
+  readonly service: string;
+  readonly now: () => number;
+}
+
+/** One entry of the hop list. */
+interface HopPlan {
+  readonly hop: string;
+  /** The last hop of the list: its last server is final. */
+  readonly last: boolean;
+  /** A primary hop (smtp_mx_session_limit applies), not a fallback relay. */
+  readonly limited: boolean;
+}
+
+/** How the outcome of a failure or a transaction is settled. */
+interface SettleOptions {
+  /** No other server will be tried after this one. */
+  readonly finalServer: boolean;
+  /** The policy the server was (to be) reached with: for the tls= field. */
+  readonly policy?: TlsPolicy;
+  /** The session the outcome was decided on. */
+  readonly session?: Session;
+  /** Index of the session record the outcome was decided on. */
+  readonly record?: number;
+}
+
+/** One read of the queue file; lines broken at smtp_line_length_limit, dot-stuffed once for every server tried. */
+export async function loadContent(queueFile: string, lineLimit: number): Promise<MessageContent> {
+  const { envelope, content } = decodeQueueFile(await readFile(queueFile));
+  const headersNeedUtf8 = hasEightBit(content.subarray(0, envelope.headerLength));
+  return { stuffed: dotStuff(breakLongLines(content, lineLimit)), headersNeedUtf8 };
+}
+
+export class DeliveryAttempt {
+  private readonly pending = new Map<number, DeliveryRecipient>();
+  private readonly outcomes: RecipientOutcome[] = [];
+  private readonly records: TlsSessionRecord[] = [];
+  private readonly started: number;
+  private last: Trouble | undefined;
+  /** Where the last no-connection failure happened (relayhost/fallback lookups are configuration problems). */
+  private lastHop: LastHop | undefined;
+  /** The throttling failure that deferred recipients (Postfix SMTP_THROTTLE). */
+  private throttledBy: Trouble | undefined;
+  private connected: number | undefined;
+  /** Sessions that got past EHLO (smtp_mx_session_limit counts them). */
+  private sessions = 0;
+  private content!: MessageContent;
+
+  constructor(private readonly env: ClientEnv, private readonly request: DeliveryRequest) {
+    this.started = env.now();
+    for (const r of request.recipients) this.pending.set(r.index, r);
+  }
+
+  async run(): Promise<DeliveryResult> {
+    try {
+      this.content = await loadContent(this.request.queueFile, this.env.settings.lineLimit);
+    } catch (err) {
+      this.settle(noConnection(`cannot read queue file: ${(err as Error).message}`, '4.3.0'), this.request.recipients, { finalServer: true });
+      return { outcomes: this.outcomes, sessions: this.records };
+    }
+    const hops = [
+      ...this.request.nexthops.map((hop) => ({ hop, limited: true })),
+      ...this.request.fallbackRelays.map((hop) => ({ hop, limited: false })),
+    ];
+    for (let i = 0; i < hops.length && this.pending.size > 0; i++) {
+      await this.hop({ ...hops[i]!, last: i === hops.length - 1 });
+    }
+    return this.finish();
+  }
+
+  // ---- the hop step -----------------------------------------------------------
+
+  private async hop(plan: HopPlan): Promise<void> {
+    const { request, env } = this;
+    const policy = await env.tls.policyFor(plan.hop, { tlsRequiredNo: request.tlsRequiredNo, requireTls: request.requireTls });
+    if (policy.level === 'invalid') {
+      this.last = noConnection(policy.invalid.reason, policy.invalid.dsn);
+      return;
+    }
+    const key = cacheKey(request.transport, plan.hop, policy);
+    const used = await this.reuseCached(key);
+    if (this.pending.size === 0) return;
+    const res = await resolveHop(plan.hop, env.connect, env.resolver);
+    if (res.kind === 'fail') {
+      this.last = noConnection(res.reason, res.dsn);
+      this.lastHop = { hop: plan.hop, fallback: !plan.limited };
+      return;
+    }
+    const targets = res.targets.filter((t) => !used.has(`${t.address}:${t.port}`));
+    const limit = plan.limited ? env.settings.sessionLimit : 0;
+    for (let i = 0; i < targets.length && this.pending.size > 0; i++) {
+      // postconf(5) smtp_mx_session_limit: sessions that got past EHLO count (smtp_connect.c:
+      // "Don't count handshake errors towards the session limit").
+      const atLimit = limit > 0 && this.sessions + 1 >= limit;
+      await this.server(targets[i]!, policy, key, { finalServer: plan.last && (i === targets.length - 1 || atLimit) });
+      if (limit > 0 && this.sessions >= limit) break;
+    }
+  }
+
+  /**
+   * smtp_connect.c smtp_reuse_session(): a cached session first; its server is
+   * then taken off the address list and counts as one session.
+   */
+  private async reuseCached(key: string): Promise<Set<string>> {
+    const used = new Set<string>();
+    for (let cached = this.env.cache.take(key); cached && this.pending.size > 0; cached = this.env.cache.take(key)) {
+      if (!(await this.transaction(cached, key, { finalServer: false, reused: true }))) {
+        cached.chat.destroy();
+        continue;
+      }
+      used.add(`${cached.server.address}:${cached.server.port}`);
+      this.sessions++;
+      break;
+    }
+    return used;
+  }
+
+  // ---- the server step ----------------------------------------------------------
+
+  private async server(server: ServerTarget, hopPolicy: ConnectPolicy, key: string, opts: { readonly finalServer: boolean }): Promise<void> {
+    const sp = await this.env.tls.serverPolicy(hopPolicy, server);
+    if (sp.kind !== 'connect') {
+      // The policy said not to connect to this server: a soft failure of this server, and its record.
+      const why = sp.kind === 'skip' ? { reason: sp.reason, dsn: sp.dsn } : sp.deferral;
+      const record = this.record(notConnectedRecord({ time: this.env.now(), applied: sp.applied, server }, why.reason, sp.resultType));
+      this.settle(noConnection(why.reason, why.dsn), [...this.pending.values()], { ...opts, record });
+      return;
+    }
+    const policy = sp.policy;
+    const creds = await this.credentialsFor(server);
+    if (creds && 'scope' in creds) {
+      this.settle(creds, [...this.pending.values()], { finalServer: true });
+      return;
+    }
+    const open = await this.open(server, policy, creds);
+    if (!open.ok) {
+      // smtp_connect.c: every failed connect is logged, "The reason already includes the IP address and TCP port".
+      if (open.trouble.connect) this.env.log.write(this.env.service, open.trouble.reason);
+      const record = open.tls ? this.record(sessionRecord(this.recordInput(policy, server, open), open.tls, false)) : undefined;
+      this.settle(open.trouble, [...this.pending.values()], { ...opts, policy, ...(record !== undefined ? { record } : {}) });
+      return;
+    }
+    this.sessions++;
+    await this.transaction(open.session, key, { finalServer: opts.finalServer, reused: false });
+  }
+
+  /** Open a session; after a failed opportunistic handshake, the same address again without TLS (smtp_connect.c). */
+  private async open(server: ServerTarget, policy: ConnectPolicy, creds: SaslCredentials | undefined): Promise<OpenResult> {
+    const { request, env } = this;
+    // smtp.h PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE.
+    const plaintextFallbackOk = request.activeTime - request.arrivalTime >= env.settings.minBackoffMs && !creds && !request.requireTls;
+    const base = { plaintextFallbackOk, ...(creds ? { credentials: creds } : {}) };
+    const first = await openSession(env.session, server, policy, { ...base, noStarttls: false });
+    if (first.ok || !first.reconnectPlaintext) return first;
+    if (first.tls) this.record(sessionRecord(this.recordInput(policy, server, first), first.tls, false));
+    return openSession(env.session, server, policy, { ...base, noStarttls: true });
+  }
+
+  private async credentialsFor(server: ServerTarget): Promise<SaslCredentials | Trouble | undefined> {
+    if (!this.env.settings.saslEnabled) return undefined;
+    const c = await findCredentials(this.env.config, this.env.tables, server.nexthop, server.hostname, this.request.sender);
+    if (c.kind === 'tempfail') {
+      this.env.log.warn(this.env.service, `smtp_sasl_password_maps lookup error: ${c.reason}`);
+      return noConnection('Temporary lookup error', '4.3.0');
+    }
+    return c.kind === 'found' ? c.credentials : undefined;
+  }
+
+  // ---- the transaction step --------------------------------------------------------
+
+  /** Run the transaction on a ready session and settle what it decided. False when a reused session was stale. */
+  private async transaction(session: Session, key: string, opts: { readonly finalServer: boolean; readonly reused: boolean }): Promise<boolean> {
+    const { env, request } = this;
+    this.connected = env.now();
+    const pre = precheck(session, request, this.content);
+    if (pre) {
+      const record = this.record(sessionRecord(this.recordInput(session.policy, session.server, session), session.tls, opts.reused));
+      this.settle(pre, [...this.pending.values()], { finalServer: opts.finalServer, policy: session.policy, session, record });
+      await env.cache.put(key, session);
+      return true;
+    }
+    const recipients = [...this.pending.values()];
+    const tr = await runTransaction(session, request, recipients, this.content, env.session.settings.timeouts, env.now);
+    session.useCount++;
+    // A cached connection the server had closed: nothing was delivered; try a fresh one.
+    if (opts.reused && tr.brokeBeforeMail) return false;
+    const record = this.record(sessionRecord(this.recordInput(session.policy, session.server, session), session.tls, opts.reused));
+    const settle = { finalServer: opts.finalServer, policy: session.policy, session, record };
+    for (const r of recipients) {
+      const res = tr.results.get(r.index);
+      if (!res) continue;
+      if (res.kind === 'trouble') {
+        this.settle(res.trouble, [r], settle);
+        continue;
+      }
+      this.outcome(r, {
+        status: 'sent', dsn: res.reply.dsn() ?? '2.0.0', reason: res.reply.text(), relay: session.relay,
+        ...this.sessionFields(settle),
+        remoteReply: res.reply.text(), remoteMta: `dns; ${session.server.hostname}`,
+      });
+    }
+    if (tr.sessionTrouble) {
+      // RFC 5321 §4.1.1.4 / Postfix: a connection lost during DATA is retried later, never bounced.
+      this.settle(tr.sessionTrouble, recipients.filter((r) => this.pending.has(r.index)), settle);
+      return true;
+    }
+    if (tr.reusable) await env.cache.put(key, session);
+    else await quietQuit(session.chat, env.session.settings.timeouts.quit);
+    return true;
+  }
+
+  // ---- records and outcomes ---------------------------------------------------------
+
+  private recordInput(policy: ConnectPolicy, server: ServerTarget, from: { readonly helo?: string; readonly localAddress?: string }) {
+    return { time: this.env.now(), applied: policy.applied, server, helo: from.helo, sendingIp: from.localAddress };
+  }
+
+  /** Keep a session record; returns its index. */
+  private record(r: TlsSessionRecord): number {
+    this.records.push(r);
+    return this.records.length - 1;
+  }
+
+  /** conn_use=, tls= (smtp_log_tls_feature_status, from the policy the record carries) and the record index. */
+  private sessionFields(o: SettleOptions): Pick<RecipientOutcome, 'connUse' | 'tls' | 'session'> {
+    const policy = o.policy;
+    const tls = this.env.settings.featureStatus && policy && policy.level !== 'invalid'
+      ? appliedFeatureStatus(policy.applied, o.session?.tlsUsed ?? false) : '';
+    return {
+      ...(o.session && o.session.useCount >= 2 ? { connUse: o.session.useCount } : {}),
+      ...(tls ? { tls } : {}),
+      ...(o.record !== undefined ? { session: o.record } : {}),
+    };
+  }
+
+  private outcome(r: DeliveryRecipient, fields: Omit<RecipientOutcome, 'index' | 'timing'>): void {
+    const finished = this.env.now();
+    this.pending.delete(r.index);
+    this.outcomes.push({ index: r.index, ...fields, timing: { started: this.started, connected: this.connected ?? finished, finished } });
+  }
+
+  /** Apply one failure to some recipients: keep, defer or bounce each (trouble.ts decide). */
+  private settle(t: Trouble, recipients: readonly DeliveryRecipient[], o: SettleOptions): void {
+    let kept = false;
+    for (const r of recipients) {
+      const v = decide(t, o.finalServer);
+      if (v.action === 'keep') {
+        kept = true;
+        continue;
+      }
+      if (v.action === 'deferred' && t.throttle) this.throttledBy = t;
+      this.outcome(r, {
+        status: v.action, dsn: v.dsn, reason: t.reason, relay: t.relay,
+        ...this.sessionFields(t.relay !== 'none' ? o : { ...o, policy: undefined }),
+        ...(t.remoteReply ? { remoteReply: t.remoteReply } : {}),
+        ...(t.remoteMta ? { remoteMta: `dns; ${t.remoteMta}` } : {}),
+      });
+    }
+    if (kept || t.scope !== 'recipient') {
+      this.last = t;
+      this.lastHop = undefined;
+    }
+    // smtp_trouble.c: msg_info("%s: %s", queue_id, reason) when moving on to the next server
+    // (connect failures were logged as they happened).
+    if (kept && !t.connect) this.env.log.write(this.env.service, `${this.request.queueId}: ${t.reason}`);
+  }
+
+  /** Recipients still pending get the last failure as final; siteDeferral when it throttles. */
+  private finish(): DeliveryResult {
+    const rest = [...this.pending.values()];
+    if (rest.length > 0) {
+      const left = leftOver(this.last, this.lastHop, this.env.settings.relayhosts);
+      if (left.warning) this.env.log.warn(this.env.service, left.warning);
+      this.settle(left.trouble, rest, { finalServer: true });
+    }
+    const site = this.outcomes.some((o) => o.status === 'sent') ? undefined : siteDeferral(this.throttledBy, this.outcomes, this.env.settings.softBounce);
+    return { outcomes: this.outcomes, sessions: this.records, ...(site ? { siteDeferral: site } : {}) };
+  }
+}

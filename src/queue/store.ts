@@ -1,0 +1,91 @@
+/**
+ * store.ts — the queue store as the queue manager (and pickup, cleanup) use
+ * it: an asynchronous interface in front of the spool, so that another store
+ * (a group-commit journal, a shared database for a fleet) can stand behind
+ * the same calls. `spoolStore(spool)` is the file spool (spool.ts) behind it.
+ *
+ * Contract:
+ * - Async only: no call blocks the event loop.
+ * - Durability is the store's: `writeMessage` resolves only once the message
+ *   is durable (the `250` to DATA waits for it); `markDone` is durable before
+ *   it resolves (a crash may repeat a delivery, never lose a recipient).
+ * - A message that vanished or moved under the caller (postsuper) is not an
+ *   error where the caller can tell: `move` and `remove` resolve false,
+ *   `mtime` and `locate` undefined; the other calls reject with ENOENT
+ *   (lib/fs-errors.ts isNotFound) — the queue manager then forgets the message.
+ * - `path()` names the file a delivery agent reads the content from
+ *   (read-only; agents never write to the store).
+ *
+ * Not here: scheduling (scheduler/), the queue file format (queue-file.ts),
+ * listing for mailq (listing.ts), administrative scans (spool.ts scan/recover).
+ */
+import { access } from 'node:fs/promises';
+import { isNotFound } from '../lib/fs-errors.ts';
+import type { DelayReason } from './defer-log.ts';
+import { isValidQueueId } from './queue-id.ts';
+import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
+import { MESSAGE_QUEUES, type QueueName, type Spool } from './spool.ts';
+
+export interface QueueStore {
+  /** Write a new message durably into `queue` and return its queue ID (`content` may depend on the ID). */
+  writeMessage(envelope: EnvelopeInput, content: Uint8Array | ((queueId: string) => Uint8Array), queue?: 'incoming' | 'maildrop'): Promise<string>;
+  /** Queue IDs in one queue (unsorted). */
+  list(queue: QueueName): Promise<string[]>;
+  /** The first queue (showq order) that holds `id`. */
+  locate(id: string, queues?: readonly QueueName[]): Promise<QueueName | undefined>;
+  /** The time of the next attempt of a queued message (its mtime), ms; undefined when gone. */
+  mtime(queue: QueueName, id: string): Promise<number | undefined>;
+  /** Move a message between queues; false when it is not in `from`. */
+  move(id: string, from: QueueName, to: QueueName): Promise<boolean>;
+  readEnvelope(queue: QueueName, id: string): Promise<QueueEnvelope>;
+  readMessage(queue: QueueName, id: string): Promise<{ envelope: QueueEnvelope; content: Buffer }>;
+  readContent(queue: QueueName, id: string): Promise<Buffer>;
+  /** Move a broken message aside (corrupt/). */
+  quarantine(queue: QueueName, id: string): Promise<void>;
+  /** Mark recipients delivered (or bounced), durably. */
+  markDone(queue: QueueName, id: string, indexes: readonly number[]): Promise<void>;
+  setDelayReason(id: string, reason: DelayReason): Promise<void>;
+  clearDelayReasons(id: string): Promise<void>;
+  /** Set when the message is due again (qmgr_active_defer()). */
+  setNextAttempt(queue: QueueName, id: string, whenMs: number): Promise<void>;
+  markWarned(id: string): Promise<void>;
+  isWarned(id: string): Promise<boolean>;
+  /** Delete a message; `sideFiles: false` when the caller knows it has no delay log or warning marker. False when it was not in `queue`. */
+  remove(queue: QueueName, id: string, opts?: { readonly sideFiles: boolean }): Promise<boolean>;
+  /** The file a delivery agent reads the message from. */
+  path(queue: QueueName, id: string): string;
+}
+
+/** The file spool behind the QueueStore interface. */
+export function spoolStore(spool: Spool): QueueStore {
+  return {
+    writeMessage: (envelope, content, queue) => spool.writeMessage(envelope, content, queue),
+    list: (queue) => spool.listAsync(queue),
+    async locate(id, queues = MESSAGE_QUEUES) {
+      if (!isValidQueueId(id)) return undefined;
+      for (const q of queues) {
+        try {
+          await access(spool.path(q, id));
+          return q;
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      return undefined;
+    },
+    mtime: (queue, id) => spool.mtime(queue, id),
+    move: (id, from, to) => spool.move(id, from, to),
+    readEnvelope: (queue, id) => spool.readEnvelopeAsync(queue, id),
+    readMessage: (queue, id) => spool.readMessage(queue, id),
+    readContent: (queue, id) => spool.readContent(queue, id),
+    quarantine: (queue, id) => spool.quarantine(queue, id),
+    markDone: (queue, id, indexes) => spool.markDoneMany(queue, id, indexes),
+    setDelayReason: (id, reason) => spool.setDelayReason(id, reason),
+    clearDelayReasons: (id) => spool.clearDelayReasons(id),
+    setNextAttempt: (queue, id, whenMs) => spool.setNextAttempt(queue, id, whenMs),
+    markWarned: (id) => spool.markWarned(id),
+    isWarned: (id) => spool.isWarned(id),
+    remove: (queue, id, opts) => (opts?.sideFiles === false ? spool.removeFile(queue, id) : spool.remove(queue, id)),
+    path: (queue, id) => spool.path(queue, id),
+  };
+}
