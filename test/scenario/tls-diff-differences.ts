@@ -189,24 +189,6 @@ export const DIFFERENCES: readonly Difference[] = [
     sealpost: (pf) => mapLines(pf, (l) => l.replace(/^(smtp: \w+ TLS connection established to .* key-exchange \S+) server-signature \S+ \([^)]*\)$/, '$1')),
   },
   {
-    id: 'suspended-before-status',
-    kind: 'bug',
-    why:
-      'When a delivery throttles its destination, sealpost logs the waiting mail\'s `delivery temporarily ' +
-      'suspended` lines BEFORE the failed delivery\'s own status line: src/scheduler/qmgr.ts deliver() calls ' +
-      'killQueue() (which logs them at once) before applyOutcomes(). Postfix\'s smtp(8) logs its status line ' +
-      'before the queue manager hears of the failure (qmgr_deliver.c qmgr_deliver_update() → qmgr_queue_throttle() ' +
-      '→ qmgr_defer_todo()). A reader that ties TLS lines to the next status= line (issue 9, item 4) then pins ' +
-      'a@\'s certificate and summary lines on b@.',
-    applies: () => true,
-    sealpost: (pf) => {
-      const a1 = pf.a[0];
-      const b1 = pf.b[0];
-      if (!a1 || a1.length < 2 || !b1 || b1.length !== 1 || !isSuspended(b1)) return pf;
-      return { ...pf, a: [[a1.at(-1)!], ...pf.a.slice(1)], b: [[...a1.slice(0, -1), b1[0]!], ...pf.b.slice(1)] };
-    },
-  },
-  {
     id: 'policy-warning-once',
     kind: 'deliberate',
     why:

@@ -18,7 +18,7 @@ import { ScriptedPeer, socketPair } from '../../../harness/socket-pair.ts';
 async function lab() {
   const t = tempDir('sealpost-smtpd-session-');
   writeFileSync(join(t.dir, 'main.cf'), '');
-  const config = loadConfig({ configDir: t.dir, overrides: { myhostname: 'mx.test.example', smtpd_error_sleep_time: '0', queue_directory: join(t.dir, 'queue') } });
+  const config = loadConfig({ configDir: t.dir, overrides: { myhostname: 'mx.test.example', smtpd_error_sleep_time: '0', smtpd_peername_lookup: 'no', queue_directory: join(t.dir, 'queue') } });
   const spool = await createSpool(join(t.dir, 'queue'), { fsync: false });
   const log = memoryMailLog();
   const queued: string[] = [];
