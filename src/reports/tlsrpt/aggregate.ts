@@ -15,10 +15,12 @@
  *     `tls-required-no`: the recipient's policy was deliberately not applied);
  *   * `success` counts as a successful session; `failure` as a failed one
  *     with its result type, enforced or not (an MTA-STS `testing` failure is
- *     still a failure to report, RFC 8461 §5); `plaintext` with a result type
- *     (STARTTLS not offered at `may`) is a `starttls-not-supported` failure;
- *     `plaintext` without one (TLS off by configuration) is no TLS session
- *     and does not count;
+ *     still a failure to report, RFC 8461 §5); `plaintext` because the
+ *     server did not offer STARTTLS or refused it (at `may`) is a
+ *     `starttls-not-supported` failure; any other `plaintext` is no TLS
+ *     session and does not count: TLS off by configuration, and the
+ *     plaintext retry after a failed handshake at `may` (that handshake has
+ *     its own failure record; the retry negotiated nothing);
  *   * a record without a policy domain does not count (nothing to report to).
  * - Policy identity = (policy-type, policy-domain, policy-strings, mx-host
  *   patterns): a domain whose MTA-STS policy changed during the day appears
@@ -68,7 +70,7 @@ export function classify(r: TlsSessionRecord, exempt = false): Classified {
   };
   const res = r.result;
   if (res.kind === 'success') return { counts: true, policy };
-  if (res.kind === 'plaintext' && res.type === undefined) return { counts: false, why: 'no-tls' };
+  if (res.kind === 'plaintext' && res.type !== 'starttls-not-supported') return { counts: false, why: 'no-tls' };
   const detail: DetailId = {
     resultType: res.type!,
     sendingIp: r.sendingIp ?? '',
