@@ -40,6 +40,11 @@
  *   finish for `gracefulTimeoutMs` (what is left stays in active/ and is
  *   delivered after the next start).
  *
+ * - TLS-RPT (reports/tlsrpt/service.ts): started after the privilege drop and
+ *   before the queue manager, so its store sees every delivery's sessions;
+ *   a store it cannot open is a warning and a retry, never a failed start;
+ *   reloaded with the configuration; stopped after the queue manager.
+ *
  * Hooks: `onFlush` and `onQueued` also receive each flush request and each
  * new queue ID (tests observe them).
  *

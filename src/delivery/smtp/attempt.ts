@@ -15,6 +15,13 @@
  *                handshake);
  *   transaction  MAIL, RCPT, DATA on a ready session (transaction.ts), then
  *                the session goes back to the cache or is closed.
+ * REQUIRETLS (RFC 8689, delivery/tls/requiretls.ts decides): the hop step
+ * looks up the smtp_requiretls_policy action for a REQUIRETLS message (and
+ * lets it win over `TLS-Required: No`); the server step refuses a server
+ * whose policy cannot verify its certificate (`beforeConnect`, no
+ * connection); the session asks the other steps (session.ts). The action is
+ * part of the connection-cache key, and the `tls=` value gets the
+ * requiretls feature (record.ts tlsFeatureField).
  * Every failure goes through trouble.ts: keep the recipient for the next
  * server, defer it or bounce it; what is left when the servers run out gets
  * the last failure (`leftOver`); `siteDeferral` throttles the destination.

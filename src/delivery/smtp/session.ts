@@ -22,6 +22,13 @@
  *   before the delivery's `status=` lines. Logged here, as it happens:
  *   `Host offered STARTTLS: [host]` (smtp_tls_note_starttls_offer) at level
  *   none, and bad EHLO SIZE warnings.
+ * - REQUIRETLS (RFC 8689): with `OpenOptions.requireTls` the steps of
+ *   delivery/tls/requiretls.ts are asked where Postfix's smtp_proto.c asks
+ *   them — STARTTLS not offered or refused, a certificate that failed a
+ *   required match, the EHLO after STARTTLS — and a `fail` ends the session
+ *   with a REQUIRETLS failure (trouble.ts requireTlsTrouble: 5.7.30 / 5.7.10,
+ *   the next server first), taking precedence over the level's own; the
+ *   ready session says whether to send the MAIL FROM parameter.
  * - The TCP connection comes from an injected socket factory
  *   (`SessionEnv.openSocket`, connect.ts openSocket by default), so tests
  *   drive the client over a socket pair.

@@ -16,7 +16,9 @@
  *   take their `nextHost`/`throttle` from here.
  * - `decide(trouble, finalServer)`: a soft error on a server that is not the
  *   last one keeps the recipient for the next server; at the last server it
- *   defers; a hard (5.x.x) error bounces at once.
+ *   defers; a hard (5.x.x) error bounces at once — except a REQUIRETLS
+ *   failure (`softNonFinal`, SMTP_MISC_FAIL_SOFT_NON_FINAL), which tries the
+ *   next server first and bounces at the last.
  * - `leftOver()`: what recipients still pending when the servers ran out
  *   get (smtp_connect.c): the last failure, `server unavailable or unable to
  *   receive mail` when nothing was tried, and 4.3.5 plus a warning when a

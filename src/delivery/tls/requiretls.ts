@@ -39,8 +39,8 @@
  * `evaluateRequireTlsPolicy`. `TLS-Required: No` is overridden by REQUIRETLS
  * (postconf(5) requiretls_enable; smtp.h STATE_TLS_NOT_REQUIRED).
  *
- * Not here: the SMTP session that calls these steps (delivery/smtp/), the
- * tls= security-level feature (enforce.ts tlsFeatureStatus).
+ * Not here: the SMTP session that calls these steps (delivery/smtp/attempt.ts,
+ * session.ts), the tls= security-level feature (delivery/smtp/record.ts).
  */
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
