@@ -1,8 +1,11 @@
 /**
  * tlsrpt.ts (bench) — what TLS-RPT recording costs on the mail path (issue
  * 12: under 5 %): relay throughput with `sealpost_tlsrpt = yes` against `no`,
- * interleaved (off, on, off, on, ...) in one run so that the load of a shared
- * machine falls on both alike.
+ * interleaved in one run, in ABBA order (off on, on off, ...) so that the
+ * load of a shared machine and any drift fall on both alike; and the CPU
+ * cost of recording one session, measured in-process (the store subscriber
+ * behind a real EventBus, batches written to disk), next to the daemon's CPU
+ * per relayed message.
  *
  * Each run: smtp-source (20 sessions) → a fresh sealpost daemon (`start-fg`
  * in a child process, fsync before 250) → a STARTTLS sink (bench/tls-sink.ts)
@@ -15,7 +18,7 @@
  * mean of each side and the difference, and the load average before and after.
  *
  * `bench()` is imported by bench/run.ts. SEALPOST_BENCH_TLSRPT_N (messages per
- * run, default 2000) and SEALPOST_BENCH_TLSRPT_ROUNDS (pairs, default 3).
+ * run, default 1500) and SEALPOST_BENCH_TLSRPT_ROUNDS (pairs, default 4).
  * Run alone: `node --import tsx bench/tlsrpt.ts` (after `npm run build`).
  * Figures only, no thresholds.
  */
@@ -24,6 +27,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TlsSessionRecord } from '../src/delivery/outcome.ts';
+import { EventBus } from '../src/reports/events.ts';
+import { TlsRptStore } from '../src/reports/tlsrpt/store.ts';
 import { startDnsServer } from '../test/harness/dns-server.ts';
 import { freePort, procFigures, runSmtpSource, startSealpost, stopDaemon, waitDelivered, waitListening } from './relay.ts';
 
@@ -87,6 +93,38 @@ async function runOnce(n: number, sinkPort: number, dnsPort: number, tlsrpt: boo
   }
 }
 
+/** µs of CPU to record one session: the store subscriber on a real bus, its batches written to a temp dir. */
+async function recordingCost(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-tlsrpt-store-'));
+  try {
+    const store = await TlsRptStore.open({ dir });
+    const bus = new EventBus();
+    bus.subscribe(store.subscriber());
+    const record = (i: number): TlsSessionRecord => ({
+      time: Date.now(), nexthop: 'example.com',
+      policy: { source: 'table', type: 'no-policy-found', domain: 'example.com', strings: [], mxHostPatterns: [], level: 'secure', configuredLevel: 'secure' },
+      server: { hostname: `mx${i % 3}.example.com`, address: `192.0.2.${i % 3}`, port: 25, helo: `mx${i % 3}.example.com` }, sendingIp: '198.51.100.1',
+      tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', cipherBits: 256, cipherAlgBits: 256, trust: 'Verified', reused: false },
+      result: i % 4 === 0 ? { kind: 'failure', type: 'certificate-expired', reason: 'Server certificate not verified', enforced: true } : { kind: 'success' },
+      logLines: [],
+    });
+    const records = [0, 1, 2, 3, 4, 5].map(record);
+    const n = 200_000;
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) {
+      bus.publish({ kind: 'tls-session', queueId: 'Q', record: records[i % records.length]! });
+      // About as many sessions per event-loop turn as a busy daemon publishes.
+      if (i % 20 === 19) await new Promise((r) => setImmediate(r));
+    }
+    await store.flush();
+    const c = process.cpuUsage(cpu0);
+    await store.close();
+    return (c.user + c.system) / n;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 export async function bench(): Promise<void> {
@@ -94,8 +132,8 @@ export async function bench(): Promise<void> {
     process.stdout.write('tlsrpt: skipped (smtp-source from the Debian postfix package is not installed)\n');
     return;
   }
-  const n = Number(process.env.SEALPOST_BENCH_TLSRPT_N ?? 2000);
-  const rounds = Number(process.env.SEALPOST_BENCH_TLSRPT_ROUNDS ?? 3);
+  const n = Number(process.env.SEALPOST_BENCH_TLSRPT_N ?? 1500);
+  const rounds = Number(process.env.SEALPOST_BENCH_TLSRPT_ROUNDS ?? 4);
   const pki = mkdtempSync(join(tmpdir(), 'sealpost-bench-tlsrpt-pki-'));
   const dns = await startDnsServer({ 'sink.bench.test': { A: ['127.0.0.1'] } });
   let sink: ChildProcess | undefined;
@@ -107,18 +145,20 @@ export async function bench(): Promise<void> {
     const before = loadavg();
     const runs: Run[] = [];
     for (let i = 0; i < rounds; i++) {
-      runs.push(await runOnce(n, sinkPort, dns.port, false));
-      runs.push(await runOnce(n, sinkPort, dns.port, true));
+      for (const on of i % 2 === 0 ? [false, true] : [true, false]) runs.push(await runOnce(n, sinkPort, dns.port, on));
     }
     const off = runs.filter((r) => !r.tlsrpt);
     const on = runs.filter((r) => r.tlsrpt);
     const rateDelta = (1 - mean(on.map((r) => r.rate)) / mean(off.map((r) => r.rate))) * 100;
     const cpuDelta = (mean(on.map((r) => r.cpuPerK)) / mean(off.map((r) => r.cpuPerK)) - 1) * 100;
     process.stdout.write(
-      `tlsrpt: ${rounds} interleaved pairs of ${n} x 4 KB at may (TLS to every delivery): off ${mean(off.map((r) => r.rate)).toFixed(0)} msgs/s, on ${mean(on.map((r) => r.rate)).toFixed(0)} msgs/s ` +
+      `tlsrpt: ${rounds} ABBA-interleaved pairs of ${n} x 4 KB at may (TLS to every delivery): off ${mean(off.map((r) => r.rate)).toFixed(0)} msgs/s, on ${mean(on.map((r) => r.rate)).toFixed(0)} msgs/s ` +
         `(throughput ${rateDelta >= 0 ? '-' : '+'}${Math.abs(rateDelta).toFixed(1)} % with recording); CPU per 1000 msgs off ${mean(off.map((r) => r.cpuPerK)).toFixed(2)} s, on ${mean(on.map((r) => r.cpuPerK)).toFixed(2)} s (${cpuDelta >= 0 ? '+' : ''}${cpuDelta.toFixed(1)} %)\n`,
     );
     process.stdout.write(`tlsrpt: load average before ${before}, after ${loadavg()} (2 cores, shared)\n`);
+    const us = await recordingCost();
+    const perMsgUs = mean(off.map((r) => r.cpuPerK)) * 1000;
+    process.stdout.write(`tlsrpt: recording one session costs ${us.toFixed(1)} µs CPU in-process (store subscriber, batches on disk) = ${((us / perMsgUs) * 100).toFixed(3)} % of the daemon's ${(perMsgUs / 1000).toFixed(2)} ms CPU per relayed message\n`);
   } finally {
     if (sink) sink.kill('SIGTERM');
     await dns.close();
