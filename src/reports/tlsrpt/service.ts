@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config/types.ts';
 import type { EnvelopeInput } from '../../queue/queue-file.ts';
 import type { EventBus } from '../events.ts';
+import type { TlsRptHooks } from '../observe-hooks.ts';
 import type { MailLog } from '../maillog.ts';
 import { discoverRua, type TxtLookup } from './discover.ts';
 import { createHttpsPoster, trustRoots, type HttpsPoster } from './https.ts';
@@ -58,6 +59,8 @@ export interface TlsRptServiceOptions {
   /** Run the timer and serve send-now requests (the daemon). */
   readonly daemon?: boolean;
   readonly tickMs?: number;
+  /** Metrics (reports/observe-hooks.ts): reports generated and delivered. */
+  readonly hooks?: TlsRptHooks;
   /** startInDaemon(): how often to try again when the store cannot be opened (default 10 s). */
   readonly retryMs?: number;
 }
@@ -166,6 +169,7 @@ export class TlsRptService {
       retryLifetimeMs: this.config.getTime('sealpost_tlsrpt_retry_lifetime') * 1000,
       log: (t) => this.info(t),
       warn: (t) => this.warn(t),
+      ...(this.opts.hooks ? { delivered: (method: 'mailto' | 'https', ok: boolean) => this.opts.hooks!.reportDelivered(method, ok) } : {}),
     });
   }
 
@@ -284,6 +288,7 @@ export class TlsRptService {
       const meta = this.meta(p);
       const report = buildReport(meta, domain, p.total.forDomain(domain));
       const gz = gzipReport(report);
+      this.opts.hooks?.reportGenerated();
       for (const rua of found.rua) {
         await this.outbox!.add({ domain, reportId: reportId(meta, domain), fileName: reportFileName(meta, domain), rua, start: meta.start, end: meta.end }, gz);
       }

@@ -61,7 +61,9 @@ test('send --now is served by the store owner; a failed HTTPS upload is kept, re
   const spool = await createSpool(config.get('queue_directory'), {});
   const log = memoryMailLog();
   const bus = new EventBus();
-  const make = () => new TlsRptService({ config, log, bus, daemon: true, tickMs: 100, queueMail: (e, c) => writeMaildrop(spool, e, c) });
+  const metrics: string[] = [];
+  const hooks = { reportGenerated: () => metrics.push('generated'), reportDelivered: (m: string, ok: boolean) => metrics.push(`${m} ${ok}`) };
+  const make = () => new TlsRptService({ config, log, bus, daemon: true, tickMs: 100, hooks, queueMail: (e, c) => writeMaildrop(spool, e, c) });
   let svc = make();
   await svc.start();
   try {
@@ -89,6 +91,8 @@ test('send --now is served by the store owner; a failed HTTPS upload is kept, re
     assert.deepEqual(report.policies[0].summary, { 'total-successful-session-count': 3, 'total-failure-session-count': 1 });
     assert.deepEqual(readdirSync(outbox), []);
     assert.deepEqual(openSpool(config.get('queue_directory')).list('maildrop'), []);
+    // The metrics hooks (observe-hooks.ts): one report generated, a failed and a good upload.
+    assert.deepEqual(metrics, ['generated', 'https false', 'https true']);
   } finally {
     await svc.stop();
     web.close();
