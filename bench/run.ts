@@ -14,6 +14,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['intake-large', () => import('./intake-large.ts')],
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
+  ['tlsrpt', () => import('./tlsrpt.ts')],
   ['observe', () => import('./observe.ts')],
 ];
 

@@ -40,6 +40,11 @@
  *   finish for `gracefulTimeoutMs` (what is left stays in active/ and is
  *   delivered after the next start).
  *
+ * - TLS-RPT (reports/tlsrpt/service.ts): started after the privilege drop and
+ *   before the queue manager, so its store sees every delivery's sessions;
+ *   a store it cannot open is a warning and a retry, never a failed start;
+ *   reloaded with the configuration; stopped after the queue manager.
+ *
  * Hooks: `onFlush` and `onQueued` also receive each flush request and each
  * new queue ID (tests observe them).
  *
@@ -50,6 +55,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
+import { writeMaildrop } from '../intake/maildrop.ts';
 import { startSmtpd } from '../intake/smtpd/server.ts';
 import type { SmtpdContext } from '../intake/smtpd/server.ts';
 import { UserError } from '../lib/errors.ts';
@@ -63,6 +69,7 @@ import { findSyslogSocket, openSyslogLog } from '../reports/syslog.ts';
 import { mailLogSubscriber } from '../reports/maillog-subscriber.ts';
 import { resolutionLimitOf } from '../reports/delivery-log.ts';
 import { programLog } from '../reports/program-log.ts';
+import { TlsRptService } from '../reports/tlsrpt/service.ts';
 import { checkConfiguration, firstError, type CheckReport } from './check.ts';
 import { FlushWatcher, type FlushRequest } from './flush.ts';
 import { acquireMasterLock, AlreadyRunningError, type MasterLock } from './lock.ts';
@@ -171,6 +178,8 @@ class Master {
   private flush: FlushWatcher | undefined;
   private showq: ShowqService | undefined;
   private secrets: SecretsHelper | undefined;
+  /** TLS-RPT (RFC 8460): records the delivery events' TLS sessions, sends the daily reports. */
+  private tlsrpt: TlsRptService | undefined;
   private finished!: (code: number) => void;
   readonly done: Promise<number>;
   private readonly graceMs: number;
@@ -256,6 +265,9 @@ class Master {
     this.flush.start();
     this.showq = new ShowqService(this.spool, this.config, this.log);
     await this.showq.start();
+    // TLS-RPT subscribes before the first delivery; its report mail goes in through maildrop (as mail_owner).
+    this.tlsrpt = new TlsRptService({ config: this.config, log: this.log, bus: this.events, daemon: true, queueMail: (env, content) => writeMaildrop(this.spool, env, content) });
+    await this.tlsrpt.startInDaemon();
     await this.qmgr.start();
     this.log.write('master', `daemon started -- ${this.version()}`);
     // `sealpost start` returns on onReady: the start line is in the log by then.
@@ -297,6 +309,7 @@ class Master {
     for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
     this.pickup?.update(next);
     this.showq?.update(next);
+    this.tlsrpt?.reload(next);
     try {
       await this.qmgr.reload(next);
     } catch (e) {
@@ -320,6 +333,7 @@ class Master {
     await this.flush?.stop();
     await this.showq?.close();
     await this.qmgr.stop(this.graceMs);
+    await this.tlsrpt?.stop();
     this.secrets?.stop();
     removePidFile(this.spool.dir);
     this.log.close();

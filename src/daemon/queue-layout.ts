@@ -18,6 +18,7 @@
  *       private/ incoming/ active/ deferred/ hold/ corrupt/ defer/
  *                                mail_owner  -             0700   files inside: mail_owner
  *     data_directory             mail_owner  -             0700
+ *       tlsrpt/                  mail_owner  -             0700   the TLS-RPT store; files inside: mail_owner, at every start
  *
  * Contract:
  * - `queueLayout()` is pure: the rules for a queue and data directory, parents
@@ -48,6 +49,11 @@ export interface DirRule {
   readonly ownFiles: boolean;
   /** The files inside keep their owner and get this mode (maildrop: 0444, so pickup can read them). */
   readonly filesMode?: number;
+  /**
+   * Give the files inside to mail_owner at every start, not only with set-permissions: `sealpost
+   * tlsrpt send --now` run as root while the daemon is down writes the TLS-RPT store as root.
+   */
+  readonly ownFilesAlways?: boolean;
 }
 
 /** Directories whose files belong to their submitters or are sockets the daemon recreates. */
@@ -69,6 +75,7 @@ export function queueLayout(queueDir: string, dataDir: string): DirRule[] {
     rules.push({ path: join(queueDir, name), ...special });
   }
   rules.push({ path: dataDir, owner: 'mail_owner', group: 'keep', mode: 0o700, ownFiles: false });
+  rules.push({ path: join(dataDir, 'tlsrpt'), owner: 'mail_owner', group: 'keep', mode: 0o700, ownFiles: true, ownFilesAlways: true });
   return rules;
 }
 
@@ -127,7 +134,7 @@ function applyRule(rule: DirRule, plan: PrivilegePlan, everyFile: boolean, chang
     chmodSync(rule.path, rule.mode);
     if (!wrongOwner && !changes.created.includes(rule.path)) changes.fixed.push(`${rule.path}: mode ${(st.mode & 0o7777).toString(8)} -> ${rule.mode.toString(8)}`);
   }
-  if (rule.ownFiles && (everyFile || wrongOwner)) ownFilesBelow(rule.path, uid, changes);
+  if (rule.ownFiles && (everyFile || wrongOwner || rule.ownFilesAlways)) ownFilesBelow(rule.path, uid, changes);
   if (rule.filesMode !== undefined && (everyFile || wrongOwner)) modeFilesIn(rule.path, rule.filesMode, changes);
 }
 

@@ -129,6 +129,23 @@ export type SessionResult =
       readonly enforced: boolean;
     };
 
+/**
+ * RFC 8689 REQUIRETLS on one session (added with issue 12; optional): the
+ * `smtp_requiretls_policy` action that applied and where the `requiretls`
+ * feature of the tls= field ended (Postfix pol_stats: `requiretls`,
+ * `requiretls:nocertmatch`, `!requiretls:nostarttls`, `requiretls?` ...).
+ * Plain facts, never the formatted text (delivery/tls/requiretls.ts formats).
+ */
+export interface RequireTlsStatus {
+  readonly policy: 'enforce' | 'opportunistic+starttls' | 'opportunistic';
+  /** What the feature was downgraded to; absent when fully met or undecided. */
+  readonly final?: 'nocertmatch' | 'nostarttls' | 'noencryption' | 'none';
+  /** `violation`: REQUIRETLS stopped delivery on this session; `undecided`: the session ended before it was decided. */
+  readonly status: 'undecided' | 'compliant' | 'violation';
+  /** `REQUIRETLS` went out on MAIL FROM (the server offered it inside TLS). */
+  readonly sent: boolean;
+}
+
 /** One TLS session, or one decision not to open one. */
 export interface TlsSessionRecord {
   /** When the session's outcome was known, ms since the epoch. */
@@ -149,6 +166,8 @@ export interface TlsSessionRecord {
   /** Absent when no handshake completed. */
   readonly tls?: TlsFacts;
   readonly result: SessionResult;
+  /** REQUIRETLS on this session; absent when the message did not ask for it (or it was disabled for this next hop). */
+  readonly requireTls?: RequireTlsStatus;
   /**
    * Certificate verification lines in Postfix's words, as smtp_tls_loglevel
    * selects them, logged before the summary line (`certificate verification

@@ -124,7 +124,8 @@ function noticeRecipient(r: QueueRecipient, status: string, action: 'failed' | '
     status,
     action,
     reason,
-    ...(o?.remoteMta !== undefined ? { remoteMta: o.remoteMta } : {}),
+    // RecipientOutcome.remoteMta is `dns; host` (delivery/types.ts); the notice wants the host (bounce.ts adds `dns; `).
+    ...(o?.remoteMta !== undefined ? { remoteMta: o.remoteMta.replace(/^dns; /, '') } : {}),
     ...(o?.remoteReply !== undefined ? { remoteReply: o.remoteReply } : {}),
   };
 }

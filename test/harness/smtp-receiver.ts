@@ -119,6 +119,8 @@ export interface ReceiverOptions {
   readonly replies?: ReceiverReplies;
   /** Extra EHLO keyword lines (`AUTH PLAIN LOGIN` is added by `auth`). */
   readonly extensions?: readonly string[];
+  /** Advertise REQUIRETLS inside TLS only, as RFC 8689 §3 has it (a plaintext EHLO never lists it). */
+  readonly requireTls?: boolean;
   readonly pipelining?: boolean;
   /** SIZE limit to advertise (undefined: `SIZE` without a limit; null: no SIZE at all). */
   readonly size?: number | null;
@@ -329,6 +331,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
         if (opts.eightBitMime ?? true) ext.push('8BITMIME');
         if (opts.dsn ?? true) ext.push('DSN');
         if (opts.smtputf8 ?? true) ext.push('SMTPUTF8');
+        if (tls && opts.requireTls) ext.push('REQUIRETLS');
         ext.push(...(opts.extensions ?? []));
         const lines = [name, ...ext];
         const dflt = lines.map((l, i) => `250${i < lines.length - 1 ? '-' : ' '}${l}`).join('\r\n');

@@ -29,6 +29,8 @@ export interface QmgrLab {
   readonly configDir: string;
   readonly spool: Spool;
   readonly dns: DnsLab;
+  /** The smtpd listener's port on 127.0.0.1. */
+  readonly port: number;
   /** Submit one message by SMTP; returns the queue ID from the 250 reply. */
   submit(from: string, to: readonly string[], body?: string): Promise<string>;
   cli(args: readonly string[]): Promise<RunResult>;
@@ -88,6 +90,7 @@ export async function qmgrLab(opts: { zone: Zone; receiverPort: number; mainCf?:
       return openSpool(join(t.dir, 'queue'));
     },
     dns,
+    port,
     submit: async (from, to, body = 'Subject: test\r\n\r\nhello\r\n') => {
       const { client } = await SmtpClient.connect(port);
       try {

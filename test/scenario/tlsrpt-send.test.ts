@@ -7,8 +7,9 @@
  * fields and whose counts are the sessions recorded; no report for the domain
  * without a record; a second `send --now` sends nothing more.
  *
- * The sessions are published on a real EventBus into the store on disk (the
- * delivery path publishes them once the SMTP client emits TlsSessionRecords).
+ * The sessions are published on a real EventBus into the store on disk before
+ * the daemon starts (MTA-STS and DANE records the delivery path cannot make yet
+ * on this branch); sessions from real deliveries: tlsrpt-daemon.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

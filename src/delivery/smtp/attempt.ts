@@ -15,6 +15,13 @@
  *                handshake);
  *   transaction  MAIL, RCPT, DATA on a ready session (transaction.ts), then
  *                the session goes back to the cache or is closed.
+ * REQUIRETLS (RFC 8689, delivery/tls/requiretls.ts decides): the hop step
+ * looks up the smtp_requiretls_policy action for a REQUIRETLS message (and
+ * lets it win over `TLS-Required: No`); the server step refuses a server
+ * whose policy cannot verify its certificate (`beforeConnect`, no
+ * connection); the session asks the other steps (session.ts). The action is
+ * part of the connection-cache key, and the `tls=` value gets the
+ * requiretls feature (record.ts tlsFeatureField).
  * Every failure goes through trouble.ts: keep the recipient for the next
  * server, defer it or bounce it; what is left when the servers run out gets
  * the last failure (`leftOver`); `siteDeferral` throttles the destination.
@@ -45,17 +52,20 @@ import type { MailLog } from '../../reports/maillog.ts';
 import { dotStuff } from '../../smtp/dot-stuff.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import type { TlsSessionRecord } from '../outcome.ts';
-import { appliedFeatureStatus } from '../tls/enforce.ts';
+import {
+  beforeConnect, certificateMatchRequired, evaluateRequireTlsPolicy, policyTables, requireTlsAction, requireTlsFeature,
+  requireTlsStatus, tlsRequiredByPolicy, tlsRequiredNoApplies, type FeatureStatus, type RequireTlsPolicy,
+} from '../tls/requiretls.ts';
 import type { ConnectPolicy, TlsEngine, TlsPolicy } from '../tls/types.ts';
 import type { DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../types.ts';
 import { resolveHop, type ConnectSettings, type ServerTarget } from './connect.ts';
 import { breakLongLines } from './line-limit.ts';
-import { notConnectedRecord, sessionRecord } from './record.ts';
+import { notConnectedRecord, sessionRecord, tlsFeatureField } from './record.ts';
 import { cacheKey, type ConnectionCache } from './reuse.ts';
 import { findCredentials, type SaslCredentials } from './sasl.ts';
-import { openSession, quietQuit, type OpenResult, type Session, type SessionEnv } from './session.ts';
+import { openSession, quietQuit, type OpenResult, type RequireTlsOptions, type Session, type SessionEnv } from './session.ts';
 import { precheck, runTransaction, type MessageContent } from './transaction.ts';
-import { decide, leftOver, noConnection, siteDeferral, type LastHop, type Trouble } from './trouble.ts';
+import { decide, leftOver, noConnection, requireTlsTrouble, siteDeferral, type LastHop, type Trouble } from './trouble.ts';
 
 /** The client settings every attempt of one agent shares (read once from the service's config). */
 export interface ClientSettings {
@@ -71,6 +81,10 @@ export interface ClientSettings {
   readonly lineLimit: number;
   /** soft_bounce, only to tell whether the destination is throttled (the queue manager applies it). */
   readonly softBounce: boolean;
+  /** requiretls_enable, tls_required_enable, smtp_requiretls_policy (RFC 8689; requiretls.ts). */
+  readonly requireTlsEnable: boolean;
+  readonly tlsRequiredEnable: boolean;
+  readonly requireTlsPolicy: readonly string[];
 }
 
 export function clientSettings(config: Config): ClientSettings {
@@ -82,6 +96,9 @@ export function clientSettings(config: Config): ClientSettings {
     relayhosts: config.getList('relayhost'),
     lineLimit: config.getInt('smtp_line_length_limit'),
     softBounce: config.getBool('soft_bounce'),
+    requireTlsEnable: config.getBool('requiretls_enable'),
+    tlsRequiredEnable: config.getBool('tls_required_enable'),
+    requireTlsPolicy: config.getList('smtp_requiretls_policy'),
   };
 }
 
@@ -120,6 +137,8 @@ interface SettleOptions {
   readonly session?: Session;
   /** Index of the session record the outcome was decided on. */
   readonly record?: number;
+  /** Where the requiretls feature of the tls= field ended (absent: undecided). */
+  readonly requireTls?: FeatureStatus;
 }
 
 /** One read of the queue file; lines broken at smtp_line_length_limit, dot-stuffed once for every server tried. */
@@ -143,6 +162,8 @@ export class DeliveryAttempt {
   /** Sessions that got past EHLO (smtp_mx_session_limit counts them). */
   private sessions = 0;
   private content!: MessageContent;
+  /** The smtp_requiretls_policy action of the current next hop (`disable` unless the message asked for REQUIRETLS). */
+  private reqtls: RequireTlsPolicy = 'disable';
 
   constructor(private readonly env: ClientEnv, private readonly request: DeliveryRequest) {
     this.started = env.now();
@@ -170,12 +191,16 @@ export class DeliveryAttempt {
 
   private async hop(plan: HopPlan): Promise<void> {
     const { request, env } = this;
-    const policy = await env.tls.policyFor(plan.hop, { tlsRequiredNo: request.tlsRequiredNo, requireTls: request.requireTls });
+    this.reqtls = await this.requireTlsPolicy(plan.hop);
+    // smtp.h STATE_TLS_NOT_REQUIRED: REQUIRETLS wins over TLS-Required: No.
+    const tlsRequiredNo = tlsRequiredNoApplies(request, { tlsRequiredEnable: env.settings.tlsRequiredEnable, requireTlsEnable: env.settings.requireTlsEnable });
+    const policy = await env.tls.policyFor(plan.hop, { tlsRequiredNo, requireTls: request.requireTls });
     if (policy.level === 'invalid') {
       this.last = noConnection(policy.invalid.reason, policy.invalid.dsn);
       return;
     }
-    const key = cacheKey(request.transport, plan.hop, policy);
+    // smtp_key.c SMTP_KEY_FLAG_REQTLS_LEVEL: a cached session serves only the same REQUIRETLS action.
+    const key = `${cacheKey(request.transport, plan.hop, policy)}${this.reqtls === 'disable' ? '' : `|requiretls=${this.reqtls}`}`;
     const used = await this.reuseCached(key);
     if (this.pending.size === 0) return;
     const res = await resolveHop(plan.hop, env.connect, env.resolver);
@@ -225,6 +250,11 @@ export class DeliveryAttempt {
       return;
     }
     const policy = sp.policy;
+    const gate = this.requireTlsGate(server, policy);
+    if (gate) {
+      this.settle(gate.trouble, [...this.pending.values()], { ...opts, policy, ...(gate.feature ? { requireTls: gate.feature } : {}) });
+      return;
+    }
     const creds = await this.credentialsFor(server);
     if (creds && 'scope' in creds) {
       this.settle(creds, [...this.pending.values()], { finalServer: true });
@@ -234,8 +264,10 @@ export class DeliveryAttempt {
     if (!open.ok) {
       // smtp_connect.c: every failed connect is logged, "The reason already includes the IP address and TCP port".
       if (open.trouble.connect) this.env.log.write(this.env.service, open.trouble.reason);
-      const record = open.tls ? this.record(sessionRecord(this.recordInput(policy, server, open), open.tls, false)) : undefined;
-      this.settle(open.trouble, [...this.pending.values()], { ...opts, policy, ...(record !== undefined ? { record } : {}) });
+      const record = open.tls ? this.record(sessionRecord(this.recordInput(policy, server, open, open.requireTls), open.tls, false)) : undefined;
+      this.settle(open.trouble, [...this.pending.values()], {
+        ...opts, policy, ...(record !== undefined ? { record } : {}), ...(open.requireTls ? { requireTls: open.requireTls } : {}),
+      });
       return;
     }
     this.sessions++;
@@ -245,13 +277,42 @@ export class DeliveryAttempt {
   /** Open a session; after a failed opportunistic handshake, the same address again without TLS (smtp_connect.c). */
   private async open(server: ServerTarget, policy: ConnectPolicy, creds: SaslCredentials | undefined): Promise<OpenResult> {
     const { request, env } = this;
-    // smtp.h PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE.
-    const plaintextFallbackOk = request.activeTime - request.arrivalTime >= env.settings.minBackoffMs && !creds && !request.requireTls;
-    const base = { plaintextFallbackOk, ...(creds ? { credentials: creds } : {}) };
+    // smtp.h PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE (never when REQUIRETLS requires TLS).
+    const plaintextFallbackOk = request.activeTime - request.arrivalTime >= env.settings.minBackoffMs && !creds && !tlsRequiredByPolicy(this.reqtls);
+    const requireTls = this.requireTlsOptions(policy);
+    const base = { plaintextFallbackOk, ...(creds ? { credentials: creds } : {}), ...(requireTls ? { requireTls } : {}) };
     const first = await openSession(env.session, server, policy, { ...base, noStarttls: false });
     if (first.ok || !first.reconnectPlaintext) return first;
-    if (first.tls) this.record(sessionRecord(this.recordInput(policy, server, first), first.tls, false));
+    if (first.tls) this.record(sessionRecord(this.recordInput(policy, server, first, first.requireTls), first.tls, false));
     return openSession(env.session, server, policy, { ...base, noStarttls: true });
+  }
+
+  // ---- REQUIRETLS (RFC 8689; the decisions are requiretls.ts's) ---------------------
+
+  /** smtp_connect.c: the smtp_requiretls_policy action for this next hop; `disable` unless the message asked for it. */
+  private async requireTlsPolicy(hop: string): Promise<RequireTlsPolicy> {
+    const { env, request } = this;
+    if (!request.requireTls || !env.settings.requireTlsEnable) return 'disable';
+    const policy = await evaluateRequireTlsPolicy(env.settings.requireTlsPolicy, hop, policyTables((spec) => env.tables.get(spec)), (w) => env.log.warn(env.service, w));
+    return requireTlsAction(request, env.settings.requireTlsEnable, policy);
+  }
+
+  /** smtp_get_effective_tls_level(): may this server's policy carry a REQUIRETLS message at all? */
+  private requireTlsGate(server: ServerTarget, policy: ConnectPolicy): { readonly trouble: Trouble; readonly feature?: FeatureStatus } | undefined {
+    if (this.reqtls === 'disable') return undefined;
+    const step = beforeConnect(this.reqtls, policy.level, server.hostname, this.request.queueId, certificateMatchRequired(policy.applied));
+    if (step.kind === 'continue') {
+      if (step.info) this.env.log.write(this.env.service, step.info);
+      return undefined;
+    }
+    // smtp_connect.c: msg_warn("TLS policy lookup for %s/%s: %s"), then the next server.
+    this.env.log.warn(this.env.service, `TLS policy lookup for ${server.nexthop}/${server.hostname}: ${step.text}`);
+    return { trouble: { ...requireTlsTrouble('none', step), logged: true }, ...(step.feature ? { feature: step.feature } : {}) };
+  }
+
+  private requireTlsOptions(policy: ConnectPolicy): RequireTlsOptions | undefined {
+    if (this.reqtls === 'disable') return undefined;
+    return { action: this.reqtls, queueId: this.request.queueId, matchRequired: certificateMatchRequired(policy.applied) };
   }
 
   private async credentialsFor(server: ServerTarget): Promise<SaslCredentials | Trouble | undefined> {
@@ -271,9 +332,10 @@ export class DeliveryAttempt {
     const { env, request } = this;
     this.connected = env.now();
     const pre = precheck(session, request, this.content);
+    const requireTls = session.requireTls?.feature ? { requireTls: session.requireTls.feature } : {};
     if (pre) {
-      const record = this.record(sessionRecord(this.recordInput(session.policy, session.server, session), session.tls, opts.reused));
-      this.settle(pre, [...this.pending.values()], { finalServer: opts.finalServer, policy: session.policy, session, record });
+      const record = this.record(sessionRecord(this.recordInput(session.policy, session.server, session, session.requireTls?.feature, session.requireTls?.send), session.tls, opts.reused));
+      this.settle(pre, [...this.pending.values()], { finalServer: opts.finalServer, policy: session.policy, session, record, ...requireTls });
       await env.cache.put(key, session);
       return true;
     }
@@ -282,8 +344,8 @@ export class DeliveryAttempt {
     session.useCount++;
     // A cached connection the server had closed: nothing was delivered; try a fresh one.
     if (opts.reused && tr.brokeBeforeMail) return false;
-    const record = this.record(sessionRecord(this.recordInput(session.policy, session.server, session), session.tls, opts.reused));
-    const settle = { finalServer: opts.finalServer, policy: session.policy, session, record };
+    const record = this.record(sessionRecord(this.recordInput(session.policy, session.server, session, session.requireTls?.feature, session.requireTls?.send), session.tls, opts.reused));
+    const settle = { finalServer: opts.finalServer, policy: session.policy, session, record, ...requireTls };
     for (const r of recipients) {
       const res = tr.results.get(r.index);
       if (!res) continue;
@@ -309,8 +371,9 @@ export class DeliveryAttempt {
 
   // ---- records and outcomes ---------------------------------------------------------
 
-  private recordInput(policy: ConnectPolicy, server: ServerTarget, from: { readonly helo?: string; readonly localAddress?: string }) {
-    return { time: this.env.now(), applied: policy.applied, server, helo: from.helo, sendingIp: from.localAddress };
+  private recordInput(policy: ConnectPolicy, server: ServerTarget, from: { readonly helo?: string; readonly localAddress?: string }, feature?: FeatureStatus, sent = false) {
+    const requireTls = requireTlsStatus(this.reqtls, feature, sent);
+    return { time: this.env.now(), applied: policy.applied, server, helo: from.helo, sendingIp: from.localAddress, ...(requireTls ? { requireTls } : {}) };
   }
 
   /** Keep a session record; returns its index. */
@@ -320,15 +383,25 @@ export class DeliveryAttempt {
   }
 
   /** conn_use=, tls= (smtp_log_tls_feature_status, from the policy the record carries) and the record index. */
-  private sessionFields(o: SettleOptions): Pick<RecipientOutcome, 'connUse' | 'tls' | 'session'> {
-    const policy = o.policy;
-    const tls = this.env.settings.featureStatus && policy && policy.level !== 'invalid'
-      ? appliedFeatureStatus(policy.applied, o.session?.tlsUsed ?? false) : '';
+  private sessionFields(o: SettleOptions, relayNone = false): Pick<RecipientOutcome, 'connUse' | 'tls' | 'session'> {
+    const tls = this.env.settings.featureStatus ? this.featureField(o, relayNone) : '';
     return {
       ...(o.session && o.session.useCount >= 2 ? { connUse: o.session.useCount } : {}),
       ...(tls ? { tls } : {}),
       ...(o.record !== undefined ? { session: o.record } : {}),
     };
+  }
+
+  /**
+   * The tls= value (record.ts tlsFeatureField), with the requiretls feature
+   * when REQUIRETLS is active. Without a connection only a REQUIRETLS
+   * decision is logged, the level undecided (`may?/!requiretls:nocertmatch`).
+   */
+  private featureField(o: SettleOptions, relayNone: boolean): string {
+    const policy = o.policy;
+    if (!policy || policy.level === 'invalid' || (relayNone && !o.requireTls)) return '';
+    const rq = this.reqtls === 'disable' || this.reqtls === 'error' ? undefined : (o.requireTls ?? requireTlsFeature(this.reqtls));
+    return tlsFeatureField(policy.applied, o.record !== undefined ? this.records[o.record] : undefined, rq);
   }
 
   private outcome(r: DeliveryRecipient, fields: Omit<RecipientOutcome, 'index' | 'timing'>): void {
@@ -349,7 +422,7 @@ export class DeliveryAttempt {
       if (v.action === 'deferred' && t.throttle) this.throttledBy = t;
       this.outcome(r, {
         status: v.action, dsn: v.dsn, reason: t.reason, relay: t.relay,
-        ...this.sessionFields(t.relay !== 'none' ? o : { ...o, policy: undefined }),
+        ...this.sessionFields(o, t.relay === 'none'),
         ...(t.remoteReply ? { remoteReply: t.remoteReply } : {}),
         ...(t.remoteMta ? { remoteMta: `dns; ${t.remoteMta}` } : {}),
       });
@@ -360,7 +433,7 @@ export class DeliveryAttempt {
     }
     // smtp_trouble.c: msg_info("%s: %s", queue_id, reason) when moving on to the next server
     // (connect failures were logged as they happened).
-    if (kept && !t.connect) this.env.log.write(this.env.service, `${this.request.queueId}: ${t.reason}`);
+    if (kept && !t.connect && !t.logged) this.env.log.write(this.env.service, `${this.request.queueId}: ${t.reason}`);
   }
 
   /** Recipients still pending get the last failure as final; siteDeferral when it throttles. */

@@ -22,6 +22,13 @@
  *   before the delivery's `status=` lines. Logged here, as it happens:
  *   `Host offered STARTTLS: [host]` (smtp_tls_note_starttls_offer) at level
  *   none, and bad EHLO SIZE warnings.
+ * - REQUIRETLS (RFC 8689): with `OpenOptions.requireTls` the steps of
+ *   delivery/tls/requiretls.ts are asked where Postfix's smtp_proto.c asks
+ *   them — STARTTLS not offered or refused, a certificate that failed a
+ *   required match, the EHLO after STARTTLS — and a `fail` ends the session
+ *   with a REQUIRETLS failure (trouble.ts requireTlsTrouble: 5.7.30 / 5.7.10,
+ *   the next server first), taking precedence over the level's own; the
+ *   ready session says whether to send the MAIL FROM parameter.
  * - The TCP connection comes from an injected socket factory
  *   (`SessionEnv.openSocket`, connect.ts openSocket by default), so tests
  *   drive the client over a socket pair.
@@ -41,13 +48,14 @@ import type { SessionResult, TlsRptResultType } from '../outcome.ts';
 import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../tls/enforce.ts';
 import { mustMatch } from '../tls/level.ts';
 import { HANDSHAKE_FAILURE } from '../tls/reasons.ts';
+import { afterTlsEhlo, certificateFailed, noStarttls, starttlsRefused, tlsRequiredByPolicy, type FeatureStatus, type RequireTlsPolicy, type Step } from '../tls/requiretls.ts';
 import { tlsLogLevel } from '../tls/summary.ts';
 import type { ConnectPolicy, TlsDecision, TlsEngine, TlsEvaluation } from '../tls/types.ts';
 import { ChatFailure, SmtpChat } from './chat.ts';
 import type { ConnectSettings, ServerTarget, SocketFactory } from './connect.ts';
 import { authenticate, chooseMechanism } from './sasl.ts';
 import type { SaslCredentials } from './sasl.ts';
-import { connectFailed, refusedToTalk, relayName, saslCannot, saslFailed, streamFailure, tlsTrouble } from './trouble.ts';
+import { connectFailed, namaddr, refusedToTalk, relayName, requireTlsTrouble, saslCannot, saslFailed, streamFailure, tlsTrouble } from './trouble.ts';
 import type { Trouble, Where } from './trouble.ts';
 
 export interface Timeouts {
@@ -137,6 +145,8 @@ export interface Session {
   /** Our address on the connection (RFC 8460 sending-mta-ip). */
   readonly localAddress?: string;
   readonly authenticated: boolean;
+  /** REQUIRETLS (RFC 8689) on this session: send the MAIL FROM parameter; the tls= feature (requiretls.ts). */
+  readonly requireTls?: SessionRequireTls;
   readonly createdAt: number;
   /** Deliveries made over this connection so far (conn_use = useCount + 1 for the next one). */
   useCount: number;
@@ -153,14 +163,34 @@ export type OpenResult =
       readonly tls?: TlsOutcome;
       readonly helo?: string;
       readonly localAddress?: string;
+      /** Where the requiretls feature ended (absent: undecided or inactive). */
+      readonly requireTls?: FeatureStatus;
     };
+
+/** REQUIRETLS as the attempt decided it for this next hop and server (requiretls.ts). */
+export interface RequireTlsOptions {
+  readonly action: RequireTlsPolicy;
+  readonly queueId: string;
+  /** certificateMatchRequired() of the server's policy. */
+  readonly matchRequired: boolean;
+}
+
+/** What REQUIRETLS gave on a ready session. */
+export interface SessionRequireTls {
+  readonly send: boolean;
+  readonly feature?: FeatureStatus;
+}
 
 export interface OpenOptions {
   readonly plaintextFallbackOk: boolean;
   /** Do not send STARTTLS (the plaintext retry after a failed handshake at `may`). */
   readonly noStarttls: boolean;
   readonly credentials?: SaslCredentials;
+  /** Absent: REQUIRETLS is not active for this message and next hop (`disable`). */
+  readonly requireTls?: RequireTlsOptions;
 }
+
+const NO_REQUIRETLS: RequireTlsOptions = Object.freeze({ action: 'disable', queueId: '', matchRequired: false });
 
 /** A ChatFailure in step `where` as Postfix's lost/timed-out text. */
 function failureTrouble(err: unknown, server: ServerTarget, where: Where): Trouble {
@@ -169,7 +199,7 @@ function failureTrouble(err: unknown, server: ServerTarget, where: Where): Troub
 }
 
 class SessionFailed extends Error {
-  constructor(readonly trouble: Trouble, readonly reconnectPlaintext = false, readonly tls?: TlsOutcome) {
+  constructor(readonly trouble: Trouble, readonly reconnectPlaintext = false, readonly tls?: TlsOutcome, readonly requireTls?: FeatureStatus) {
     super(trouble.reason);
   }
 }
@@ -240,6 +270,18 @@ interface TlsState {
   readonly tlsUsed: boolean;
   readonly evaluation?: TlsEvaluation;
   readonly outcome: TlsOutcome;
+  readonly requireTls?: SessionRequireTls;
+}
+
+/** A REQUIRETLS step that gives up on this server: 5.7.30 / 5.7.10, next MX first (requiretls.ts, trouble.ts). */
+function requireTlsFailed(step: Extract<Step, { kind: 'fail' }>, server: ServerTarget, tls: TlsOutcome): never {
+  throw new SessionFailed(requireTlsTrouble(relayName(server.hostname, server.address, server.port), step, server.hostname), false, tls, step.feature);
+}
+
+/** The plaintext decision of REQUIRETLS (no STARTTLS offered, or refused): fail, or the feature to continue with. */
+function requireTlsPlain(step: Step, server: ServerTarget): SessionRequireTls {
+  if (step.kind === 'fail') requireTlsFailed(step, server, failureOutcome({ reason: step.text, type: 'starttls-not-supported' }, true));
+  return { send: false, ...(step.feature ? { feature: step.feature } : {}) };
 }
 
 function plaintextOutcome(type?: TlsRptResultType): TlsOutcome {
@@ -256,7 +298,8 @@ function withoutTls(env: SessionEnv, server: ServerTarget, policy: ConnectPolicy
   if (caps.startTls && env.settings.noteStarttlsOffer && policy.level === 'none') {
     env.log.write(env.service, `Host offered STARTTLS: [${server.hostname}]`);
   }
-  return { caps, tlsUsed: false, outcome: plaintextOutcome(opts.noStarttls ? 'validation-failure' : undefined) };
+  const requireTls = requireTlsPlain(noStarttls((opts.requireTls ?? NO_REQUIRETLS).action, namaddr(server.hostname, server.address)), server);
+  return { caps, tlsUsed: false, outcome: plaintextOutcome(opts.noStarttls ? 'validation-failure' : undefined), requireTls };
 }
 
 /** A decision without a handshake (not offered, refused): continue in plaintext, or fail the session. */
@@ -280,21 +323,32 @@ function handshakeFailed(policy: ConnectPolicy, server: ServerTarget, opts: Open
 
 /** STARTTLS as the policy demands; returns the capabilities to continue with. */
 async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, policy: ConnectPolicy, caps: EhloCapabilities, opts: OpenOptions): Promise<TlsState> {
+  const rq = opts.requireTls ?? NO_REQUIRETLS;
+  const na = namaddr(server.hostname, server.address);
   if (opts.noStarttls || !wantStarttls(policy)) return withoutTls(env, server, policy, caps, opts);
-  if (!caps.startTls) return plainOrFail(onStarttlsNotOffered(policy, server), server, caps, 'starttls-not-supported');
+  if (!caps.startTls) {
+    // smtp_proto.c: a REQUIRETLS failure takes precedence over the level's own.
+    const requireTls = requireTlsPlain(noStarttls(rq.action, na), server);
+    return { ...plainOrFail(onStarttlsNotOffered(policy, server), server, caps, 'starttls-not-supported'), requireTls };
+  }
   let options: ConnectionOptions;
   try {
     options = env.tls.connectOptions(policy, server);
   } catch (err) {
     // smtp_proto.c: "TLS is required, but our TLS engine is unavailable"; at may: continue in plaintext.
     env.log.warn(env.service, `TLS engine: ${(err as Error).message}`);
-    if (policy.level === 'may') return { caps, tlsUsed: false, outcome: plaintextOutcome('validation-failure') };
+    if (policy.level === 'may' && !tlsRequiredByPolicy(rq.action)) {
+      return { caps, tlsUsed: false, outcome: plaintextOutcome('validation-failure'), requireTls: requireTlsPlain(noStarttls(rq.action, na), server) };
+    }
     const d = { reason: 'TLS is required, but our TLS engine is unavailable', dsn: '4.7.5', nextHost: true, throttle: false };
     throw new SessionFailed(tlsTrouble(relayName(server.hostname, server.address, server.port), d, server.hostname), false, failureOutcome({ ...d, type: 'validation-failure' }, true));
   }
   const t = env.settings.timeouts.starttls;
   const r = await command(chat, server, 'STARTTLS', t, 'receiving the STARTTLS response');
-  if (r.code !== 220) return plainOrFail(onStarttlsRefused(policy, server, r.text()), server, caps, 'starttls-not-supported');
+  if (r.code !== 220) {
+    const requireTls = requireTlsPlain(starttlsRefused(rq.action, na, r.text()), server);
+    return { ...plainOrFail(onStarttlsRefused(policy, server, r.text()), server, caps, 'starttls-not-supported'), requireTls };
+  }
   // RFC 3207 §6: discard anything received before the handshake completes.
   const raw = chat.detach();
   const ts = await handshake(raw, options, t);
@@ -308,12 +362,20 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
   const decision = onPeerEvaluated(policy, evaluation);
   if (decision.action === 'fail') {
     await quietQuit(chat, env.settings.timeouts.quit);
-    throw new SessionFailed(decisionTrouble(decision, server), false, failureOutcome(decision, true, evaluation, logLines));
+    const failed = failureOutcome(decision, true, evaluation, logLines);
+    // smtp_proto.c: under REQUIRETLS enforce, 5.7.10 wins over the level's 4.7.5.
+    const rt = mustMatch(policy.level) ? certificateFailed(rq.action, na, evaluation.trust === 'Trusted' || evaluation.trust === 'Verified') : undefined;
+    if (rt?.kind === 'fail') requireTlsFailed(rt, server, failed);
+    throw new SessionFailed(decisionTrouble(decision, server), false, failed, rt?.feature);
   }
   const outcome: TlsOutcome = { result: { kind: 'success' }, evaluation, logLines };
   try {
     const caps2 = await hello(env, chat, server, true);
-    return { caps: caps2, tlsUsed: true, evaluation, outcome };
+    // RFC 8689 §4.2.1: the server must offer REQUIRETLS inside TLS (smtp_proto.c smtp_helo()).
+    const step = afterTlsEhlo(rq.action, na, rq.queueId, caps2.requireTls, rq.matchRequired && evaluation.trust === 'Verified');
+    if (step.kind === 'fail') requireTlsFailed(step, server, outcome);
+    if (step.info) env.log.write(env.service, step.info);
+    return { caps: caps2, tlsUsed: true, evaluation, outcome, requireTls: { send: step.sendRequireTls, ...(step.feature ? { feature: step.feature } : {}) } };
   } catch (err) {
     // The TLS session itself succeeded: its record says so, whatever EHLO then did.
     if (err instanceof SessionFailed && !err.tls) throw new SessionFailed(err.trouble, err.reconnectPlaintext, outcome);
@@ -368,6 +430,7 @@ export async function openSession(env: SessionEnv, server: ServerTarget, policy:
       relay: relayName(server.hostname, server.address, server.port),
       caps: tls.caps, tlsUsed: tls.tlsUsed, tls: tls.outcome,
       ...(tls.evaluation ? { evaluation: tls.evaluation } : {}),
+      ...(tls.requireTls && opts.requireTls ? { requireTls: tls.requireTls } : {}),
       ...(helo ? { helo } : {}),
       ...(localAddress ? { localAddress } : {}),
       createdAt: env.now(), useCount: 0,
@@ -386,6 +449,7 @@ export async function openSession(env: SessionEnv, server: ServerTarget, policy:
       ...((err.tls ?? tlsSoFar) ? { tls: err.tls ?? tlsSoFar } : {}),
       ...(helo ? { helo } : {}),
       ...(localAddress ? { localAddress } : {}),
+      ...(err.requireTls ? { requireTls: err.requireTls } : {}),
     };
   }
 }

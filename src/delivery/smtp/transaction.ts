@@ -65,7 +65,13 @@ function orcptOf(r: DeliveryRecipient): { type: string; address: string } | unde
   return undefined;
 }
 
-export function buildCommands(request: DeliveryRequest, recipients: readonly DeliveryRecipient[], caps: EhloCapabilities, tlsUsed: boolean): { mail: string; rcpts: string[] } {
+/**
+ * `requireTls`: what the session decided for an active REQUIRETLS request
+ * (session.ts; absent when REQUIRETLS does not apply to this message here).
+ */
+export function buildCommands(
+  request: DeliveryRequest, recipients: readonly DeliveryRecipient[], caps: EhloCapabilities, tlsUsed: boolean, requireTls?: { readonly send: boolean },
+): { mail: string; rcpts: string[] } {
   const useUtf8 = request.smtputf8 && caps.smtpUtf8;
   const mail = formatMailFrom(request.sender, {
     // RFC 1870 §6: SIZE= with the message size when SIZE is offered.
@@ -73,10 +79,11 @@ export function buildCommands(request: DeliveryRequest, recipients: readonly Del
     // RFC 6152 §2: BODY=8BITMIME only to a server that offers 8BITMIME.
     body: request.eightBitMime && caps.eightBitMime ? '8BITMIME' : undefined,
     smtputf8: useUtf8,
-    // RFC 8689 §4.1: REQUIRETLS only inside TLS to a server that offers it.
-    requireTls: request.requireTls && tlsUsed && caps.requireTls,
-    // RFC 3461 §4.3, §4.4: RET and ENVID only when DSN is offered.
-    ret: caps.dsn ? request.ret : undefined,
+    // RFC 8689 §4.1: REQUIRETLS only inside TLS to a server that offers it (requiretls.ts afterTlsEhlo).
+    requireTls: requireTls?.send === true && tlsUsed && caps.requireTls,
+    // RFC 3461 §4.3, §4.4: RET and ENVID only when DSN is offered. smtp_proto.c (20250825): a
+    // REQUIRETLS message that goes on without REQUIRETLS asks for headers only in a bounce.
+    ret: caps.dsn ? (requireTls && !requireTls.send ? 'HDRS' : request.ret) : undefined,
     envid: caps.dsn ? request.envid : undefined,
   });
   const rcpts = recipients.map((r) => formatRcptTo(r.address, caps.dsn
@@ -127,7 +134,7 @@ export async function runTransaction(
 ): Promise<TransactionResult> {
   const results = new Map<number, RecipientResult>();
   const mailStarted = now();
-  const { mail, rcpts } = buildCommands(request, recipients, session.caps, session.tlsUsed);
+  const { mail, rcpts } = buildCommands(request, recipients, session.caps, session.tlsUsed, session.requireTls);
   const pipelining = session.caps.pipelining;
   let clean = true;
   let mailAnswered = false;

@@ -16,7 +16,9 @@
  *   take their `nextHost`/`throttle` from here.
  * - `decide(trouble, finalServer)`: a soft error on a server that is not the
  *   last one keeps the recipient for the next server; at the last server it
- *   defers; a hard (5.x.x) error bounces at once.
+ *   defers; a hard (5.x.x) error bounces at once — except a REQUIRETLS
+ *   failure (`softNonFinal`, SMTP_MISC_FAIL_SOFT_NON_FINAL), which tries the
+ *   next server first and bounces at the last.
  * - `leftOver()`: what recipients still pending when the servers ran out
  *   get (smtp_connect.c): the last failure, `server unavailable or unable to
  *   receive mail` when nothing was tried, and 4.3.5 plus a warning when a
@@ -56,6 +58,10 @@ export interface Trouble {
   readonly remoteReply?: string;
   /** The server's host name, for the DSN Remote-MTA. */
   readonly remoteMta?: string;
+  /** SMTP_MISC_FAIL_SOFT_NON_FINAL (REQUIRETLS): a hard error that still tries the next server; final only at the last one. */
+  readonly softNonFinal?: boolean;
+  /** The reason was logged where it happened (no `QUEUEID: reason` line when moving on). */
+  readonly logged?: boolean;
 }
 
 /** What happens to the affected recipients. */
@@ -77,6 +83,8 @@ export function failVerdict(dsn: string, throttles: boolean): { readonly nextHos
 
 /** smtp_bulk_fail / smtp_rcpt_fail: next server, defer, or bounce. */
 export function decide(t: Trouble, finalServer: boolean): Verdict {
+  // smtp_trouble.c smtp_bulk_fail(): SMTP_MISC_FAIL_SOFT_NON_FINAL is soft unless FINAL_SERVER.
+  if (t.softNonFinal && !finalServer) return { action: 'keep' };
   if (isSoft(t)) {
     if (!finalServer && !t.final) return { action: 'keep' };
     return { action: 'deferred', dsn: t.dsn };
@@ -274,6 +282,20 @@ export function smtputf8NotOffered(server: { hostname: string; address: string; 
 export function tlsTrouble(relay: string, d: { reason: string; dsn: string; nextHost: boolean; throttle: boolean }, remoteMta?: string): Trouble {
   return {
     scope: 'site', dsn: d.dsn, reason: d.reason, relay, throttle: d.throttle, final: !d.nextHost,
+    ...(remoteMta ? { remoteMta } : {}),
+  };
+}
+
+/**
+ * A REQUIRETLS failure (delivery/tls/requiretls.ts Step `fail`): smtp_proto.c
+ * smtp_misc_fail(SMTP_MISC_FAIL_SOFT_NON_FINAL) — the next server first, a
+ * bounce (5.7.30 / 5.7.10) at the last one; never throttles. `nextMx: false`
+ * (a policy error, 4.7.10) is final.
+ */
+export function requireTlsTrouble(relay: string, f: { readonly dsn: string; readonly text: string; readonly nextMx: boolean }, remoteMta?: string): Trouble {
+  return {
+    scope: 'site', dsn: f.dsn, reason: f.text, relay, throttle: false,
+    ...(f.nextMx ? { softNonFinal: true } : { final: true }),
     ...(remoteMta ? { remoteMta } : {}),
   };
 }

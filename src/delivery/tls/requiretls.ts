@@ -39,11 +39,13 @@
  * `evaluateRequireTlsPolicy`. `TLS-Required: No` is overridden by REQUIRETLS
  * (postconf(5) requiretls_enable; smtp.h STATE_TLS_NOT_REQUIRED).
  *
- * Not here: the SMTP session that calls these steps (delivery/smtp/), the
- * tls= security-level feature (enforce.ts tlsFeatureStatus).
+ * Not here: the SMTP session that calls these steps (delivery/smtp/attempt.ts,
+ * session.ts), the tls= security-level feature (delivery/smtp/record.ts).
  */
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import type { LookupResult } from '../../maps/types.ts';
+import type { AppliedPolicy, RequireTlsStatus } from '../outcome.ts';
 import { mustMatch } from './level.ts';
 import type { TlsLevel } from './types.ts';
 
@@ -59,6 +61,28 @@ export interface PolicyTables {
   lookup(table: string, key: string): Promise<PolicyLookup>;
   /** True for fixed-string tables (hash, lmdb, cdb, inline ...): they are also asked `.parent` keys. */
   isFixed(table: string): boolean;
+}
+
+/**
+ * PolicyTables over the daemon's open tables (maps/registry.ts TableSet.get):
+ * an open or lookup failure is `error` (the evaluation then fails closed,
+ * 4.7.10); fixed-string tables are those whose keys are not patterns.
+ */
+export function policyTables(open: (spec: string) => Promise<{ readonly keyKind: 'fixed' | 'pattern'; lookup(key: string): Promise<LookupResult> }>): PolicyTables {
+  const fixed = new Map<string, boolean>();
+  return {
+    async lookup(spec, key) {
+      try {
+        const table = await open(spec);
+        fixed.set(spec, table.keyKind === 'fixed');
+        const r = await table.lookup(key);
+        return r.kind === 'error' ? { kind: 'error' } : r;
+      } catch {
+        return { kind: 'error' };
+      }
+    },
+    isFixed: (spec) => fixed.get(spec) ?? false,
+  };
 }
 
 /** smtp_reqtls_policy_eval's query name: the next hop without [], :port or :service, in A-label form. */
@@ -131,6 +155,18 @@ export function tlsRequiredByPolicy(action: RequireTlsPolicy): boolean {
   return action === 'enforce' || action === 'opportunistic+starttls';
 }
 
+/**
+ * Does the policy a server is reached with verify its certificate, in
+ * REQUIRETLS's sense (postconf(5) requiretls_enable: TLS_MUST_MATCH —
+ * `fingerprint`, `verify`, `secure`, `dane-only`, `dane` that stayed DANE;
+ * RFC 8689 §4.2.1 also names MTA-STS, which counts only in `enforce` mode: a
+ * `testing` policy never stops delivery, so it verifies nothing).
+ */
+export function certificateMatchRequired(applied: Pick<AppliedPolicy, 'level' | 'source' | 'stsMode'>): boolean {
+  if (applied.source === 'mta-sts' && applied.stsMode !== 'enforce') return false;
+  return mustMatch(applied.level);
+}
+
 /** One feature of the tls= field (pol_stats.c): its name, the name it ended as, and whether it was decided. */
 export interface FeatureStatus {
   readonly name: string;
@@ -144,6 +180,21 @@ export function formatFeatures(features: readonly (FeatureStatus | undefined)[])
     .filter((f): f is FeatureStatus => f !== undefined)
     .map((f) => `${f.status === 'violation' ? '!' : ''}${f.name}${f.final !== undefined && f.final !== f.name ? `:${f.final}` : ''}${f.status === 'undecided' ? '?' : ''}`)
     .join('/');
+}
+
+const FINALS = new Set(['nocertmatch', 'nostarttls', 'noencryption', 'none']);
+
+/** The plain-data form of the requiretls feature for a session record (outcome.ts RequireTlsStatus); undefined when inactive. */
+export function requireTlsStatus(action: RequireTlsPolicy, feature: FeatureStatus | undefined, sent: boolean): RequireTlsStatus | undefined {
+  if (action === 'disable' || action === 'error') return undefined;
+  const f = feature ?? requireTlsFeature(action)!;
+  const final = f.final !== undefined && FINALS.has(f.final) ? (f.final as RequireTlsStatus['final']) : undefined;
+  return Object.freeze({ policy: action, status: f.status, sent, ...(final ? { final } : {}) });
+}
+
+/** The tls= feature of a record's REQUIRETLS status (`requiretls`, `!requiretls:nostarttls`, `requiretls?` ...). */
+export function statusFeature(s: RequireTlsStatus): FeatureStatus {
+  return { name: 'requiretls', status: s.status, ...(s.final ? { final: s.final } : {}) };
 }
 
 /** The requiretls feature before anything was decided (`requiretls?` if the attempt ends there); undefined when inactive. */
@@ -160,17 +211,21 @@ const prefix = 'Sender requested REQUIRETLS, but';
 const decided = (final: string, status: FeatureStatus['status']): FeatureStatus => ({ name: 'requiretls', final, status });
 const go = (feature?: FeatureStatus, info?: string): Step => ({ kind: 'continue', sendRequireTls: false, ...(feature ? { feature } : {}), ...(info ? { info } : {}) });
 
-/** Before connecting (smtp_get_effective_tls_level). `host` is the server's name (iter->host). */
-export function beforeConnect(action: RequireTlsPolicy, level: TlsLevel, host: string, queueId: string): Step {
+/**
+ * Before connecting (smtp_get_effective_tls_level). `host` is the server's
+ * name (iter->host); `matchRequired` is certificateMatchRequired() of the
+ * server's policy (default: the level's own TLS_MUST_MATCH).
+ */
+export function beforeConnect(action: RequireTlsPolicy, level: TlsLevel, host: string, queueId: string, matchRequired = mustMatch(level)): Step {
   if (action === 'error') return { kind: 'fail', dsn: '4.7.10', text: `REQUIRETLS policy configuration error. The last attempted server was ${host}`, nextMx: false };
-  if (action === 'enforce' && !mustMatch(level)) {
+  if (action === 'enforce' && !matchRequired) {
     return { kind: 'fail', dsn: '5.7.10', text: `${prefix} my configured TLS security level '${level}' disables certificate matching. The last attempted server was ${host}`, nextMx: true, feature: decided('nocertmatch', 'violation') };
   }
   if (action === 'opportunistic+starttls') {
     if (level === 'none') {
       return { kind: 'fail', dsn: '5.7.10', text: `${prefix} my configured TLS security level '${level}' disables encryption. The last attempted server was ${host}`, nextMx: true, feature: decided('noencryption', 'violation') };
     }
-    if (!mustMatch(level)) return go(undefined, `${queueId}: ${prefix} my configured TLS security level '${level}' disables certificate matching. The last attempted server was ${host}`);
+    if (!matchRequired) return go(undefined, `${queueId}: ${prefix} my configured TLS security level '${level}' disables certificate matching. The last attempted server was ${host}`);
   }
   return go();
 }

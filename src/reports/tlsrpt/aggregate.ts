@@ -15,11 +15,16 @@
  *     `tls-required-no`: the recipient's policy was deliberately not applied);
  *   * `success` counts as a successful session; `failure` as a failed one
  *     with its result type, enforced or not (an MTA-STS `testing` failure is
- *     still a failure to report, RFC 8461 §5); `plaintext` with a result type
- *     (STARTTLS not offered at `may`) is a `starttls-not-supported` failure;
- *     `plaintext` without one (TLS off by configuration) is no TLS session
- *     and does not count;
- *   * a record without a policy domain does not count (nothing to report to).
+ *     still a failure to report, RFC 8461 §5); `plaintext` because the
+ *     server did not offer STARTTLS or refused it (at `may`) is a
+ *     `starttls-not-supported` failure; any other `plaintext` is no TLS
+ *     session and does not count: TLS off by configuration, and the
+ *     plaintext retry after a failed handshake at `may` (that handshake has
+ *     its own failure record; the retry negotiated nothing);
+ *   * a record without a policy domain does not count (nothing to report to),
+ *     nor one whose next hop is an address literal (`[192.0.2.1]`): no
+ *     `_smtp._tls` can exist for it (Postfix smtp_connect.c creates no
+ *     TLSRPT wrapper when `valid_hostaddr(domain)`).
  * - Policy identity = (policy-type, policy-domain, policy-strings, mx-host
  *   patterns): a domain whose MTA-STS policy changed during the day appears
  *   twice in `policies[]` (RFC 8460 §4.4 allows several policies per report).
@@ -31,6 +36,7 @@
  *
  * Not here: files (journal.ts, store.ts), the report JSON (report.ts).
  */
+import { isIP } from 'node:net';
 import type { TlsRptPolicyType, TlsRptResultType, TlsSessionRecord } from '../../delivery/outcome.ts';
 import { TLSRPT_RESULT_TYPES } from '../../delivery/outcome.ts';
 
@@ -59,7 +65,7 @@ export function classify(r: TlsSessionRecord, exempt = false): Classified {
   if (r.tls?.reused === true) return { counts: false, why: 'reused' };
   if (exempt || r.policy.source === 'tls-required-no') return { counts: false, why: 'exempt' };
   const domain = r.policy.domain.toLowerCase();
-  if (domain === '') return { counts: false, why: 'no-domain' };
+  if (domain === '' || isIP(domain) !== 0) return { counts: false, why: 'no-domain' };
   const policy: PolicyId = {
     type: r.policy.type,
     domain,
@@ -68,7 +74,7 @@ export function classify(r: TlsSessionRecord, exempt = false): Classified {
   };
   const res = r.result;
   if (res.kind === 'success') return { counts: true, policy };
-  if (res.kind === 'plaintext' && res.type === undefined) return { counts: false, why: 'no-tls' };
+  if (res.kind === 'plaintext' && res.type !== 'starttls-not-supported') return { counts: false, why: 'no-tls' };
   const detail: DetailId = {
     resultType: res.type!,
     sendingIp: r.sendingIp ?? '',

@@ -59,6 +59,8 @@ export interface OutboxDeps {
   readonly retryLifetimeMs: number;
   readonly log: (text: string) => void;
   readonly warn: (text: string) => void;
+  /** Metrics (observe-hooks.ts TlsRptHooks.reportDelivered): each attempt's result. */
+  readonly delivered?: (method: 'mailto' | 'https', ok: boolean) => void;
 }
 
 export class Outbox {
@@ -146,14 +148,17 @@ export class Outbox {
     try {
       const queueId = await this.d.queueMail(envelope, content);
       await this.remove(item);
+      this.d.delivered?.('mailto', true);
       this.d.log(`${item.domain}: report ${item.reportId} queued for ${item.rua.addresses.join(',')} as ${queueId}`);
     } catch (err) {
+      this.d.delivered?.('mailto', false);
       await this.retry(item, `queue file write error: ${(err as Error).message}`);
     }
   }
 
   private async post(item: OutboxItem, body: Buffer): Promise<void> {
     const r = await this.d.https.post(item.rua.uri, body);
+    this.d.delivered?.('https', r.ok);
     if (r.ok) {
       await this.remove(item);
       this.d.log(`${item.domain}: report ${item.reportId} posted to ${item.rua.uri}: status ${r.status}`);

@@ -10,6 +10,11 @@
  *   also runs `tick()` every `tickMs` and serves request files in
  *   `$data_directory/tlsrpt/requests/` (`NAME.req` in, `NAME.done` out).
  *   `stop()` undoes all of it (pending counts are written first).
+ * - `startInDaemon()` is the daemon's start: a store it cannot open (another
+ *   live process holds the lock, a permission problem) never stops the mail
+ *   system; it logs a warning and tries again every `retryMs` until it
+ *   succeeds (sessions published meanwhile are not recorded; the warning
+ *   says so).
  * - `tick()`: close the day when midnight has passed; for each closed period
  *   whose `notBefore` has come, and each policy domain in it not yet handled:
  *   look up `_smtp._tls.<domain>` — no record: nothing is sent, the domain is
@@ -30,6 +35,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config/types.ts';
 import type { EnvelopeInput } from '../../queue/queue-file.ts';
 import type { EventBus } from '../events.ts';
+import type { TlsRptHooks } from '../observe-hooks.ts';
 import type { MailLog } from '../maillog.ts';
 import { discoverRua, type TxtLookup } from './discover.ts';
 import { createHttpsPoster, trustRoots, type HttpsPoster } from './https.ts';
@@ -53,6 +59,10 @@ export interface TlsRptServiceOptions {
   /** Run the timer and serve send-now requests (the daemon). */
   readonly daemon?: boolean;
   readonly tickMs?: number;
+  /** Metrics (reports/observe-hooks.ts): reports generated and delivered. */
+  readonly hooks?: TlsRptHooks;
+  /** startInDaemon(): how often to try again when the store cannot be opened (default 10 s). */
+  readonly retryMs?: number;
 }
 
 /** `$data_directory/tlsrpt`. */
@@ -77,6 +87,8 @@ export class TlsRptService {
   private busy: Promise<void> = Promise.resolve();
   private readonly clock: () => number;
   private lines: string[] | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly opts: TlsRptServiceOptions) {
     this.config = opts.config;
@@ -122,6 +134,28 @@ export class TlsRptService {
     if (this.opts.daemon) this.startTimers();
   }
 
+  /** See the header: start, or warn and keep trying; never rejects. */
+  async startInDaemon(): Promise<void> {
+    try {
+      await this.start();
+      return;
+    } catch (err) {
+      this.warn(`cannot open the TLS-RPT store in ${this.dir}: ${(err as Error).message}; TLS sessions are not recorded until it opens (retrying)`);
+    }
+    const again = (): void => {
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        if (this.stopped) return;
+        this.start().then(
+          () => (this.stopped ? void this.stop() : this.info(`the TLS-RPT store in ${this.dir} is open; recording TLS sessions`)),
+          () => again(),
+        );
+      }, this.opts.retryMs ?? 10_000);
+      this.retry.unref();
+    };
+    again();
+  }
+
   private makeOutbox(): Outbox {
     return new Outbox({
       dir: this.dir,
@@ -135,6 +169,7 @@ export class TlsRptService {
       retryLifetimeMs: this.config.getTime('sealpost_tlsrpt_retry_lifetime') * 1000,
       log: (t) => this.info(t),
       warn: (t) => this.warn(t),
+      ...(this.opts.hooks ? { delivered: (method: 'mailto' | 'https', ok: boolean) => this.opts.hooks!.reportDelivered(method, ok) } : {}),
     });
   }
 
@@ -162,6 +197,9 @@ export class TlsRptService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.retry = undefined;
     clearInterval(this.timer);
     this.timer = undefined;
     this.watcher?.close();
@@ -250,6 +288,7 @@ export class TlsRptService {
       const meta = this.meta(p);
       const report = buildReport(meta, domain, p.total.forDomain(domain));
       const gz = gzipReport(report);
+      this.opts.hooks?.reportGenerated();
       for (const rua of found.rua) {
         await this.outbox!.add({ domain, reportId: reportId(meta, domain), fileName: reportFileName(meta, domain), rua, start: meta.start, end: meta.end }, gz);
       }

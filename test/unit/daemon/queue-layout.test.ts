@@ -76,3 +76,23 @@ test('a file where a directory belongs, or a symbolic link, is refused with the 
     t.cleanup();
   }
 });
+
+test('the TLS-RPT store ($data_directory/tlsrpt) belongs to mail_owner, and so do its files at every start', () => {
+  const t = tempDir();
+  try {
+    const q = join(t.dir, 'q');
+    const data = join(t.dir, 'data');
+    applyLayout(queueLayout(q, data), plan, { everyFile: false });
+    assert.equal(mode(join(data, 'tlsrpt')), '4001:0 700');
+    // `sealpost tlsrpt send --now` as root while the daemon was down wrote root's files.
+    mkdirSync(join(data, 'tlsrpt', 'outbox'));
+    writeFileSync(join(data, 'tlsrpt', 'outbox', 'r1.json'), '{}', { mode: 0o600 });
+    writeFileSync(join(data, 'tlsrpt', 'lock'), '1\n', { mode: 0o600 });
+    const again = applyLayout(queueLayout(q, data), plan, { everyFile: false });
+    assert.deepEqual(again.fixed, []);
+    assert.equal(again.filesFixed, 3);
+    for (const f of ['outbox', join('outbox', 'r1.json'), 'lock']) assert.equal(statSync(join(data, 'tlsrpt', f)).uid, 4001, f);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -27,11 +27,15 @@ const POLICY: ConnectPolicy = { level: 'none', nexthop: 'example.com', nexthopDo
 test('buildCommands: parameters only for what the server offers', () => {
   const full = parseEhlo(['mx', 'SIZE 1000', '8BITMIME', 'DSN', 'SMTPUTF8', 'REQUIRETLS']);
   const req = request({ eightBitMime: true, smtputf8: true, ret: 'FULL', envid: 'id 1', requireTls: true });
-  const c = buildCommands(req, [{ index: 0, address: 'x@example.com', origAddress: 'o@example.com', notify: ['DELAY'] }], full, true);
+  const c = buildCommands(req, [{ index: 0, address: 'x@example.com', origAddress: 'o@example.com', notify: ['DELAY'] }], full, true, { send: true });
   assert.equal(c.mail, 'MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=FULL ENVID=id+201');
   assert.deepEqual(c.rcpts, ['RCPT TO:<x@example.com> NOTIFY=DELAY ORCPT=rfc822;o@example.com']);
-  // REQUIRETLS never outside TLS; nothing at all to a bare server.
-  assert.doesNotMatch(buildCommands(req, [], full, false).mail, /REQUIRETLS/);
+  // REQUIRETLS never outside TLS, and only when the session decided to send it (requiretls.ts afterTlsEhlo).
+  assert.doesNotMatch(buildCommands(req, [], full, false, { send: true }).mail, /REQUIRETLS/);
+  assert.doesNotMatch(buildCommands(req, [], full, true).mail, /REQUIRETLS/, 'REQUIRETLS not active for this next hop (disable)');
+  // smtp_proto.c (20250825): REQUIRETLS active but not sent (opportunistic) → RET=HDRS, whatever the sender asked.
+  assert.equal(buildCommands(req, [], full, true, { send: false }).mail, 'MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=id+201');
+  assert.equal(buildCommands(request({ requireTls: true }), [], full, true, { send: false }).mail, 'MAIL FROM:<a@example.org> SIZE=100 RET=HDRS');
   const bare = buildCommands(req, [{ index: 0, address: 'x@example.com', origAddress: 'o@example.com', notify: ['DELAY'] }], parseEhlo(['mx']), true);
   assert.equal(bare.mail, 'MAIL FROM:<a@example.org>');
   assert.deepEqual(bare.rcpts, ['RCPT TO:<x@example.com>']);

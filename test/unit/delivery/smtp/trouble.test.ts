@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseReply, SmtpReply } from '../../../../src/smtp/reply.ts';
 import {
-  applySoftBounce, connectFailed, decide, errnoText, leftOver, noConnection, siteDeferral, softBounceVerdict, softDsn, hostSaid, refusedToTalk, saslFailed, sizeExceeded, smtputf8NotOffered, streamFailure, tlsTrouble,
+  applySoftBounce, connectFailed, decide, errnoText, leftOver, noConnection, requireTlsTrouble, siteDeferral, softBounceVerdict, softDsn, hostSaid, refusedToTalk, saslFailed, sizeExceeded, smtputf8NotOffered, streamFailure, tlsTrouble,
 } from '../../../../src/delivery/smtp/trouble.ts';
 import * as trouble from '../../../../src/delivery/smtp/trouble.ts';
 
@@ -106,4 +106,16 @@ test('siteDeferral: only when a throttling failure deferred and nothing got thro
   assert.equal(siteDeferral(undefined, [deferred], false), undefined);
   assert.equal(siteDeferral(t, [deferred, bounced], false), undefined);
   assert.deepEqual(siteDeferral(t, [deferred, bounced], true), { reason: t.reason, dsn: '4.4.1' });
+});
+
+test('decide: a REQUIRETLS failure (SMTP_MISC_FAIL_SOFT_NON_FINAL) tries the next server, bounces at the last, never throttles', () => {
+  const t = requireTlsTrouble('mx[192.0.2.1]:25', { dsn: '5.7.30', text: 'Sender requested REQUIRETLS, but ...', nextMx: true }, 'mx');
+  assert.deepEqual(decide(t, false), { action: 'keep' });
+  assert.deepEqual(decide(t, true), { action: 'bounced', dsn: '5.7.30' });
+  assert.deepEqual([t.throttle, t.scope, t.remoteMta], [false, 'site', 'mx']);
+  // soft_bounce still applies at the end (the queue manager's one rewrite).
+  assert.deepEqual(softBounceVerdict(decide(t, true), true), { action: 'deferred', dsn: '4.7.30' });
+  // A policy configuration error (4.7.10, nextMx false) defers at once.
+  const e = requireTlsTrouble('none', { dsn: '4.7.10', text: 'REQUIRETLS policy configuration error. The last attempted server was mx', nextMx: false });
+  assert.deepEqual(decide(e, false), { action: 'deferred', dsn: '4.7.10' });
 });

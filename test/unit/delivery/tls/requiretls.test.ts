@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  afterTlsEhlo, beforeConnect, certificateFailed, evaluateRequireTlsPolicy, formatFeatures, noStarttls, policyQueryName,
-  requireTlsAction, requireTlsFeature, starttlsRefused, tlsRequiredByPolicy, tlsRequiredNoApplies, type PolicyTables, type RequireTlsPolicy,
+  afterTlsEhlo, beforeConnect, certificateFailed, certificateMatchRequired, evaluateRequireTlsPolicy, formatFeatures, noStarttls, policyQueryName,
+  policyTables, requireTlsAction, requireTlsFeature, requireTlsStatus, starttlsRefused, statusFeature, tlsRequiredByPolicy, tlsRequiredNoApplies, type PolicyTables, type RequireTlsPolicy,
 } from '../../../../src/delivery/tls/requiretls.ts';
 import { openTable } from '../../../../src/maps/registry.ts';
 import { loadConfig } from '../../../../src/config/load.ts';
@@ -107,6 +107,51 @@ test("smtp_requiretls_policy evaluation with real tables: Postfix 3.11's default
       "inline:{{a.example=bogus}}: unknown policy action: 'bogus' -- ignoring the remainder of this policy",
       "smtp_requiretls_policy: unknown policy action: 'sometimes' -- ignoring the remainder of this policy",
     ]);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('certificateMatchRequired: TLS_MUST_MATCH levels; an MTA-STS policy only in enforce mode; beforeConnect follows it', () => {
+  const p = (level: 'may' | 'encrypt' | 'verify' | 'secure' | 'fingerprint' | 'dane', extra: { source?: 'mta-sts' | 'table'; stsMode?: 'enforce' | 'testing' } = {}) =>
+    ({ level, source: extra.source ?? 'table', ...(extra.stsMode ? { stsMode: extra.stsMode } : {}) } as const);
+  assert.deepEqual(['may', 'encrypt', 'verify', 'secure', 'fingerprint', 'dane'].map((l) => certificateMatchRequired(p(l as 'may'))), [false, false, true, true, true, true]);
+  assert.equal(certificateMatchRequired(p('secure', { source: 'mta-sts', stsMode: 'enforce' })), true);
+  assert.equal(certificateMatchRequired(p('secure', { source: 'mta-sts', stsMode: 'testing' })), false);
+  const step = beforeConnect('enforce', 'secure', 'mx', 'Q', false);
+  assert.deepEqual([step.kind, step.kind === 'fail' && step.dsn], ['fail', '5.7.10']);
+  assert.equal(beforeConnect('enforce', 'secure', 'mx', 'Q').kind, 'continue');
+});
+
+test('requireTlsStatus / statusFeature: the record\'s plain data and back to the tls= feature', () => {
+  assert.equal(requireTlsStatus('disable', undefined, false), undefined);
+  assert.equal(requireTlsStatus('error', undefined, false), undefined);
+  assert.deepEqual(requireTlsStatus('enforce', undefined, false), { policy: 'enforce', status: 'undecided', sent: false });
+  const done = requireTlsStatus('enforce', { name: 'requiretls', status: 'compliant' }, true)!;
+  assert.deepEqual(done, { policy: 'enforce', status: 'compliant', sent: true });
+  const v = requireTlsStatus('opportunistic+starttls', { name: 'requiretls', final: 'nostarttls', status: 'violation' }, false)!;
+  assert.deepEqual(v, { policy: 'opportunistic+starttls', final: 'nostarttls', status: 'violation', sent: false });
+  assert.equal(formatFeatures([statusFeature(v)]), '!requiretls:nostarttls');
+  assert.equal(formatFeatures([statusFeature(done)]), 'requiretls');
+  assert.equal(formatFeatures([statusFeature(requireTlsStatus('opportunistic', undefined, false)!)]), 'requiretls?');
+});
+
+test('policyTables over real tables: fixed tables walk .parent keys, pattern tables do not; an unopenable table is a lookup error', async () => {
+  const t = tempDir();
+  try {
+    writeFileSync(join(t.dir, 'reqtls.regexp'), '/^mx\\.example\\.com$/ opportunistic\n');
+    const opened = new Map<string, Promise<Awaited<ReturnType<typeof openTable>>>>();
+    const tables = policyTables((spec) => {
+      if (!opened.has(spec)) opened.set(spec, openTable(spec, { baseDir: t.dir }));
+      return opened.get(spec)!;
+    });
+    const warnings: string[] = [];
+    const warn = (w: string) => warnings.push(w);
+    assert.equal(await evaluateRequireTlsPolicy(['inline:{{.example.com=opportunistic+starttls}}'], 'a.b.example.com', tables, warn), 'opportunistic+starttls');
+    assert.equal(await evaluateRequireTlsPolicy([`regexp:${join(t.dir, 'reqtls.regexp')}`], 'mx.example.com', tables, warn), 'opportunistic');
+    assert.equal(await evaluateRequireTlsPolicy([`regexp:${join(t.dir, 'reqtls.regexp')}`], 'a.mx.example.com', tables, warn), 'enforce', 'no .parent walk in a pattern table');
+    assert.equal(await evaluateRequireTlsPolicy([`hash:${join(t.dir, 'missing')}`, 'opportunistic'], 'example.com', tables, warn), 'error');
+    assert.deepEqual(warnings, [`smtp_requiretls_policy: hash:${join(t.dir, 'missing')}: table lookup error -- ignoring the remainder of this policy`]);
   } finally {
     t.cleanup();
   }

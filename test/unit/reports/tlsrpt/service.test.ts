@@ -61,7 +61,9 @@ test('send --now is served by the store owner; a failed HTTPS upload is kept, re
   const spool = await createSpool(config.get('queue_directory'), {});
   const log = memoryMailLog();
   const bus = new EventBus();
-  const make = () => new TlsRptService({ config, log, bus, daemon: true, tickMs: 100, queueMail: (e, c) => writeMaildrop(spool, e, c) });
+  const metrics: string[] = [];
+  const hooks = { reportGenerated: () => metrics.push('generated'), reportDelivered: (m: string, ok: boolean) => metrics.push(`${m} ${ok}`) };
+  const make = () => new TlsRptService({ config, log, bus, daemon: true, tickMs: 100, hooks, queueMail: (e, c) => writeMaildrop(spool, e, c) });
   let svc = make();
   await svc.start();
   try {
@@ -89,6 +91,8 @@ test('send --now is served by the store owner; a failed HTTPS upload is kept, re
     assert.deepEqual(report.policies[0].summary, { 'total-successful-session-count': 3, 'total-failure-session-count': 1 });
     assert.deepEqual(readdirSync(outbox), []);
     assert.deepEqual(openSpool(config.get('queue_directory')).list('maildrop'), []);
+    // The metrics hooks (observe-hooks.ts): one report generated, a failed and a good upload.
+    assert.deepEqual(metrics, ['generated', 'https false', 'https true']);
   } finally {
     await svc.stop();
     web.close();
@@ -120,6 +124,44 @@ test('a second store owner is refused; sealpost_tlsrpt = no records nothing', as
     await a.stop();
     const r = await sealpost(['tlsrpt', '-c', configDir]);
     assert.equal(r.stdout, 'tlsrpt: no TLS sessions recorded\n');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('startInDaemon: a busy store is a warning and a retry, never a failed start; recording begins once it is free', async () => {
+  const t = tempDir();
+  try {
+    const configDir = join(t.dir, 'etc');
+    mkdirSync(configDir);
+    writeFileSync(join(configDir, 'main.cf'), `queue_directory = ${join(t.dir, 'queue')}\ndata_directory = ${join(t.dir, 'data')}\n`);
+    const config = loadConfig({ configDir });
+    const bus = new EventBus();
+    const log = memoryMailLog();
+    const dir = join(t.dir, 'data', 'tlsrpt');
+    mkdirSync(dir, { recursive: true });
+    // Held by another live process (our parent), as `sealpost tlsrpt send --now` would.
+    writeFileSync(join(dir, 'lock'), `${process.ppid}\n`);
+    const s = new TlsRptService({ config, log, bus, queueMail: async () => 'X', retryMs: 50 });
+    await s.startInDaemon();
+    assert.equal(s.recorder, undefined);
+    assert.deepEqual(log.lines, [`sealpost/tlsrpt: warning: cannot open the TLS-RPT store in ${dir}: the TLS-RPT store is in use by process ${process.ppid}; TLS sessions are not recorded until it opens (retrying)`]);
+    writeFileSync(join(dir, 'lock'), '999999999\n'); // its owner is gone
+    await until(() => s.recorder);
+    assert.equal(log.lines[1], `sealpost/tlsrpt: the TLS-RPT store in ${dir} is open; recording TLS sessions`);
+    bus.publish({ kind: 'tls-session', queueId: 'Q', record: session() });
+    await s.recorder!.flush();
+    await s.stop();
+    const r = await sealpost(['tlsrpt', '-c', configDir, '--json']);
+    assert.equal(JSON.parse(r.stdout).periods[0].domains[0].sessions, 1);
+    // Stopped while still waiting: the retry never takes the lock afterwards.
+    writeFileSync(join(dir, 'lock'), `${process.ppid}\n`);
+    const w = new TlsRptService({ config, log: memoryMailLog(), bus, queueMail: async () => 'X', retryMs: 50 });
+    await w.startInDaemon();
+    await w.stop();
+    writeFileSync(join(dir, 'lock'), '999999999\n');
+    await sleep(200);
+    assert.equal(readFileSync(join(dir, 'lock'), 'utf8'), '999999999\n');
   } finally {
     t.cleanup();
   }

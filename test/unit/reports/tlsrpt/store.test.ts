@@ -16,7 +16,11 @@ test('classify: reused connections, report mail, TLS off and missing domains do 
   assert.deepEqual(classify(session(), true), { counts: false, why: 'exempt' });
   assert.deepEqual(classify({ ...session(), policy: { ...stsPolicy(), source: 'tls-required-no' } }), { counts: false, why: 'exempt' });
   assert.deepEqual(classify(session({ policy: noPolicy(), plaintext: true })), { counts: false, why: 'no-tls' });
+  // The plaintext retry after a failed handshake at may: that handshake has its own record.
+  assert.deepEqual(classify(session({ policy: noPolicy(), plaintext: true, failure: 'validation-failure' })), { counts: false, why: 'no-tls' });
   assert.deepEqual(classify(session({ policy: noPolicy('') })), { counts: false, why: 'no-domain' });
+  assert.deepEqual(classify(session({ policy: noPolicy('192.0.2.1') })), { counts: false, why: 'no-domain' });
+  assert.deepEqual(classify(session({ policy: noPolicy('2001:db8::1') })), { counts: false, why: 'no-domain' });
   const ok = classify(session());
   assert.ok(ok.counts && ok.failure === undefined && ok.policy.domain === 'sts.example');
   const pt = classify(session({ policy: noPolicy(), plaintext: true, failure: 'starttls-not-supported' }));
