@@ -118,14 +118,15 @@ test('a per-server source plugs in without touching the callers: skip an MX the 
       ? { kind: 'silent', note: `${q.server.hostname} is listed` }
       : { kind: 'skip-server', reason: `MX ${q.server.hostname} is not listed`, dsn: '4.7.5', resultType: 'validation-failure', note: 'not listed' }),
   };
-  const env: PolicyEnv = { ...env0, sources: [...policySources(env0), listed] };
+  // The fake takes the place of the real MTA-STS source.
+  const env: PolicyEnv = { ...env0, sources: [...policySources(env0).filter((x) => x.name !== 'mta-sts'), listed] };
   try {
     const hop = await decideHop(env, 'example.com', msg);
     const ok = await decideServer(env, hop, mx('mx.example.com'));
     assert.equal(ok.verdict.kind === 'connect' && ok.verdict.policy, hop.policy);
     const skip = await decideServer(env, hop, mx('evil.example.net'));
     assert.deepEqual(skip.verdict.kind === 'skip' && [skip.verdict.reason, skip.verdict.dsn, skip.verdict.resultType, skip.verdict.applied.source], ['MX evil.example.net is not listed', '4.7.5', 'validation-failure', 'mta-sts']);
-    assert.deepEqual(skip.trace.steps.map((x) => `${x.source}/${x.step}`), ['default/hop', 'tls-required-no/hop', 'table/hop', 'mta-sts/hop', 'mta-sts/server']);
+    assert.deepEqual(skip.trace.steps.map((x) => `${x.source}/${x.step}`), ['default/hop', 'tls-required-no/hop', 'table/hop', 'dane/hop', 'mta-sts/hop', 'dane/server', 'mta-sts/server']);
   } finally {
     await s.done();
   }
