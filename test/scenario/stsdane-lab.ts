@@ -85,7 +85,7 @@ export async function stsDaneLab(opts: StsDaneLabOptions): Promise<StsDaneLab> {
         const q = await lab.cli(['mailq']);
         const lines = q.stdout.split('\n');
         const at = lines.findIndex((l) => l.startsWith(id));
-        const m = at >= 0 ? /^\s+\((.*)\)$/.exec(lines[at + 1] ?? '') : null;
+        const m = at >= 0 ? /^\s*\((.*)\)$/.exec(lines[at + 1] ?? '') : null;
         if (m) return m[1]!;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -97,4 +97,9 @@ export async function stsDaneLab(opts: StsDaneLabOptions): Promise<StsDaneLab> {
       await sts?.close();
     },
   };
+}
+
+/** An RFC 8461 policy file. */
+export function stsPolicy(mode: 'enforce' | 'testing' | 'none', mx: readonly string[], maxAge = 86400): string {
+  return ['version: STSv1', `mode: ${mode}`, ...mx.map((m) => `mx: ${m}`), `max_age: ${maxAge}`, ''].join('\n');
 }

@@ -175,7 +175,8 @@ export class DeliveryAttempt {
     const policy = await env.tls.policyFor(plan.hop, { tlsRequiredNo: request.tlsRequiredNo, requireTls: request.requireTls });
     // An invalid policy connects nowhere; as Postfix (smtp_connect.c) the servers are still
     // looked up and the server step defers each one with its per-server warning.
-    const key = policy.level === 'invalid' ? '' : cacheKey(request.transport, plan.hop, policy);
+    // The engine's tag keeps a cached session from outliving a change of a published policy.
+    const key = policy.level === 'invalid' ? '' : cacheKey(request.transport, plan.hop, policy) + (env.tls.reuseTag?.(policy) ?? '');
     const used = policy.level === 'invalid' ? new Set<string>() : await this.reuseCached(key);
     if (this.pending.size === 0) return;
     const res = await resolveHop(plan.hop, env.connect, env.resolver);

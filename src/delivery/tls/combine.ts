@@ -44,7 +44,7 @@
  */
 import type { PolicySourceName, TlsRptResultType } from '../outcome.ts';
 import type { StsRequirement } from '../mta-sts/match.ts';
-import { stsReasons } from '../mta-sts/match.ts';
+import { stsMxWarning, stsReasons } from '../mta-sts/match.ts';
 import { daneWithoutTlsa, levelRank } from './level.ts';
 import type { PolicyEntry } from './policy-table.ts';
 import { CONFIG_PROBLEM } from './reasons.ts';
@@ -244,7 +244,9 @@ function stsRule(answers: Map<PolicySourceName, SourceAnswer>, b: Base): Combine
   if (mode === 'enforce' && !p.listed) {
     // RFC 8461 §5: enforce — never deliver to an MX host that matches no mx pattern.
     const reason = stsReasons.notListed(p.policy.domain, p.mxHost);
-    return { ...decided, kind: 'skip-server', reason, dsn: '4.7.5', resultType: 'validation-failure', report: p.report, warnings: b.warnings, trace: trace(b.steps, 'mta-sts', `server skipped: ${reason}`) };
+    // Postfix smtp_tls_authorize_mx_hostname(): the warning for a host it will not connect to.
+    const warnings = [...b.warnings, stsMxWarning(p.mxHost, p.policy.domain)];
+    return { ...decided, kind: 'skip-server', reason, dsn: '4.7.5', resultType: 'validation-failure', report: p.report, warnings, trace: trace(b.steps, 'mta-sts', `server skipped: ${reason}`) };
   }
   if (mode === 'testing') {
     return connect({ ...b, decided, report: p.report, why: `${b.why}; MTA-STS policy of ${p.policy.domain} in mode testing: its checks are recorded, not enforced` }, { sts: plan });

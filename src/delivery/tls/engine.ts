@@ -262,6 +262,12 @@ class Engine implements SealpostTlsEngine {
     return formatSummary(evaluation, server, reused);
   }
 
+  reuseTag(hop: ConnectPolicy): string {
+    const a = this.decisions.get(hop)?.steps.find((s) => s.source === 'mta-sts')?.answer;
+    if (a?.kind !== 'published' || a.published.kind !== 'sts-policy') return '';
+    return `\u0000sts:${a.published.policy.id}:${a.published.policy.mode}`;
+  }
+
   details(policy: TlsPolicy): PolicyDetails | undefined {
     return this.detailsOf.get(policy);
   }

@@ -216,4 +216,10 @@ export interface TlsEngine {
   summaryLine(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string;
   /** Drop cached contexts and session tickets (reload). */
   reset(): void;
+  /**
+   * What the connection cache key must add for a hop policy so that a cached
+   * session is never reused across a change of a published policy (an
+   * MTA-STS policy with a new id may list other MX hosts). Empty when nothing.
+   */
+  reuseTag?(hop: ConnectPolicy): string;
 }

@@ -17,15 +17,15 @@
  *     `error` (the service could not be asked) → `invalid`, 4.7.5: the cache
  *     it cannot reach may hold an enforce policy — fail closed.
  * - Server step: for a published policy, match.ts stsForServer() on the MX
- *   host: `published` `sts-server` (listed or not, the requirement). An
- *   unlisted MX under `enforce` is logged with Postfix's warning (`MX name
- *   'H' does not match STS MX pattern for 'D'`); the combiner skips it.
+ *   host: `published` `sts-server` (listed or not, the requirement). The
+ *   combiner skips an unlisted MX under `enforce` where MTA-STS applies, with
+ *   Postfix's warning (`MX name 'H' does not match STS MX pattern for 'D'`).
  *
  * Not here: fetching and caching (mta-sts/), the precedence (combine.ts),
  * the certificate checks (verify.ts, engine.ts).
  */
 import { parseNexthop } from '../../../maps/domain-walk.ts';
-import { stsForServer, stsMxWarning, stsReasons } from '../../mta-sts/match.ts';
+import { stsForServer, stsReasons } from '../../mta-sts/match.ts';
 import { appliedStsFields, type StsLookup, type StsPolicySource } from '../../mta-sts/service.ts';
 import type { HopQuery, PolicySource, ServerQuery, SourceAnswer } from './types.ts';
 
@@ -94,8 +94,6 @@ export function stsSource(env: StsSourceEnv): PolicySource {
       const host = q.server.hostname.replace(/\.$/, '').toLowerCase();
       const plan = stsForServer({ domain: policy.domain, mode, mx: policy.mx }, host);
       const listed = plan.try && plan.pattern !== undefined;
-      // Postfix smtp_tls_authorize_mx_hostname(): the warning for a host it will not connect to.
-      if (!listed && mode === 'enforce') env.warn(stsMxWarning(host, policy.domain));
       const requirement = Object.freeze({ level: 'secure' as const, match: Object.freeze([host]), minProtocol: 'TLSv1.2' as const, servername: host });
       return {
         kind: 'published', label: `MTA-STS policy of ${policy.domain}`,
