@@ -289,16 +289,19 @@ export function stsCacheDir(config: Config): string {
 }
 
 /**
- * The daemon's service from main.cf: the file cache in data_directory, the
- * HTTPS getter with the `secure` roots, resolving through `resolver`.
+ * The daemon's service from main.cf: the file cache in data_directory (or
+ * `store`: `sealpost tls explain` reads it without writing), the HTTPS
+ * getter with the `secure` roots, resolving through `resolver`.
  * Throws a one-line Error when the CA file or path cannot be read.
  */
-export function createStsService(config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number): StsService {
+export function createStsService(
+  config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number, store?: StsCacheStore,
+): StsService {
   const protocols = config.getList('inet_protocols').map((p) => p.toLowerCase());
   const families = familiesFor(protocols.length === 1 && (protocols[0] === 'ipv4' || protocols[0] === 'ipv6') ? protocols[0] : 'all');
   const getter = createHttpsGetter({ roots: stsTrustRoots(config), addresses: (host) => resolver.addresses(host, families) });
   return new StsService({
-    resolver, getter, store: new StsCache(stsCacheDir(config), log.warn),
+    resolver, getter, store: store ?? new StsCache(stsCacheDir(config), log.warn),
     fetchTimeoutMs: config.getTime('sealpost_mta_sts_fetch_timeout') * 1000,
     maxBytes: config.getSize('sealpost_mta_sts_max_policy_size'),
     warn: log.warn,

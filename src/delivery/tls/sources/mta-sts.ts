@@ -84,7 +84,7 @@ export function stsSource(env: StsSourceEnv): PolicySource {
       return {
         kind: 'published', label: `MTA-STS policy of ${p.domain}`,
         note: `policy id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')}, ${r.from === 'cache' ? 'cached' : 'fetched'}${refresh}`,
-        published: { kind: 'sts-policy', policy: p, from: r.from, report: Object.freeze({ ...appliedStsFields(p) }) },
+        published: { kind: 'sts-policy', policy: p, from: r.from, report: Object.freeze({ ...appliedStsFields(p) }), ...(r.txt ? { txt: r.txt } : {}) },
       };
     },
     server(q: ServerQuery, atHop: SourceAnswer | undefined): SourceAnswer {

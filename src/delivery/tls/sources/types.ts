@@ -99,7 +99,7 @@ export type Published =
   /** `dane` without usable DANE here: `may` (no TLSA, insecure zone) or `encrypt` (TLSA, none usable). */
   | { readonly kind: 'dane-fallback'; readonly level: 'may' | 'encrypt'; readonly why: string; readonly report?: ReportFacts }
   /** Hop step: the domain publishes an MTA-STS policy (enforce or testing); applied per MX host. */
-  | { readonly kind: 'sts-policy'; readonly policy: StsCacheEntry; readonly from: 'cache' | 'fetch'; readonly report: ReportFacts }
+  | { readonly kind: 'sts-policy'; readonly policy: StsCacheEntry; readonly from: 'cache' | 'fetch'; readonly report: ReportFacts; readonly txt?: string }
   /** Server step: what the MTA-STS policy asks of this MX host (RFC 8461 §4, §5). */
   | {
       readonly kind: 'sts-server';
