@@ -3,7 +3,10 @@
  * fetch the policy again (RFC 8461 §5.1), through the real daemon: the first
  * policy lists mx1, the new one only mx2; after the change the mail goes to
  * mx2, mx1 is no longer tried (even though a connection to it may still be
- * cached), and the fetch is logged with the new id.
+ * cached), and the fetch is logged with the new id. The SMTP client runs in
+ * the master's thread here (`sealpost_delivery_workers = 0`: the agent asks
+ * the MTA-STS service directly; the other scenarios go through a worker
+ * thread's channel).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +28,7 @@ test('policy id change: the policy is fetched again and applies at once', async 
       '_mta-sts.idc.test': { TXT: ['v=STSv1; id=one;'] },
       'mta-sts.idc.test': { A: [addr] },
     }),
-    mainCf: ['smtp_tls_security_level = may', `smtp_tls_CAfile = ${pki.root.cert}`, 'smtp_connection_cache_time_limit = 30s'],
+    mainCf: ['smtp_tls_security_level = may', `smtp_tls_CAfile = ${pki.root.cert}`, 'smtp_connection_cache_time_limit = 30s', 'sealpost_delivery_workers = 0'],
   });
   try {
     const first = await s.send('a@idc.test');
