@@ -14,6 +14,8 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['intake-large', () => import('./intake-large.ts')],
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
+  ['policy-sources', () => import('./policy-sources.ts')],
+  ['relay-sts', () => import('./relay-sts.ts')],
   ['observe', () => import('./observe.ts')],
 ];
 
