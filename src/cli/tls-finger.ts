@@ -14,9 +14,10 @@
  *   (smtp_tls_chain_files), -k/-K (smtp_tls_cert_file/key_file), -s
  *   (smtp_tls_servername); -l level; -t connect+greeting and -T command
  *   timeouts (seconds); -c no SMTP chat lines; -C print the chain in PEM; -v
- *   is accepted. The others (-f -L -m -M -r -R -S -w -x -X: DANE, logging
- *   options, reconnects, SRV, LMTP, wrapper mode, raw public keys, tlsproxy)
- *   are refused with one line naming the option. The configuration
+ *   is accepted. The others (-f -L -m -M -r -R -S -w -x -X: the DANE switches
+ *   — their main.cf parameters work with -o —, logging options, reconnects,
+ *   SRV, LMTP, wrapper mode, raw public keys, tlsproxy) are refused with one
+ *   line naming the option. The configuration
  *   directory: `sealpost -c config_dir tls-finger ...` or $MAIL_CONFIG.
  * - destination is `domain`, `domain:port`, `[host]` or `[host]:port`
  *   (`inet:` accepted); without brackets the MX hosts are looked up
@@ -85,10 +86,10 @@ const OPTSTRING = 'a:ch:o:RSt:T:vA:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxX';
 
 /** posttls-finger(1) options sealpost's tls-finger does not have, and why. */
 const REFUSED: Readonly<Record<string, string>> = {
-  f: 'forced TLSA lookups (DANE)',
+  f: 'forced TLSA lookups (DANE): use -o smtp_tls_force_insecure_host_tlsa_lookup=yes',
   L: 'TLS logging options (the report is always complete)',
   m: 'reconnects behind load balancers',
-  M: 'the insecure-MX DANE policy',
+  M: 'the insecure-MX DANE policy: use -o smtp_tls_dane_insecure_mx_policy=...',
   r: 'session resumption tests',
   R: 'SRV lookups',
   S: 'LMTP over a UNIX socket',
