@@ -9,9 +9,13 @@
  * Contract:
  * - `policyFor` (the hop step) never rejects; its result is frozen and cached
  *   for POLICY_CACHE_MS per (next hop, TLS-Required: No) — invalid results
- *   are not cached, so a recovered table answers at the next attempt, and
- *   neither are hop decisions that asked the MTA-STS service (it has its own
- *   cache, and the TXT id is checked on every delivery, RFC 8461 §5.1).
+ *   are not cached, so a recovered table answers at the next attempt. A
+ *   decision with a published MTA-STS policy is reused only while the
+ *   service still answers the same policy (same id and fetch): the service is
+ *   asked at every delivery (the TXT id check of RFC 8461 §5.1). The server
+ *   step's `connect` verdicts are kept with the hop policy they came from
+ *   (so for at most POLICY_CACHE_MS), except where DANE is asked (TLSA
+ *   records are looked up for every connection).
  *   `serverPolicy` (the server step) asks the per-server sources (per-site
  *   host entries, DANE's TLSA records, MTA-STS mx patterns); when none has
  *   anything to say it returns the hop policy itself. For an invalid hop
@@ -79,6 +83,21 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
   return new Engine(opts);
 }
 
+/** The MTA-STS policy a hop decision was made with (what must still hold to reuse it). */
+interface StsTag {
+  readonly domain: string;
+  readonly id: string;
+  readonly fetchedAt: number;
+  readonly mode: string;
+}
+
+function stsTagOf(d: HopDecision | undefined): StsTag | undefined {
+  const a = d?.steps.find((s) => s.source === 'mta-sts')?.answer;
+  if (a?.kind !== 'published' || a.published.kind !== 'sts-policy') return undefined;
+  const p = a.published.policy;
+  return { domain: p.domain, id: p.id, fetchedAt: p.fetchedAt, mode: p.mode };
+}
+
 const FALLBACK_APPLIED = (domain: string) =>
   Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
 
@@ -91,7 +110,10 @@ class Engine implements SealpostTlsEngine {
   private readonly env: PolicyEnv;
   private readonly detailsOf = new WeakMap<TlsPolicy, PolicyDetails>();
   private readonly decisions = new WeakMap<TlsPolicy, HopDecision>();
-  private readonly policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
+  private readonly policies = new Map<string, { expires: number; policy: Promise<TlsPolicy>; sts?: StsTag }>();
+  /** connect verdicts of the server step, per hop policy and server. */
+  private readonly serverMemo = new WeakMap<TlsPolicy, Map<string, ServerPolicy>>();
+  private readonly sts: StsPolicySource | undefined;
   private readonly digest: string;
   private readonly maxDepth: number;
   private readonly daneDigests: DaneDigests;
@@ -101,6 +123,7 @@ class Engine implements SealpostTlsEngine {
     const service = opts.service ?? 'smtp';
     const prefix = service.startsWith('lmtp') ? 'lmtp' : 'smtp';
     this.now = opts.now ?? Date.now;
+    this.sts = opts.sts;
     this.warn = (text) => log.warn(service, text);
     this.contexts = new ContextCache(config, prefix);
     this.sessions = new SessionCache({
@@ -167,16 +190,28 @@ class Engine implements SealpostTlsEngine {
     const key = `${nexthop}\0${message.tlsRequiredNo ? 1 : 0}`;
     const t = this.now();
     const hit = this.policies.get(key);
-    if (hit && hit.expires > t) return hit.policy;
+    if (hit && hit.expires > t) return hit.sts ? this.revalidate(key, hit.policy, hit.sts, nexthop, message) : hit.policy;
     const p = this.decide(nexthop, message);
-    this.policies.set(key, { expires: t + POLICY_CACHE_MS, policy: p });
-    // Do not keep failures (the next attempt asks the tables again), nor decisions that asked
-    // the MTA-STS service (its TXT id is checked for every delivery).
+    const entry: { expires: number; policy: Promise<TlsPolicy>; sts?: StsTag } = { expires: t + POLICY_CACHE_MS, policy: p };
+    this.policies.set(key, entry);
+    // Do not keep failures: the next attempt asks the tables again. Tag a decision with its MTA-STS policy.
     void p.then((pol) => {
-      const asked = this.decisions.get(pol)?.steps.some((s) => s.source === 'mta-sts' && s.answer.kind !== 'silent');
-      if ((pol.level === 'invalid' || asked) && this.policies.get(key)?.policy === p) this.policies.delete(key);
+      if (pol.level === 'invalid') {
+        if (this.policies.get(key) === entry) this.policies.delete(key);
+        return;
+      }
+      const tag = stsTagOf(this.decisions.get(pol));
+      if (tag) entry.sts = tag;
     });
     return p;
+  }
+
+  /** A cached decision with an MTA-STS policy: still the service's answer? (RFC 8461 §5.1: checked per delivery.) */
+  private async revalidate(key: string, cached: Promise<TlsPolicy>, tag: StsTag, nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> {
+    const r = await this.sts?.lookup(tag.domain);
+    if (r?.kind === 'policy' && r.policy.id === tag.id && r.policy.fetchedAt === tag.fetchedAt && r.policy.mode === tag.mode) return cached;
+    if (this.policies.get(key)?.policy === cached) this.policies.delete(key);
+    return this.policyFor(nexthop, message);
   }
 
   async serverPolicy(hop: TlsPolicy, server: ServerIdentity): Promise<ServerPolicy> {
@@ -186,13 +221,24 @@ class Engine implements SealpostTlsEngine {
       this.warn(policyLookupWarning(hop.nexthop, server.hostname, hop.invalid.reason));
       return { kind: 'defer', deferral: hop.invalid, applied: hop.applied, noRecord: true };
     }
+    const memoKey = `${server.hostname}|${server.address}|${server.port}|${server.mxAuthenticated}|${server.addressAuthenticated ?? ''}|${server.canonicalName ?? ''}`;
+    const memo = this.serverMemo.get(hop)?.get(memoKey);
+    if (memo) return memo;
     try {
       const s = await decideServer(this.env, d, server);
       if (s.verdict.kind !== 'connect' || s.verdict.policy === hop) return s.verdict;
       const p = this.withContext(s.verdict.policy, server.hostname);
       if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied, noRecord: true };
       this.detailsOf.set(p, s.details);
-      return { kind: 'connect', policy: p };
+      const verdict: ServerPolicy = { kind: 'connect', policy: p };
+      // TLSA records are asked for every connection (a DANE level); other server steps are kept with the hop policy.
+      const dane = hop.level === 'dane' || hop.level === 'dane-only' || hop.configuredLevel === 'dane' || hop.configuredLevel === 'dane-only';
+      if (!dane) {
+        let m = this.serverMemo.get(hop);
+        if (!m) this.serverMemo.set(hop, (m = new Map()));
+        m.set(memoKey, verdict);
+      }
+      return verdict;
     } catch (err) {
       this.warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
       return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied, noRecord: true };

@@ -221,3 +221,27 @@ test('MTA-STS source: not consulted where a table entry decides, for [host], wit
   const off = stsSource({ enabled: false, warn: () => undefined, sts: { lookup: async () => { throw new Error('never'); } } });
   assert.deepEqual(await off.hop!(q('example.com')), { kind: 'silent', note: 'sealpost_mta_sts = no' });
 });
+
+test('engine: an MTA-STS hop decision is reused while the service answers the same policy; its server verdicts too', async () => {
+  const s = setup('smtp_tls_security_level = may\n');
+  let policy = { domain: 'example.com', id: '1', fetchedAt: 1, expiresAt: 1e15, mode: 'enforce' as const, mx: ['mx.example.com'], maxAge: 86400, lines: [] };
+  let asked = 0;
+  const engine = createTlsEngine({ config: s.config, tables: s.tables, log: s.log, sts: { lookup: async () => { asked++; return { kind: 'policy', from: 'cache', policy }; } } });
+  try {
+    const a = await engine.policyFor('example.com', msg);
+    const b = await engine.policyFor('example.com', msg);
+    assert.equal(b, a, 'same policy, same decision');
+    assert.equal(asked, 2, 'the service is asked at every delivery (RFC 8461 §5.1)');
+    const v1 = await engine.serverPolicy(a, mx('mx.example.com'));
+    const v2 = await engine.serverPolicy(a, mx('mx.example.com'));
+    assert.equal(v2, v1);
+    assert.equal(v1.kind === 'connect' && v1.policy.level, 'secure');
+    policy = { ...policy, id: '2', fetchedAt: 2, mx: ['mx2.example.com'] };
+    const c = await engine.policyFor('example.com', msg);
+    assert.notEqual(c, a, 'a new policy: decided again');
+    const v3 = await engine.serverPolicy(c, mx('mx.example.com'));
+    assert.equal(v3.kind, 'skip');
+  } finally {
+    await s.done();
+  }
+});
