@@ -10,7 +10,7 @@
  *   deliberate  sealpost differs on purpose (also in docs/differences-from-postfix.md);
  *   bug         sealpost should do what Postfix does: `why` names the sealpost
  *               code that decides it and the Postfix source that says so;
- *   pending     a feature not built yet (DANE), being built elsewhere.
+ *   pending     a feature not built yet, being built elsewhere.
  *
  * Postfix sources are cited from the v3.11.6 tree (vdukhovni/postfix); the
  * cited code is the same in Debian's 3.7.11, which produced the facts.
