@@ -6,17 +6,20 @@
  *     MessagePort round trip on top);
  *   - DANE decisions/s (daneAfterLookup) and matches/s (matchDane) for a
  *     DANE-EE `3 1 1` record and a DANE-TA `2 0 1` record with a chain to
- *     verify.
+ *     verify;
+ *   - whole policy decisions/s of the TLS engine (the hop step and the
+ *     server step, as the SMTP client asks them for every delivery) for an
+ *     MTA-STS enforce destination with a warm cache, against the same
+ *     destination with a `secure` table entry.
  *
- * Contract: exports `bench()` like the other modules, printing one line per
- * figure; runs alone with `node --import tsx bench/policy-sources.ts`. Not
- * listed in bench/run.ts yet (the sources are not wired into delivery).
- * Temp files (the test PKI) are removed at the end.
+ * Contract: exports `bench()` like the other modules (listed in
+ * bench/run.ts), printing one line per figure; runs alone with
+ * `node --import tsx bench/policy-sources.ts`. Temp files (the test PKI, a
+ * config directory) are removed at the end.
  *
- * Not here: relay throughput to an MTA-STS destination (needs the sources
- * wired into the SMTP client).
+ * Not here: relay throughput to an MTA-STS destination (relay-sts.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -29,6 +32,11 @@ import { PacketResolver } from '../src/delivery/dns/resolver.ts';
 import type { TlsaRecord } from '../src/delivery/dns/tlsa.ts';
 import { DEFAULT_DANE_DIGESTS, daneAfterLookup, matchDane } from '../src/delivery/tls/dane.ts';
 import { certFactsFromDer } from '../src/delivery/tls/verify.ts';
+import { loadConfig } from '../src/config/load.ts';
+import { createTlsEngine } from '../src/delivery/tls/engine.ts';
+import type { TlsPolicy } from '../src/delivery/tls/types.ts';
+import { TableSet } from '../src/maps/registry.ts';
+import { memoryMailLog } from '../src/reports/maillog.ts';
 import { startDnsServer } from '../test/harness/dns-server.ts';
 import type { Zone } from '../test/harness/dns-server.ts';
 import { makeCa, mintCert, tlsaFor } from '../test/harness/pki.ts';
@@ -131,9 +139,37 @@ function daneFigures(): void {
   }
 }
 
+/** The engine's hop step + server step per delivery: MTA-STS enforce (warm cache) against a table entry. */
+async function engineFigures(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-engine-'));
+  try {
+    writeFileSync(join(dir, 'main.cf'), 'smtp_tls_security_level = may\nsmtp_tls_policy_maps = inline:{ {table.example = secure} }\n');
+    writeFileSync(join(dir, 'master.cf'), '');
+    const config = loadConfig({ configDir: dir, warn: () => undefined });
+    const tables = new TableSet({ baseDir: dir });
+    const sts = stsService(async (name) => ({ status: 'found', records: [`v=STSv1; id=${name.length}`], authenticated: false }));
+    await warm(sts);
+    const engine = createTlsEngine({ config, tables, log: memoryMailLog(), sts });
+    const msg = { tlsRequiredNo: false, requireTls: false };
+    const decide = async (domain: string, mx: string): Promise<void> => {
+      const hop: TlsPolicy = await engine.policyFor(domain, msg);
+      const s = await engine.serverPolicy(hop, { hostname: mx, address: '192.0.2.1', port: 25, mxAuthenticated: false });
+      if (s.kind !== 'connect' || s.policy.level !== 'secure') throw new Error(`unexpected decision for ${domain}: ${JSON.stringify(s.kind)}`);
+    };
+    await decide('d1.example', 'mx.d1.example');
+    const n = 50_000;
+    line('policy decision, MTA-STS enforce (warm cache)', perSecond(n, await timeAsync(n, 64, (i) => decide(`d${i % DOMAINS}.example`, `mx.d${i % DOMAINS}.example`))));
+    line('policy decision, the same with a "secure" table entry', perSecond(n, await timeAsync(n, 64, () => decide('table.example', 'mx.table.example'))));
+    await tables.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function bench(): Promise<void> {
   await stsFigures();
   daneFigures();
+  await engineFigures();
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

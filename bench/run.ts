@@ -15,6 +15,8 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
   ['tlsrpt', () => import('./tlsrpt.ts')],
+  ['policy-sources', () => import('./policy-sources.ts')],
+  ['relay-sts', () => import('./relay-sts.ts')],
   ['observe', () => import('./observe.ts')],
 ];
 

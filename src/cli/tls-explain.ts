@@ -1,9 +1,12 @@
 /**
- * tls-explain.ts — `sealpost tls explain [-c config_dir] [-s sender] recipient...`:
+ * tls-explain.ts — `sealpost tls explain [-c config_dir] [-n] [-s sender] recipient...`:
  * for each recipient, the route (Router steps: domain class, transport_maps,
  * default/relay transport, relayhost), the next hop(s), and for each next hop
  * the TLS policy as the SMTP client would decide it: every smtp_tls_policy_maps
- * key tried in every table and the entry that matched, the effective level and
+ * key tried in every table and the entry that matched, what DANE and MTA-STS
+ * said (the `_mta-sts` TXT record, the cached or fetched policy with its id
+ * and expiry; per MX host the TLSA records and whether the MX and host
+ * lookups were DNSSEC-secure), which source won, the effective level and
  * what it means, and the certificate names (or fingerprints) that must match.
  * It warns when a policy entry for the recipient domain exists but is never
  * consulted because mail goes to another next hop (MISSION.md trap 5: "the
@@ -13,18 +16,23 @@
  * - The delivering program is the master.cf service named by the transport,
  *   and its `-o` overrides apply to its TLS parameters (as for smtp(8)
  *   running as `relay`), via scheduler/transports.ts serviceConfig().
- * - No network and no daemon: it reads main.cf, master.cf and the tables. Every
- *   decision is the delivery code's own (scheduler/resolve.ts, the hop step of
- *   delivery/tls/policy.ts decideHop); this file only prints its trace. The
- *   per-server step needs the MX list and is not shown.
+ * - NETWORK LOOKUPS: by default it asks DNS (sealpost_dns_resolvers, else
+ *   the system resolver) for the MX hosts, their TLSA records and the
+ *   `_mta-sts` TXT record, and fetches an MTA-STS policy over HTTPS when the
+ *   cache (read, never written: a fetched policy is shown, not stored) has
+ *   none with that id — the hop step and the per-server step of delivery
+ *   (delivery/tls/policy.ts decideHop, decideServer), the servers in the
+ *   order delivery would try them. `-n`: no network at all (main.cf,
+ *   master.cf and the tables only; the per-server step is not shown), as
+ *   the status page runs it. No daemon is needed either way. Every decision
+ *   is the delivery code's own; this file only prints its trace.
  * - Output is plain text on stdout, one block per recipient; warnings of the
  *   policy engine (Postfix's words) are shown inside the block. Exit 0 unless
  *   the command line or main.cf is wrong (UsageError/ConfigError).
  * - Without -s the sender is the null sender `<>` (sender_dependent_* maps
  *   are then looked up with their empty_address_*_lookup_key).
  *
- * Not here: probing servers (tls-finger), DANE TLSA and MTA-STS lookups
- * (a `dane` level is shown as the engine decides it without TLSA).
+ * Not here: probing servers (tls-finger: STARTTLS and certificates).
  */
 import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
@@ -35,18 +43,40 @@ import { splitOutsideBraces } from '../maps/braces.ts';
 import { Router, TEXT_TRANSPORTS, type Route } from '../scheduler/resolve.ts';
 import { agentKind, serviceConfig } from '../scheduler/transports.ts';
 import { levelRank } from '../delivery/tls/level.ts';
-import { decideHop, type HopDecision } from '../delivery/tls/policy.ts';
+import { decideHop, decideServer, type HopDecision, type PolicyEnv } from '../delivery/tls/policy.ts';
 import { parsePolicyEntry } from '../delivery/tls/policy-table.ts';
 import type { TableEntryRef, TraceStep } from '../delivery/tls/sources/types.ts';
 import type { TlsLevel, TlsPolicy } from '../delivery/tls/types.ts';
+import { createResolver, type FullResolver } from '../delivery/dns/resolver.ts';
+import { connectSettings, resolveHop } from '../delivery/smtp/connect.ts';
+import { ReadOnlyStsCache, StsCache } from '../delivery/mta-sts/cache.ts';
+import { createStsService, stsCacheDir, type StsPolicySource } from '../delivery/mta-sts/service.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
-const USAGE = 'usage: sealpost tls explain [-c config_dir] [-s sender] recipient...';
+const USAGE = 'usage: sealpost tls explain [-c config_dir] [-n] [-s sender] recipient...';
+
+/** What the network lookups use (absent: -n, or the status page). */
+export interface ExplainNetwork {
+  readonly resolver: FullResolver;
+  /** The MTA-STS service over a read-only cache; absent when sealpost_mta_sts = no. */
+  readonly sts?: StsPolicySource;
+  readonly warn: (text: string) => void;
+}
+
+/** DNS and MTA-STS as delivery would use them; a fetched policy is never stored. */
+function explainNetwork(config: LoadedConfig, warnings: string[]): ExplainNetwork {
+  const warn = (t: string): void => void warnings.push(t);
+  const resolver = createResolver(config);
+  const sts = config.getBool('sealpost_mta_sts')
+    ? createStsService(config, resolver, { warn }, undefined, new ReadOnlyStsCache(new StsCache(stsCacheDir(config), warn)))
+    : undefined;
+  return { resolver, ...(sts ? { sts } : {}), warn };
+}
 
 export async function main(ctx: CommandContext): Promise<number> {
   if (ctx.argv[0] !== 'explain') throw new UsageError(USAGE);
-  const opts = getopt(ctx.argv.slice(1), 'c:s:', USAGE);
+  const opts = getopt(ctx.argv.slice(1), 'c:ns:', USAGE);
   if (opts.rest.length === 0) throw new UsageError(USAGE);
   const configDir = resolveConfigDir(opts.value('c'), ctx.env);
   const configWarnings: string[] = [];
@@ -55,8 +85,17 @@ export async function main(ctx: CommandContext): Promise<number> {
   const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash' });
   try {
     const blocks: string[] = [];
+    const netWarnings: string[] = [];
+    let network: ExplainNetwork | undefined;
+    try {
+      network = opts.has('n') ? undefined : explainNetwork(config, netWarnings);
+    } catch (err) {
+      // An unreadable CA file: say it, and explain without MTA-STS fetches.
+      ctx.stderr.write(`${ctx.prog}: warning: ${(err as Error).message}; MTA-STS not looked up\n`);
+      network = { resolver: createResolver(config), warn: (t) => void netWarnings.push(t) };
+    }
     for (const recipient of opts.rest) {
-      blocks.push((await explainRecipient({ config, tables, recipient, sender: opts.value('s') ?? '' })).join('\n'));
+      blocks.push((await explainRecipient({ config, tables, recipient, sender: opts.value('s') ?? '', ...(network ? { network } : {}) })).join('\n'));
     }
     ctx.stdout.write(blocks.join('\n\n') + '\n');
   } finally {
@@ -70,6 +109,8 @@ export interface ExplainInput {
   readonly tables: TableSet;
   readonly recipient: string;
   readonly sender: string;
+  /** DNS and MTA-STS lookups (absent: tables only, no network). */
+  readonly network?: ExplainNetwork;
 }
 
 /** The report for one recipient, as lines. */
@@ -101,35 +142,105 @@ export async function explainRecipient(input: ExplainInput): Promise<string[]> {
     out.push(`master.cf service ${service.name} (line ${service.line}) overrides: ${tlsOverrides.map(([n, v]) => `-o ${n}=${v}`).join(' ')}`);
   }
   const agentConfig = serviceConfig(config, service);
-  for (const nexthop of route.nexthops) out.push(...(await explainNexthop(agentConfig, tables, nexthop)));
+  const net = input.network;
+  for (const nexthop of route.nexthops) out.push(...(await explainNexthop(agentConfig, tables, nexthop, net)));
   if (route.fallbackRelays.length > 0) {
     out.push(`smtp_fallback_relay (tried when the next hops above fail): ${route.fallbackRelays.join(', ')}`);
-    for (const relay of route.fallbackRelays) out.push(...(await explainNexthop(agentConfig, tables, relay)).map((l) => (l.startsWith('next hop:') ? `fallback ${l}` : l)));
+    for (const relay of route.fallbackRelays) out.push(...(await explainNexthop(agentConfig, tables, relay, net)).map((l) => (l.startsWith('next hop:') ? `fallback ${l}` : l)));
   }
   out.push(...(await shadowWarnings(agentConfig, tables, recipient, route)));
   return out;
 }
 
+function policyEnv(config: Config, tables: TableSet, warnings: string[], net: ExplainNetwork | undefined): PolicyEnv {
+  return {
+    config, openTable: (spec) => tables.get(spec), warn: (w) => warnings.push(w),
+    ...(net ? { resolver: net.resolver, ...(net.sts ? { sts: net.sts } : {}) } : {}),
+  };
+}
+
 /** The hop step of the policy engine for one next hop, its warnings collected. */
-async function hopDecision(config: Config, tables: TableSet, nexthop: string): Promise<{ decision: HopDecision; warnings: string[] }> {
+async function hopDecision(config: Config, tables: TableSet, nexthop: string, net?: ExplainNetwork): Promise<{ decision: HopDecision; warnings: string[] }> {
   const warnings: string[] = [];
-  const decision = await decideHop({ config, openTable: (spec) => tables.get(spec), warn: (w) => warnings.push(w) }, nexthop, { tlsRequiredNo: false, requireTls: false });
+  const decision = await decideHop(policyEnv(config, tables, warnings, net), nexthop, { tlsRequiredNo: false, requireTls: false });
   return { decision, warnings };
 }
 
-/** The TLS policy for one next hop: the combiner's trace, level, names. */
-async function explainNexthop(config: Config, tables: TableSet, nexthop: string): Promise<string[]> {
+/** The TLS policy for one next hop: the combiner's trace, level, names; with the network, each server's step. */
+async function explainNexthop(config: Config, tables: TableSet, nexthop: string, net: ExplainNetwork | undefined): Promise<string[]> {
   const out = [`next hop: ${nexthop}`];
-  const { decision, warnings } = await hopDecision(config, tables, nexthop);
-  for (const step of decision.trace.steps) out.push(...describeStep(step));
+  const { decision, warnings } = await hopDecision(config, tables, nexthop, net);
+  for (const step of decision.trace.steps) out.push(...describeStep(step, net !== undefined));
   for (const w of warnings) out.push(`  warning: ${w}`);
   out.push(...describePolicy(config, decision.policy, nexthop).map((l) => `  ${l}`));
+  if (net) out.push(...(await explainServers(config, tables, decision, net)));
   return out;
 }
 
-/** The trace lines of one source's answer (the main.cf level shows in the `level:` line; TLS-Required: No is never set here). */
-function describeStep(step: TraceStep): string[] {
+/** The per-server step for each server delivery would try (MX order), with what DANE and MTA-STS said. */
+async function explainServers(config: Config, tables: TableSet, hop: HopDecision, net: ExplainNetwork): Promise<string[]> {
+  const nexthop = hop.policy.nexthop;
+  const res = await resolveHop(nexthop, connectSettings(config), net.resolver);
+  if (res.kind === 'fail') return [`  servers: none: ${res.reason} (delivery is ${res.dsn.startsWith('5') ? 'bounced' : 'deferred'}, dsn=${res.dsn})`];
+  const out = ['  servers (the per-server step, in the order delivery tries them):'];
+  for (const t of res.targets) {
+    const warnings: string[] = [];
+    const s = await decideServer(policyEnv(config, tables, warnings, net), hop, t);
+    const secure = (b: boolean | undefined): string => (b ? 'secure' : 'insecure');
+    out.push(`    ${t.hostname}[${t.address}]:${t.port}: MX RRset ${nexthop.startsWith('[') ? '(no MX lookup)' : secure(t.mxAuthenticated)}, address records ${secure(t.addressAuthenticated)}`);
+    for (const step of s.trace.steps.filter((x) => x.step === 'server')) out.push(...describeServerStep(step));
+    for (const w of warnings) out.push(`      warning: ${w}`);
+    const v = s.verdict;
+    if (v.kind === 'skip') out.push(`      NOT TRIED: ${v.reason}`);
+    else if (v.kind === 'defer') out.push(`      DEFERRED: dsn=${v.deferral.dsn} (${v.deferral.reason}); the next server is tried`);
+    else out.push(...serverPolicyLines(v.policy, s.trace.winner, s.trace.why));
+  }
+  return out;
+}
+
+/** What one source said at the server step (DANE, MTA-STS, per-site). */
+function describeServerStep(step: TraceStep): string[] {
   const a = step.answer;
+  const title = step.source === 'dane' ? 'DANE' : step.source === 'mta-sts' ? 'MTA-STS' : step.source === 'per-site' ? 'smtp_tls_per_site' : undefined;
+  if (!title || (a.kind === 'silent' && (a.note === '' || a.note.startsWith('not asked')))) return [];
+  const lines = [`      ${title}: ${a.kind === 'defer-server' ? `${a.deferral.reason} (${a.note})` : a.note}`];
+  if (a.kind === 'published' && a.published.kind === 'tlsa') for (const r of a.published.report.strings) lines.push(`        TLSA ${r}`);
+  if (a.kind === 'published' && a.published.kind === 'dane-fallback' && a.published.report) for (const r of a.published.report.strings) lines.push(`        TLSA ${r} (unusable)`);
+  return lines;
+}
+
+/** A connectable server policy: level, winner and why, SNI. */
+function serverPolicyLines(p: TlsPolicy, winner: string, why: string): string[] {
+  if (p.level === 'invalid') return [`      DEFERRED: ${p.invalid.reason}`];
+  const configured = p.configuredLevel && p.configuredLevel !== p.level ? `${p.configuredLevel}, effective ` : '';
+  const lines = [`      level: ${configured}${p.level} (from ${p.source}; source ${winner})`, `      why: ${why}`];
+  if (p.dane) lines.push(`      DANE: the certificate must match a TLSA record; SNI ${p.dane.baseDomain}${p.dane.halfdane ? ' (halfdane: MX RRset insecure)' : ''}`);
+  if (p.sts) lines.push(`      MTA-STS (mode ${p.sts.mode}): TLS 1.2 or later and a certificate valid for ${p.sts.mxHost} (SNI ${p.sts.mxHost})${p.sts.mode === 'testing' ? ', checked and recorded, not enforced' : ''}`);
+  else if (p.level === 'verify' || p.level === 'secure') lines.push(`      certificate names: ${p.match.join(', ')}`);
+  return lines;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** The MTA-STS source's hop answer: the TXT record and the policy, or why there is none. */
+function describeSts(a: TraceStep['answer'], online: boolean): string[] {
+  if (a.kind === 'silent') return [`  MTA-STS: ${!online && a.note.startsWith('not looked up') ? 'not looked up (-n: no network)' : a.note}`];
+  if (a.kind === 'invalid') return [`  MTA-STS: LOOKUP ERROR: ${a.note} (mail is deferred: ${a.deferral.reason})`];
+  if (a.kind !== 'published' || a.published.kind !== 'sts-policy') return [`  MTA-STS: ${a.note}`];
+  const { policy: p, from, txt } = a.published;
+  return [
+    `  MTA-STS: policy of ${p.domain} (${from === 'cache' ? 'from the cache' : 'fetched now; not stored'}):`,
+    ...(txt ? [`    TXT _mta-sts.${p.domain}: "${txt}"`] : []),
+    `    id ${p.id}, mode ${p.mode}, max_age ${p.maxAge}, fetched ${iso(p.fetchedAt)}, expires ${iso(p.expiresAt)}`,
+    ...p.lines.map((l) => `    | ${l}`),
+  ];
+}
+
+/** The trace lines of one source's answer (the main.cf level shows in the `level:` line; TLS-Required: No is never set here). */
+function describeStep(step: TraceStep, online: boolean): string[] {
+  const a = step.answer;
+  if (step.source === 'mta-sts') return describeSts(a, online);
+  if (step.source === 'dane') return [];
   const title = step.source === 'table' ? 'smtp_tls_policy_maps' : step.source === 'per-site' ? 'smtp_tls_per_site' : undefined;
   if (!title) return [];
   if (a.kind === 'silent' && a.note === '(empty)') return step.source === 'table' ? [`  ${title}: (empty)`] : [];
@@ -155,7 +266,7 @@ const LEVEL_MEANING: Readonly<Record<string, string>> = {
   may: 'opportunistic: STARTTLS when the server offers it, otherwise plaintext; the certificate is not checked',
   encrypt: 'mandatory encryption: a server without STARTTLS gets no mail (deferred); the certificate is not checked',
   fingerprint: 'mandatory TLS: the certificate (or public key) fingerprint must match; no CA check',
-  dane: 'opportunistic DANE: TLSA records decide (without usable TLSA: may)',
+  dane: 'opportunistic DANE: usable TLSA records authenticate the server (without them: the domain\'s MTA-STS policy, else may)',
   'dane-only': 'mandatory DANE: usable TLSA records must exist and match',
   verify: 'mandatory TLS: the certificate must be CA-verified and name one of the names below',
   secure: 'mandatory TLS: the certificate must be CA-verified and name one of the names below (names from the next hop, safe against DNS forgery)',
@@ -167,7 +278,8 @@ function describePolicy(config: Config, policy: TlsPolicy, nexthop: string): str
     return [`level: INVALID (from ${from})`, `effect: every delivery to ${nexthop} is deferred: dsn=${policy.invalid.dsn} (${policy.invalid.reason}); never sent in plaintext`];
   }
   const configured = policy.configuredLevel;
-  const level = configured && configured !== policy.level ? `${configured} (effective ${policy.level}: sealpost has no TLSA lookups yet)` : policy.level;
+  const level = configured && configured !== policy.level
+    ? `${configured} (effective ${policy.level} before the MX hosts are known; with smtp_dns_support_level = dnssec, TLSA records decide per MX host)` : policy.level;
   const lines = [`level: ${level} (from ${from})`, `meaning: ${LEVEL_MEANING[policy.level] ?? policy.level}`];
   if (policy.level === 'fingerprint') {
     lines.push(`certificate fingerprints (${config.get('smtp_tls_fingerprint_digest')}) that must match:`);

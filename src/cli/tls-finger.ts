@@ -14,9 +14,10 @@
  *   (smtp_tls_chain_files), -k/-K (smtp_tls_cert_file/key_file), -s
  *   (smtp_tls_servername); -l level; -t connect+greeting and -T command
  *   timeouts (seconds); -c no SMTP chat lines; -C print the chain in PEM; -v
- *   is accepted. The others (-f -L -m -M -r -R -S -w -x -X: DANE, logging
- *   options, reconnects, SRV, LMTP, wrapper mode, raw public keys, tlsproxy)
- *   are refused with one line naming the option. The configuration
+ *   is accepted. The others (-f -L -m -M -r -R -S -w -x -X: the DANE switches
+ *   — their main.cf parameters work with -o —, logging options, reconnects,
+ *   SRV, LMTP, wrapper mode, raw public keys, tlsproxy) are refused with one
+ *   line naming the option. The configuration
  *   directory: `sealpost -c config_dir tls-finger ...` or $MAIL_CONFIG.
  * - destination is `domain`, `domain:port`, `[host]` or `[host]:port`
  *   (`inet:` accepted); without brackets the MX hosts are looked up
@@ -27,9 +28,21 @@
  *   names, certificate and public-key fingerprints with smtp_tls_fingerprint_digest
  *   or -d), the name checks (hostname, nexthop, dot-nexthop and the match
  *   arguments), then one verdict per level (may, encrypt, fingerprint when a
- *   fingerprint was given, verify, secure; only -l's level when given). The
- *   verdicts come from the real engine: createTlsEngine + enforce.ts, with the
- *   level forced by a config override, exactly what the SMTP client would do.
+ *   fingerprint was given, dane when smtp_dns_support_level = dnssec, verify,
+ *   secure; only -l's level when given). The verdicts come from the real
+ *   engine: createTlsEngine + its per-server step + enforce.ts, with the level
+ *   forced by a config override, exactly what the SMTP client would do. The
+ *   `dane` verdict looks the server's TLSA records up (sealpost_dns_resolvers)
+ *   and matches them against the presented chain; its lines list the records.
+ * - MTA-STS: for a domain destination the `_mta-sts` TXT record and the
+ *   policy are looked up first (the cache in data_directory is read, never
+ *   written; a policy not cached is fetched over HTTPS and shown) and
+ *   printed; with a policy in mode enforce or testing, each server gets an
+ *   `mta-sts` verdict too (an unlisted MX: "not tried"). The level verdicts
+ *   themselves never apply MTA-STS, as posttls-finger ignores policies. The
+ *   one handshake is made with the strictest level's options: the MTA-STS
+ *   and DANE verdicts judge the chain that handshake received (SNI as that
+ *   level sends it; the chain trust against smtp_tls_CAfile/CApath).
  * - Like posttls-finger(1) it does NOT consult smtp_tls_policy_maps: match
  *   arguments replace smtp_tls_{verify,secure,fingerprint}_cert_match (an
  *   argument that looks like a fingerprint goes to the fingerprint level).
@@ -38,7 +51,7 @@
  *   the end. Exit 0 when at least one server answered, 1 otherwise; usage
  *   errors exit 64.
  *
- * Not here: sending mail, DANE TLSA lookups.
+ * Not here: sending mail.
  */
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
@@ -46,7 +59,10 @@ import { loadConfig, resolveConfigDir, type LoadedConfig } from '../config/load.
 import { EX, UsageError } from '../lib/errors.ts';
 import { TableSet } from '../maps/registry.ts';
 import { memoryMailLog } from '../reports/maillog.ts';
-import { createResolver } from '../delivery/dns/resolver.ts';
+import { createResolver, type FullResolver } from '../delivery/dns/resolver.ts';
+import { ReadOnlyStsCache, StsCache } from '../delivery/mta-sts/cache.ts';
+import { createStsService, stsCacheDir, type StsLookup, type StsPolicySource } from '../delivery/mta-sts/service.ts';
+import { daneSettings } from '../delivery/tls/dane.ts';
 import { connectSettings, openSocket, resolveHop, type ServerTarget } from '../delivery/smtp/connect.ts';
 import { ChatFailure, SmtpChat } from '../delivery/smtp/chat.ts';
 import { parseEhloReply } from '../smtp/ehlo.ts';
@@ -70,10 +86,10 @@ const OPTSTRING = 'a:ch:o:RSt:T:vA:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxX';
 
 /** posttls-finger(1) options sealpost's tls-finger does not have, and why. */
 const REFUSED: Readonly<Record<string, string>> = {
-  f: 'forced TLSA lookups (DANE)',
+  f: 'forced TLSA lookups (DANE): use -o smtp_tls_force_insecure_host_tlsa_lookup=yes',
   L: 'TLS logging options (the report is always complete)',
   m: 'reconnects behind load balancers',
-  M: 'the insecure-MX DANE policy',
+  M: 'the insecure-MX DANE policy: use -o smtp_tls_dane_insecure_mx_policy=...',
   r: 'session resumption tests',
   R: 'SRV lookups',
   S: 'LMTP over a UNIX socket',
@@ -82,8 +98,8 @@ const REFUSED: Readonly<Record<string, string>> = {
   X: 'tlsproxy mode',
 };
 
-/** The levels judged when -l is not given (fingerprint only with fingerprint match arguments). */
-const DEFAULT_LEVELS: readonly TlsLevel[] = ['may', 'encrypt', 'fingerprint', 'verify', 'secure'];
+/** The levels judged when -l is not given (fingerprint only with fingerprint match arguments, dane only with DNSSEC lookups). */
+const DEFAULT_LEVELS: readonly TlsLevel[] = ['may', 'encrypt', 'fingerprint', 'dane', 'verify', 'secure'];
 
 /** posttls-finger(1): a match argument of hex pairs is a certificate or public-key fingerprint. */
 const FINGERPRINT = /^[0-9a-f]{2}(:[0-9a-f]{2}){15,}$|^[0-9a-f]{32,}$/i;
@@ -205,7 +221,8 @@ export function parseFingerArgs(argv: readonly string[], env: CommandContext['en
 
 /** One engine per judged level, each with its level forced and the policy table switched off. */
 interface LevelJudge {
-  readonly level: TlsLevel;
+  /** The level, or `mta-sts (MODE)` for the MTA-STS judge. */
+  readonly level: TlsLevel | string;
   readonly engine: SealpostTlsEngine;
   readonly policy: TlsPolicy;
   readonly warnings: string[];
@@ -218,6 +235,8 @@ function levelOverrides(opts: FingerOptions, level: TlsLevel): Record<string, st
     // posttls-finger(1): the policy table is not consulted.
     smtp_tls_policy_maps: '',
     smtp_tls_session_cache_database: '',
+    // The level verdicts ignore published policies (the MTA-STS judge has its own).
+    sealpost_mta_sts: 'no',
   };
   if (opts.names.length > 0) {
     o['smtp_tls_verify_cert_match'] = opts.names.join(', ');
@@ -227,16 +246,59 @@ function levelOverrides(opts: FingerOptions, level: TlsLevel): Record<string, st
   return o;
 }
 
-async function makeJudges(opts: FingerOptions, tables: TableSet, nexthop: string): Promise<LevelJudge[]> {
+async function makeJudges(opts: FingerOptions, tables: TableSet, nexthop: string, resolver: FullResolver, sts: StsJudge | undefined): Promise<LevelJudge[]> {
   const judges: LevelJudge[] = [];
   for (const level of opts.levels) {
     const config = loadConfig({ configDir: opts.configDir, overrides: levelOverrides(opts, level) });
     const log = memoryMailLog();
-    const engine = createTlsEngine({ config, tables, log });
+    const engine = createTlsEngine({ config, tables, log, resolver });
     const policy = await engine.policyFor(nexthop, { tlsRequiredNo: false, requireTls: false });
     judges.push({ level, engine, policy, warnings: log.lines });
   }
+  if (sts) {
+    // The MTA-STS judge: main.cf's opportunistic floor, the published policy on top.
+    const config = loadConfig({ configDir: opts.configDir, overrides: { ...levelOverrides(opts, 'may'), sealpost_mta_sts: 'yes' } });
+    const log = memoryMailLog();
+    const engine = createTlsEngine({ config, tables, log, resolver, sts: sts.source });
+    const policy = await engine.policyFor(nexthop, { tlsRequiredNo: false, requireTls: false });
+    judges.push({ level: `mta-sts (${sts.mode})`, engine, policy, warnings: log.lines });
+  }
   return judges;
+}
+
+/** The destination's MTA-STS policy, when it publishes one (enforce or testing). */
+interface StsJudge {
+  readonly source: StsPolicySource;
+  readonly mode: string;
+}
+
+/** Look the destination's MTA-STS policy up and print it; the judge when there is one. */
+async function stsLookup(out: Out, config: LoadedConfig, destination: string, resolver: FullResolver): Promise<StsJudge | undefined> {
+  if (destination.startsWith('[')) return undefined;
+  if (!config.getBool('sealpost_mta_sts')) {
+    out.line('MTA-STS: sealpost_mta_sts = no');
+    return undefined;
+  }
+  const warnings: string[] = [];
+  const warn = (t: string): void => void warnings.push(t);
+  let source: StsPolicySource;
+  try {
+    source = createStsService(config, resolver, { warn }, undefined, new ReadOnlyStsCache(new StsCache(stsCacheDir(config), warn)));
+  } catch (err) {
+    out.line(`MTA-STS: not looked up: ${(err as Error).message}`);
+    return undefined;
+  }
+  const domain = destination.replace(/:[^:]*$/, '').toLowerCase();
+  const r: StsLookup = await source.lookup(domain);
+  for (const w of warnings) out.line(`MTA-STS: warning: ${w}`);
+  if (r.kind === 'error') out.line(`MTA-STS: ${r.detail}`);
+  else if (r.kind === 'none') out.line(`MTA-STS: no policy: ${r.detail}`);
+  else {
+    const p = r.policy;
+    out.line(`MTA-STS: policy of ${p.domain} (${r.from === 'cache' ? 'from the cache' : 'fetched now; not stored'}): mode ${p.mode}, id ${p.id}, mx ${p.mx.join(' ')}, expires ${isoDate(p.expiresAt)}`);
+    return { source, mode: p.mode };
+  }
+  return undefined;
 }
 
 /** What happened at one address. */
@@ -337,15 +399,39 @@ function verdictText(d: TlsDecision, usedTls: boolean, trust?: string): string {
   }
 }
 
+/** The server step of one judge (TLSA records, MTA-STS mx patterns): the policy for this server, or why it is not tried. */
+async function serverJudge(j: LevelJudge, server: ServerTarget): Promise<{ policy: TlsPolicy; extra: string[] } | { text: string; extra: string[] }> {
+  const before = j.warnings.length;
+  const sp = await j.engine.serverPolicy(j.policy, server);
+  const extra = j.warnings.splice(before).map((w) => `warning: ${w.replace(/^.*?: warning: /, '')}`);
+  if (sp.kind === 'skip') return { text: `not tried (${sp.reason})`, extra };
+  if (sp.kind === 'defer') return { text: `deferred (${sp.deferral.reason})`, extra };
+  const p = sp.policy;
+  if (p.dane || p.configuredLevel === 'dane' || p.level === 'dane' || p.level === 'dane-only') {
+    for (const r of p.applied.strings) extra.push(`TLSA ${r}${p.dane ? '' : ' (unusable)'}`);
+  }
+  return { policy: p, extra };
+}
+
 /** One verdict line per judged level (plus the engine's log lines); for `ok` the TLS socket must still be open. */
-function judgeAll(judges: readonly LevelJudge[], server: ServerTarget, tls: TlsOutcome): string[] {
+async function judgeAll(judges: readonly LevelJudge[], server: ServerTarget, tls: TlsOutcome): Promise<string[]> {
   const lines: string[] = [];
   for (const j of judges) {
-    const p = j.policy;
-    const name = p.level !== 'invalid' && p.level !== j.level ? `${j.level} (runs as ${p.level})` : j.level;
-    let text: string;
-    const extra: string[] = [...j.warnings.map((w) => `warning: ${w.replace(/^.*?: warning: /, '')}`)];
-    if (p.level === 'invalid') {
+    const hopLevel = j.policy.level;
+    const extra: string[] = [...j.warnings.splice(0).map((w) => `warning: ${w.replace(/^.*?: warning: /, '')}`)];
+    let text: string | undefined;
+    let p = j.policy;
+    if (p.level !== 'invalid') {
+      const s = await serverJudge(j, server);
+      extra.push(...s.extra);
+      if ('text' in s) text = s.text;
+      else p = s.policy;
+    }
+    const effective = p.level !== 'invalid' ? p.level : hopLevel !== 'invalid' ? hopLevel : undefined;
+    const name = !String(j.level).startsWith('mta-sts') && effective !== undefined && effective !== j.level ? `${j.level} (runs as ${effective})` : j.level;
+    if (text !== undefined) {
+      // The server step said: not tried, or deferred.
+    } else if (p.level === 'invalid') {
       text = `deferred (${p.invalid?.reason ?? 'client TLS configuration problem'})`;
     } else if (!wantStarttls(p)) {
       text = 'would deliver (plaintext, STARTTLS not used)';
@@ -359,6 +445,7 @@ function judgeAll(judges: readonly LevelJudge[], server: ServerTarget, tls: TlsO
       const ev = j.engine.evaluate(p, tls.socket, server);
       extra.push(...ev.logLines);
       text = verdictText(onPeerEvaluated(p, ev), true, ev.trust);
+      if (ev.stsTesting) extra.push(ev.stsTesting.reason);
     }
     lines.push(`  ${name}: ${text}`);
     for (const e of extra) lines.push(`      ${e}`);
@@ -423,7 +510,7 @@ async function probe(out: Out, server: ServerTarget, judges: readonly LevelJudge
   }
   if (answered) {
     out.line('verdicts (what sealpost would do at each level; the policy table is not consulted):');
-    for (const l of tls.kind === 'ok' ? tls.verdicts : judgeAll(judges, server, tls)) out.line(l);
+    for (const l of tls.kind === 'ok' ? tls.verdicts : await judgeAll(judges, server, tls)) out.line(l);
   }
   if (tls.kind === 'ok') tls.socket.destroy();
   return answered;
@@ -447,7 +534,7 @@ async function starttls(o: Outs, chat: SmtpChat, server: ServerTarget, judges: r
   }
   showReply(o.chatOut, 'STARTTLS', r);
   // Handshake with the strictest judged level's options (its ciphers, protocols and trust anchors).
-  const strict = [...judges].reverse().find((j) => wantStarttls(j.policy))!;
+  const strict = [...judges].reverse().find((j) => wantStarttls(j.policy) && !String(j.level).startsWith('mta-sts')) ?? judges.find((j) => wantStarttls(j.policy))!;
   const options = strict.engine.connectOptions(strict.policy as ConnectPolicy, server);
   const raw = chat.detach();
   const ts = await handshake(raw, options, t);
@@ -458,7 +545,7 @@ async function starttls(o: Outs, chat: SmtpChat, server: ServerTarget, judges: r
   chat.upgrade(ts);
   const facts = peerFacts(ts);
   // Judge now, while the session is up (the chain is gone once the socket closes).
-  const verdicts = judgeAll(judges, server, { kind: 'ok', socket: ts, facts, verdicts: [] });
+  const verdicts = await judgeAll(judges, server, { kind: 'ok', socket: ts, facts, verdicts: [] });
   const bits = cipherBits(facts.cipher);
   out.line(`TLS: ${facts.protocol} with cipher ${facts.cipher} (${bits.cipherBits}/${bits.cipherAlgBits} bits)${facts.summaryExtra ?? ''}`);
   out.line(`chain trust: ${facts.chain.length === 0 ? 'none (anonymous)' : facts.authorized ? 'trusted (signed by a configured CA)' : `untrusted (${facts.authorizationError ?? 'not verified'})`}`);
@@ -504,7 +591,16 @@ export async function main(ctx: CommandContext): Promise<number> {
       return 1;
     }
     out.line(`servers: ${hop.targets.map((s) => `${s.hostname}[${s.address}]:${s.port}`).join(', ')}`);
-    const judges = await makeJudges(opts, tables, opts.destination);
+    // The user's own MTA-STS setting (the level judges switch it off).
+    const sts = await stsLookup(out, loadConfig({ configDir: opts.configDir, overrides: opts.overrides }), opts.destination, resolver);
+    let dnssec = false;
+    try {
+      dnssec = daneSettings(base).dnssecEnabled;
+    } catch {
+      dnssec = false;
+    }
+    const levels = opts.levels.length === 1 ? opts.levels : opts.levels.filter((l) => l !== 'dane' || dnssec);
+    const judges = await makeJudges({ ...opts, levels }, tables, opts.destination, resolver, sts);
     let answered = 0;
     for (const server of hop.targets) {
       if (await probe(out, server, judges, base, opts, digest)) answered++;

@@ -1,8 +1,10 @@
 /**
  * tls.ts — `sealpost tls SUBCOMMAND`: dispatches `explain` (tls-explain.ts),
- * `report` (tls-report.ts) and `proof` (tls-proof.ts).
+ * `report` (tls-report.ts), `proof` (tls-proof.ts) and `sts` (tls-sts.ts,
+ * the MTA-STS policy cache).
  *
- * Contract: the subcommand's main gets the arguments after the subcommand
+ * Contract: `-c config_dir` may come before the subcommand. The subcommand's
+ * main gets the arguments after the subcommand
  * name and `sealpost/tls-<sub>` as its program name, except `explain` and
  * anything unknown, which go to tls-explain.ts unchanged (it owns the usage
  * line of `sealpost tls explain`).
@@ -11,9 +13,13 @@
  */
 import type { CommandContext } from './context.ts';
 
-export async function main(ctx: CommandContext): Promise<number> {
+export async function main(ctx0: CommandContext): Promise<number> {
+  // `sealpost tls -c DIR SUB ...` (the -c of the command, before the subcommand) = `sealpost tls SUB -c DIR ...`.
+  const a = ctx0.argv;
+  const ctx = a[0] === '-c' && a.length >= 3 ? { ...ctx0, argv: [a[2]!, '-c', a[1]!, ...a.slice(3)] } : ctx0;
   const sub = ctx.argv[0];
   if (sub === 'report') return (await import('./tls-report.ts')).main({ ...ctx, prog: 'sealpost/tls-report', argv: ctx.argv.slice(1) });
   if (sub === 'proof') return (await import('./tls-proof.ts')).main({ ...ctx, prog: 'sealpost/tls-proof', argv: ctx.argv.slice(1) });
+  if (sub === 'sts') return (await import('./tls-sts.ts')).main({ ...ctx, prog: 'sealpost/tls-sts', argv: ctx.argv.slice(1) });
   return (await import('./tls-explain.ts')).main(ctx);
 }

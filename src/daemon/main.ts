@@ -60,6 +60,8 @@ import { startSmtpd } from '../intake/smtpd/server.ts';
 import type { SmtpdContext } from '../intake/smtpd/server.ts';
 import { UserError } from '../lib/errors.ts';
 import { createSpool, type Spool } from '../queue/spool.ts';
+import { defaultSmtpAgent } from '../delivery/hosting/service-agent.ts';
+import { DaemonSts } from '../delivery/mta-sts/daemon.ts';
 import { spoolStore } from '../queue/store.ts';
 import { QueueManager } from '../scheduler/qmgr.ts';
 import { createRuntimeFactory } from '../scheduler/wiring.ts';
@@ -187,6 +189,8 @@ class Master {
   /** The delivery event stream (reports/events.ts); the mail log is its first subscriber. */
   readonly events: EventBus;
   private readonly onQueued: (queueId: string) => void;
+  /** The one MTA-STS policy service of every delivery agent and worker thread (issue 11). */
+  private readonly sts: DaemonSts;
 
   constructor(
     private readonly opts: MasterOptions,
@@ -204,7 +208,9 @@ class Master {
     this.events = new EventBus((err) => this.log.warn('master', `event subscriber failed: ${err instanceof Error ? err.message : String(err)}`));
     // The mail log first: a delivery's TLS lines, then its status= lines (maillog-subscriber.ts).
     this.events.subscribe(mailLogSubscriber({ log: this.log, resolutionLimit: () => resolutionLimitOf(this.config) }));
-    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log) });
+    this.sts = new DaemonSts(this.config, this.log);
+    const smtpAgent = (ctx: Parameters<typeof defaultSmtpAgent>[0]) => defaultSmtpAgent({ ...ctx, sts: this.sts });
+    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log, smtpAgent) });
     this.onQueued = (id) => {
       this.qmgr.onQueued(id);
       this.opts.onQueued?.(id);
@@ -254,6 +260,7 @@ class Master {
       ...(this.opts.pickupIntervalMs !== undefined ? { intervalMs: this.opts.pickupIntervalMs } : {}),
     });
     await this.pickup.start();
+    await this.sts.start();
     this.flush = new FlushWatcher({
       dir: join(this.spool.dir, 'public', 'flush'),
       onFlush: async (req) => {
@@ -310,6 +317,7 @@ class Master {
     this.pickup?.update(next);
     this.showq?.update(next);
     this.tlsrpt?.reload(next);
+    this.sts.update(next);
     try {
       await this.qmgr.reload(next);
     } catch (e) {
@@ -334,6 +342,7 @@ class Master {
     await this.showq?.close();
     await this.qmgr.stop(this.graceMs);
     await this.tlsrpt?.stop();
+    await this.sts.stop();
     this.secrets?.stop();
     removePidFile(this.spool.dir);
     this.log.close();

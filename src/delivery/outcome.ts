@@ -82,6 +82,8 @@ export interface AppliedPolicy {
   readonly stsMode?: 'enforce' | 'testing';
   /** The MTA-STS policy id (the TXT record's `id=`), when `source` is `mta-sts`. */
   readonly stsId?: string;
+  /** DANE with an insecure MX RRset (smtp_tls_dane_insecure_mx_policy = dane): Postfix's `halfdane`, `tls=dane:halfdane`. */
+  readonly halfDane?: boolean;
 }
 
 /** What a completed handshake gave. */

@@ -60,6 +60,8 @@ export interface ReceivedMessage {
   readonly data: Buffer;
   readonly tls: boolean;
   readonly tlsProtocol?: string;
+  /** The SNI name the client sent in its TLS handshake (DANE: the TLSA base domain; MTA-STS: the MX name). */
+  readonly sni?: string;
   readonly authUser?: string;
   readonly helo: string;
   /** Which connection (1-based) carried the message. */
@@ -296,6 +298,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     let socket: Socket = raw;
     let tls = false;
     let tlsProtocol: string | undefined;
+    let sni: string | undefined;
     let authUser: string | undefined;
     let helo = '';
     let env: Envelope = { mailParams: '', rcptTo: [], rcptParams: [] };
@@ -374,6 +377,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
         socket = ts;
         tls = true;
         tlsProtocol = ts.getProtocol() ?? undefined;
+        sni = typeof (ts as TLSSocket & { servername?: string | false }).servername === 'string' ? (ts as TLSSocket & { servername: string }).servername : undefined;
         transcript.push(`S: (TLS established ${tlsProtocol})`);
         reader.attach(ts);
         env = { mailParams: '', rcptTo: [], rcptParams: [] };
@@ -426,6 +430,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
             mailFrom: env.mailFrom, mailParams: env.mailParams, rcptTo: env.rcptTo, rcptParams: env.rcptParams,
             data, tls, helo, connection,
             ...(tlsProtocol ? { tlsProtocol } : {}),
+            ...(sni ? { sni } : {}),
             ...(authUser ? { authUser } : {}),
           };
           messages.push(m);

@@ -84,7 +84,7 @@ function commands(etc: string): ReadonlyArray<{ args: string[]; stdin?: string }
     { args: ['start'] },
     { args: ['status'] },
     { args: ['stop'] },
-    { args: ['tls', 'explain', 'bob@example.com'] },
+    { args: ['tls', 'explain', '-n', 'bob@example.com'] },
     { args: ['tls-finger', '-z', 'example.com'] },
   ];
 }

@@ -10,7 +10,7 @@
  *   deliberate  sealpost differs on purpose (also in docs/differences-from-postfix.md);
  *   bug         sealpost should do what Postfix does: `why` names the sealpost
  *               code that decides it and the Postfix source that says so;
- *   pending     a feature not built yet (DANE), being built elsewhere.
+ *   pending     a feature not built yet, being built elsewhere.
  *
  * Postfix sources are cited from the v3.11.6 tree (vdukhovni/postfix); the
  * cited code is the same in Debian's 3.7.11, which produced the facts.
@@ -66,48 +66,6 @@ const isPolicyFailure = (c: Case): boolean => c.level === 'dane-only' || (c.post
 // ------------------------------------------------------------ the table
 
 export const DIFFERENCES: readonly Difference[] = [
-  {
-    id: 'dane-without-tlsa',
-    kind: 'pending',
-    why:
-      'sealpost has no TLSA lookups yet: src/delivery/tls/policy.ts decides `dane` as for a destination without ' +
-      'TLSA records (level.ts daneWithoutTlsa(): `may`). Postfix looks up _PORT._tcp.MXHOST TLSA records when the ' +
-      'MX and address lookups were DNSSEC-validated and authenticates the server with them (smtp_tls_policy.c ' +
-      'dane_init(), tls_dane.c): a DANE-EE match is Verified, no match is `num=65:no matching DANE TLSA records` ' +
-      'and `Server certificate not verified` with the destination throttled. So at `dane` on a signed destination ' +
-      'with TLSA records sealpost does what Postfix does at `may` (DANE is being built on the stsdane branch).',
-    applies: (c) => c.level === 'dane' && (c.posture.dnssec === 'match' || c.posture.dnssec === 'other'),
-    sealpost: (_pf, c, lab) => renamedFrom(`may × ${c.posture.receiver}`, c, lab),
-  },
-  {
-    id: 'dane-only-without-tlsa',
-    kind: 'pending',
-    why:
-      'sealpost looks at neither TLSA records nor the DNSSEC status of the MX lookup: every `dane-only` destination ' +
-      'is taken as a signed one without TLSA records (src/delivery/tls/policy.ts with level.ts daneWithoutTlsa(): ' +
-      '`no TLSA records found`). Postfix says `non DNSSEC destination` when the MX or address lookup was not ' +
-      'validated, and with usable TLSA records it authenticates the server (smtp_tls_policy.c dane_init(), ' +
-      'smtp_connect.c smtp_connect_inet()): sealpost facts = Postfix\'s for the signed destination without TLSA ' +
-      '(DANE is being built on the stsdane branch).',
-    // (badattr: Postfix rejects the entry before its level matters.)
-    applies: (c) => c.level === 'dane-only' && c.posture.name !== 'securenotlsa' && c.posture.name !== 'badattr',
-    sealpost: (_pf, c, lab) => renamedFrom('dane-only × securenotlsa', c, lab),
-  },
-  {
-    id: 'policy-warning-host',
-    kind: 'bug',
-    why:
-      'The warning before a policy failure names the next hop twice (`TLS policy lookup for D/D: ...`): sealpost ' +
-      'decides the TLS policy once per next hop, before the MX lookup (src/delivery/tls/engine.ts policyFor() → ' +
-      'policy.ts, called from src/delivery/smtp/agent.ts deliverHop()). Postfix evaluates the policy per MX host in ' +
-      'the address loop of smtp_connect.c smtp_connect_inet() and logs `TLS policy lookup for %s/%s` with ' +
-      'iter->dest and iter->host — the MX host name (`TLS policy lookup for D/mx.D: ...`), once per host tried.',
-    applies: isPolicyFailure,
-    sealpost: (pf, c) => {
-      const re = new RegExp(`^(smtp: warning: TLS policy lookup for ${esc(c.domain)})/\\S+:`);
-      return mapLines(pf, (l) => l.replace(re, `$1/${c.domain}:`));
-    },
-  },
   {
     id: 'policy-failure-throttle',
     kind: 'bug',

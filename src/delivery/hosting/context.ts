@@ -9,12 +9,18 @@
  * values with `$service_name` expanded, so a worker thread can load the same
  * configuration again.
  *
+ * `sts` is the daemon's one MTA-STS policy service (mta-sts/service.ts,
+ * created in the master's thread by daemon/main.ts): an agent in this thread
+ * asks it directly, a worker thread through a channel (thread-pool.ts).
+ * Absent (tests, tools): no MTA-STS lookups.
+ *
  * Not here: building agents (service-agent.ts).
  */
 import type { LoadedConfig } from '../../config/load.ts';
 import type { MasterService } from '../../config/master-cf.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
+import type { StsPolicySource } from '../mta-sts/service.ts';
 import type { DeliveryAgent } from '../types.ts';
 
 export interface AgentContext {
@@ -26,6 +32,8 @@ export interface AgentContext {
   readonly tables: TableSet;
   /** Logs as `syslog_name/service` of the service's configuration. */
   readonly log: MailLog;
+  /** The daemon's MTA-STS policy service (see the header). */
+  readonly sts?: StsPolicySource;
 }
 
 /** How an smtp(8) service's agent is made (tests inject their own). */

@@ -3,7 +3,9 @@
  * the SMTP client (delivery/smtp/agent.ts) with its DNS resolver
  * (delivery/dns/resolver.ts) and TLS policy engine (delivery/tls/engine.ts),
  * all built from the service's own configuration (main.cf + its master.cf
- * `-o` overrides).
+ * `-o` overrides). The one resolver serves the route (MX, addresses) and the
+ * DANE source (TLSA, with the AD bit of sealpost_dns_resolvers); the engine
+ * asks the daemon's MTA-STS service (`ctx.sts`) when there is one.
  *
  * Contract: loaded on first use (service-agent.ts, thread-main.ts: a dynamic
  * import), so the queue manager does not pull in the SMTP client when
@@ -22,6 +24,7 @@ export async function createSmtpServiceAgent(ctx: AgentContext): Promise<Deliver
   const { config, tables, log, service } = ctx;
   // The log already carries the service's syslog_name (reports/program-log.ts): the
   // agent and the engine name only the program, `smtp`.
-  const tls = createTlsEngine({ config, tables, log, service: service.command });
-  return createSmtpAgent({ config, resolver: createResolver(config), tls, tables, log, service: service.command });
+  const resolver = createResolver(config);
+  const tls = createTlsEngine({ config, tables, log, service: service.command, resolver, ...(ctx.sts ? { sts: ctx.sts } : {}) });
+  return createSmtpAgent({ config, resolver, tls, tables, log, service: service.command });
 }

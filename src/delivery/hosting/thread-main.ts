@@ -13,22 +13,27 @@
  *        {kind:'closed'}
  * The configuration is read again here from workerData (config directory +
  * the service's master.cf -o overrides): a LoadedConfig holds functions and
- * cannot cross threads. Requests and results are plain data (delivery/types.ts),
+ * cannot cross threads. `stsPort`, when present, is this worker's end of a
+ * channel to the daemon's MTA-STS policy service (mta-sts/rpc.ts): the TLS
+ * engine asks it through an StsClient, so every worker shares one cache. Requests and results are plain data (delivery/types.ts),
  * session records included (delivery/outcome.ts).
  *
  * Not here: choosing a worker, restarting one (thread-pool.ts).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { loadConfig } from '../../config/load.ts';
 import type { DeliveryRequest } from '../types.ts';
 import { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
+import { StsClient } from '../mta-sts/rpc.ts';
 import { createSmtpServiceAgent } from './smtp-service.ts';
 
 export interface ThreadData {
   readonly configDir: string;
   readonly overrides: Readonly<Record<string, string>>;
   readonly serviceName: string;
+  /** The MTA-STS channel (transferred). */
+  readonly stsPort?: MessagePort;
 }
 
 type Inbound = { readonly kind: 'deliver'; readonly id: number; readonly request: DeliveryRequest } | { readonly kind: 'close' };
@@ -48,7 +53,8 @@ async function main(): Promise<void> {
   const service = config.services.find((s) => s.name === data.serviceName);
   if (!service) throw new Error(`master.cf has no service "${data.serviceName}" any more`);
   const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash', warn: (m) => log.warn('smtp', m) });
-  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log });
+  const sts = data.stsPort ? new StsClient(data.stsPort) : undefined;
+  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log, ...(sts ? { sts } : {}) });
   port!.on('message', (m: Inbound) => {
     if (m.kind === 'deliver') {
       agent.deliver(m.request).then(
@@ -58,6 +64,7 @@ async function main(): Promise<void> {
     } else {
       void Promise.allSettled([agent.close()]).then(async () => {
         await tables.close();
+        sts?.close();
         port!.postMessage({ kind: 'closed' });
         port!.close();
       });

@@ -24,11 +24,18 @@
  *   file stays in active/ until the outcome is applied.
  * - `close()` asks every worker to close its cached connections and waits
  *   (at most 10 s) before terminating it.
+ * - MTA-STS: with `ctx.sts` (the daemon's policy service, in this thread)
+ *   each worker gets its own channel to it at start (mta-sts/rpc.ts
+ *   openStsChannel(), the port transferred in the worker's start data); the
+ *   channel is closed when the worker exits. A worker whose channel is gone
+ *   defers MTA-STS destinations (fail closed), never delivers without the
+ *   policy.
  *
  * Not here: the SMTP client (delivery/smtp/), scheduling (scheduler/qmgr.ts).
  */
 import type { Worker } from 'node:worker_threads';
 import { siblingScript, startWorker } from '../../lib/worker.ts';
+import { openStsChannel } from '../mta-sts/rpc.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../types.ts';
 import type { AgentContext } from './context.ts';
 import type { ThreadData } from './thread-main.ts';
@@ -58,8 +65,13 @@ class AgentThread {
   constructor(private readonly ctx: AgentContext) {}
 
   private start(): Promise<void> {
-    const data: ThreadData = { configDir: this.ctx.config.configDir, overrides: this.ctx.overrides, serviceName: this.ctx.service.name };
-    const worker = startWorker(siblingScript(import.meta.url, 'thread-main'), data);
+    const channel = this.ctx.sts ? openStsChannel(this.ctx.sts) : undefined;
+    const data: ThreadData = {
+      configDir: this.ctx.config.configDir, overrides: this.ctx.overrides, serviceName: this.ctx.service.name,
+      ...(channel ? { stsPort: channel.port } : {}),
+    };
+    const worker = startWorker(siblingScript(import.meta.url, 'thread-main'), data, channel ? [channel.port] : []);
+    worker.once('exit', () => channel?.close());
     this.worker = worker;
     const ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: Outbound) => {

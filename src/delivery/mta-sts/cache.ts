@@ -155,6 +155,23 @@ export class StsCache implements StsCacheStore {
   }
 }
 
+/** The file cache read, never written (`sealpost tls explain`: a policy it fetches is shown, not stored). */
+export class ReadOnlyStsCache implements StsCacheStore {
+  constructor(private readonly files: StsCache) {}
+  read(domain: string): StsCacheEntry | undefined {
+    return this.files.read(domain);
+  }
+  write(): void {
+    // Read-only.
+  }
+  remove(): void {
+    // Read-only.
+  }
+  list(): StsCacheEntry[] {
+    return this.files.list();
+  }
+}
+
 /** An in-memory store (tests, benchmarks, `sealpost_mta_sts` without a writable data_directory). */
 export class MemoryStsCache implements StsCacheStore {
   private readonly entries = new Map<string, StsCacheEntry>();

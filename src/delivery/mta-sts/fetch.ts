@@ -30,7 +30,7 @@
  * Not here: discovery, caching, when to fetch (service.ts).
  */
 import { request as httpRequest } from 'node:http';
-import { connect as tlsConnect, createSecureContext, rootCertificates } from 'node:tls';
+import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config } from '../../config/types.ts';
 import type { AddressRecord, LookupResult } from '../dns/resolver.ts';
@@ -107,8 +107,7 @@ export async function fetchStsPolicy(domain: string, getter: HttpsGetter, limits
 
 /** The roots `secure` uses (see the header): PEM strings. Throws a one-line Error when a file cannot be read. */
 export function stsTrustRoots(config: Config): string[] {
-  const configured = config.get('smtp_tls_CAfile').trim() !== '' || config.get('smtp_tls_CApath').trim() !== '';
-  return configured ? new ContextCache(config).caBundle() : [...rootCertificates];
+  return new ContextCache(config).stsRoots();
 }
 
 // -------------------------------------------------------- the real getter

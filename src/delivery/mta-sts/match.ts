@@ -46,8 +46,17 @@ export function stsMxWarning(host: string, domain: string): string {
   return `MX name '${host}' does not match STS MX pattern for '${domain}'`;
 }
 
-/** Deferral and log texts that name the MTA-STS source (sealpost's wording). */
+/**
+ * Deferral and log texts that name the MTA-STS source (sealpost's wording;
+ * Postfix has no built-in MTA-STS). Where Postfix has a text for the same
+ * failure (`Server certificate not verified`, `TLS is required, but was not
+ * offered by host H[A]`), it stays the prefix and `withPolicy()` appends
+ * `: MTA-STS policy of D demands ...`, so log readers that match Postfix's
+ * texts still match.
+ */
 export const stsReasons = {
+  /** An MX host that matches no `mx:` pattern, under enforce: not tried. */
+  notListed: (domain: string, host: string) => `MX host ${host} is not listed in the MTA-STS policy of ${domain}`,
   /** Every MX failed under an enforce policy because none is listed. */
   noListedMx: (domain: string) => `MTA-STS policy of ${domain} lists none of its MX hosts`,
   /** A listed MX did not present a valid certificate for its name. */
@@ -56,6 +65,11 @@ export const stsReasons = {
   noStarttls: (domain: string, host: string) => `MTA-STS policy of ${domain} requires TLS, but MX host ${host} did not offer STARTTLS`,
   /** A testing-mode failure, logged and delivered anyway. */
   testing: (domain: string, what: string) => `MTA-STS policy of ${domain} (mode testing) would have failed: ${what}`,
+  /** The policy service could not be asked (a worker thread lost its channel): defer, never deliver without the policy. */
+  lookupError: (domain: string, detail: string) => `MTA-STS policy lookup for ${domain} failed: ${detail}`,
+  /** Postfix's text for a TLS failure, then what the MTA-STS policy demands. */
+  withPolicy: (postfixText: string, domain: string, host: string) =>
+    `${postfixText}: MTA-STS policy of ${domain} demands TLS 1.2 or later with a valid certificate for ${host}`,
 } as const;
 
 /** What a connection to one listed MX host must meet. */

@@ -24,6 +24,11 @@
  *      cached policy still applies (§3.1 note, §5.1); without one, no policy.
  *   4. A policy in mode `none` is cached (it retires an older policy) and
  *      answers `none`.
+ *   5. A fetch that failed is not tried again for the same `id` within
+ *      `retryAfterMs` (default 5 minutes; RFC 8461 §3.3 "senders ... may
+ *      rate-limit fetches"): the answers in between are those of the failure
+ *      (the cached policy, or none) — a dead policy host does not add a
+ *      fetch timeout to every delivery.
  * `refresh(domain)` fetches now (the cache tool's "fetch now"); `forget`,
  * `list`, `show` serve the tool — on the daemon's own instance: policies
  * once read are kept in memory, so another process editing the files is not
@@ -94,6 +99,8 @@ export interface StsServiceOptions {
   readonly maxBytes?: number;
   /** Upper bound of the proactive refresh window (default one day). */
   readonly refreshMarginMs?: number;
+  /** How long a failed fetch is not repeated for the same id (default 5 minutes). */
+  readonly retryAfterMs?: number;
   /** Warnings for the mail log (without `warning: `). */
   readonly warn?: (text: string) => void;
   /** Informational lines (a policy fetched). */
@@ -109,6 +116,8 @@ export class StsService implements StsPolicySource {
   private readonly memory = new Map<string, StsCacheEntry>();
   private readonly lookups = new Map<string, Promise<StsLookup>>();
   private readonly fetches = new Map<string, Promise<FetchOutcome>>();
+  /** The last failed fetch per domain: its id, its failure, and until when it is not repeated. */
+  private readonly failed = new Map<string, { readonly id: string; readonly failure: StsFailure; readonly until: number }>();
   private readonly now: () => number;
   /** Number of HTTPS fetches started (tests, metrics). */
   fetchCount = 0;
@@ -136,12 +145,13 @@ export class StsService implements StsPolicySource {
     const key = cacheKey(domain);
     const d = await discoverSts(this.opts.resolver, key);
     if (d.kind !== 'record') return this.withoutRecord(key, this.cached(key), d);
-    return this.fetchAndAnswer(key, d.id, d.text, this.cached(key));
+    return this.fetchAndAnswer(key, d.id, d.text, this.cached(key), true);
   }
 
   forget(domain: string): void {
     const key = cacheKey(domain);
     this.memory.delete(key);
+    this.failed.delete(key);
     this.opts.store.remove(key);
   }
 
@@ -203,9 +213,22 @@ export class StsService implements StsPolicySource {
     return { kind: 'none', why: d.why, detail: d.detail };
   }
 
-  private async fetchAndAnswer(key: string, id: string, txt: string, cached: StsCacheEntry | undefined): Promise<StsLookup> {
+  private async fetchAndAnswer(key: string, id: string, txt: string, cached: StsCacheEntry | undefined, force = false): Promise<StsLookup> {
+    const recent = this.failed.get(key);
+    if (!force && recent && recent.id === id && this.now() < recent.until) {
+      // RFC 8461 §3.3: fetches may be rate-limited; the failure's answer stands until then.
+      if (cached) {
+        const a = answer(cached, 'cache', txt);
+        return a.kind === 'policy' ? { ...a, refreshFailure: recent.failure } : a;
+      }
+      return { kind: 'none', why: 'fetch-failed', detail: recent.failure.detail, failure: recent.failure, txt };
+    }
     const f = await this.fetch(key, id);
-    if (f.ok) return answer(f.entry, 'fetch', txt);
+    if (f.ok) {
+      this.failed.delete(key);
+      return answer(f.entry, 'fetch', txt);
+    }
+    this.failed.set(key, { id, failure: f.failure, until: this.now() + (this.opts.retryAfterMs ?? 300_000) });
     if (cached) {
       this.opts.warn?.(`MTA-STS policy of ${key}: ${f.failure.detail} (${f.failure.type}); keeping the cached policy id ${cached.id}`);
       const a = answer(cached, 'cache', txt);
@@ -266,16 +289,19 @@ export function stsCacheDir(config: Config): string {
 }
 
 /**
- * The daemon's service from main.cf: the file cache in data_directory, the
- * HTTPS getter with the `secure` roots, resolving through `resolver`.
+ * The daemon's service from main.cf: the file cache in data_directory (or
+ * `store`: `sealpost tls explain` reads it without writing), the HTTPS
+ * getter with the `secure` roots, resolving through `resolver`.
  * Throws a one-line Error when the CA file or path cannot be read.
  */
-export function createStsService(config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number): StsService {
+export function createStsService(
+  config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number, store?: StsCacheStore,
+): StsService {
   const protocols = config.getList('inet_protocols').map((p) => p.toLowerCase());
   const families = familiesFor(protocols.length === 1 && (protocols[0] === 'ipv4' || protocols[0] === 'ipv6') ? protocols[0] : 'all');
   const getter = createHttpsGetter({ roots: stsTrustRoots(config), addresses: (host) => resolver.addresses(host, families) });
   return new StsService({
-    resolver, getter, store: new StsCache(stsCacheDir(config), log.warn),
+    resolver, getter, store: store ?? new StsCache(stsCacheDir(config), log.warn),
     fetchTimeoutMs: config.getTime('sealpost_mta_sts_fetch_timeout') * 1000,
     maxBytes: config.getSize('sealpost_mta_sts_max_policy_size'),
     warn: log.warn,

@@ -139,6 +139,8 @@ interface SettleOptions {
   readonly record?: number;
   /** Where the requiretls feature of the tls= field ended (absent: undecided). */
   readonly requireTls?: FeatureStatus;
+  /** The reason was logged already (a TLS policy warning): no `QUEUEID: reason` line. */
+  readonly logged?: boolean;
 }
 
 /** One read of the queue file; lines broken at smtp_line_length_limit, dot-stuffed once for every server tried. */
@@ -195,13 +197,13 @@ export class DeliveryAttempt {
     // smtp.h STATE_TLS_NOT_REQUIRED: REQUIRETLS wins over TLS-Required: No.
     const tlsRequiredNo = tlsRequiredNoApplies(request, { tlsRequiredEnable: env.settings.tlsRequiredEnable, requireTlsEnable: env.settings.requireTlsEnable });
     const policy = await env.tls.policyFor(plan.hop, { tlsRequiredNo, requireTls: request.requireTls });
-    if (policy.level === 'invalid') {
-      this.last = noConnection(policy.invalid.reason, policy.invalid.dsn);
-      return;
-    }
-    // smtp_key.c SMTP_KEY_FLAG_REQTLS_LEVEL: a cached session serves only the same REQUIRETLS action.
-    const key = `${cacheKey(request.transport, plan.hop, policy)}${this.reqtls === 'disable' ? '' : `|requiretls=${this.reqtls}`}`;
-    const used = await this.reuseCached(key);
+    // An invalid policy connects nowhere; as Postfix (smtp_connect.c) the servers are still
+    // looked up and the server step defers each one with its per-server warning.
+    // smtp_key.c SMTP_KEY_FLAG_REQTLS_LEVEL: a cached session serves only the same REQUIRETLS action;
+    // the engine's tag keeps a cached session from outliving a change of a published policy.
+    const key = policy.level === 'invalid' ? ''
+      : `${cacheKey(request.transport, plan.hop, policy)}${env.tls.reuseTag?.(policy) ?? ''}${this.reqtls === 'disable' ? '' : `|requiretls=${this.reqtls}`}`;
+    const used = policy.level === 'invalid' ? new Set<string>() : await this.reuseCached(key);
     if (this.pending.size === 0) return;
     const res = await resolveHop(plan.hop, env.connect, env.resolver);
     if (res.kind === 'fail') {
@@ -240,13 +242,15 @@ export class DeliveryAttempt {
 
   // ---- the server step ----------------------------------------------------------
 
-  private async server(server: ServerTarget, hopPolicy: ConnectPolicy, key: string, opts: { readonly finalServer: boolean }): Promise<void> {
+  private async server(server: ServerTarget, hopPolicy: TlsPolicy, key: string, opts: { readonly finalServer: boolean }): Promise<void> {
     const sp = await this.env.tls.serverPolicy(hopPolicy, server);
     if (sp.kind !== 'connect') {
-      // The policy said not to connect to this server: a soft failure of this server, and its record.
+      // The policy said not to connect to this server: a soft failure of this server, and its record
+      // (none for a configuration problem: no TLS was at stake). The policy warning was logged.
       const why = sp.kind === 'skip' ? { reason: sp.reason, dsn: sp.dsn } : sp.deferral;
-      const record = this.record(notConnectedRecord({ time: this.env.now(), applied: sp.applied, server }, why.reason, sp.resultType));
-      this.settle(noConnection(why.reason, why.dsn), [...this.pending.values()], { ...opts, record });
+      const noRecord = sp.kind === 'defer' && sp.noRecord === true;
+      const record = noRecord ? undefined : this.record(notConnectedRecord({ time: this.env.now(), applied: sp.applied, server }, why.reason, sp.resultType));
+      this.settle(noConnection(why.reason, why.dsn), [...this.pending.values()], { ...opts, logged: true, ...(record !== undefined ? { record } : {}) });
       return;
     }
     const policy = sp.policy;
@@ -433,7 +437,7 @@ export class DeliveryAttempt {
     }
     // smtp_trouble.c: msg_info("%s: %s", queue_id, reason) when moving on to the next server
     // (connect failures were logged as they happened).
-    if (kept && !t.connect && !t.logged) this.env.log.write(this.env.service, `${this.request.queueId}: ${t.reason}`);
+    if (kept && !t.connect && !t.logged && !o.logged) this.env.log.write(this.env.service, `${this.request.queueId}: ${t.reason}`);
   }
 
   /** Recipients still pending get the last failure as final; siteDeferral when it throttles. */

@@ -158,7 +158,11 @@ export async function resolveHop(hop: string, settings: ConnectSettings, resolve
     return {
       kind: 'targets',
       // A [nexthop] is treated like a validated `MX 0 nexthop` (postconf(5) smtp_dns_support_level).
-      targets: limited.map((a) => ({ hostname: host, address: a.address, port, nexthop: hop, mxAuthenticated: r.authenticated })),
+      targets: limited.map((a) => ({
+        hostname: host, address: a.address, port, nexthop: hop, mxAuthenticated: r.authenticated,
+        // DANE (RFC 7672 §2.2): the host's own address lookup and its CNAME chain.
+        addressAuthenticated: r.authenticated, ...(a.canonicalName !== undefined ? { canonicalName: a.canonicalName } : {}),
+      })),
     };
   }
   const mx = await resolveMx(parsed.host, lookups, {
@@ -171,7 +175,11 @@ export async function resolveHop(hop: string, settings: ConnectSettings, resolve
   const ordered = applyAddressPreference(mx.targets, settings.addressPreference);
   return {
     kind: 'targets',
-    targets: ordered.map((t) => ({ hostname: t.hostname, address: t.address, port, nexthop: hop, mxAuthenticated: mx.mxAuthenticated })),
+    targets: ordered.map((t) => ({
+      hostname: t.hostname, address: t.address, port, nexthop: hop, mxAuthenticated: mx.mxAuthenticated,
+      // DANE (RFC 7672 §2.2): the host's own address lookup and its CNAME chain.
+      addressAuthenticated: t.addressAuthenticated, ...(t.canonicalName !== undefined ? { canonicalName: t.canonicalName } : {}),
+    })),
   };
 }
 

@@ -47,6 +47,7 @@ import type { SmtpReply } from '../../smtp/reply.ts';
 import type { SessionResult, TlsRptResultType } from '../outcome.ts';
 import { onHandshakeFailed, onPeerEvaluated, onStarttlsNotOffered, onStarttlsRefused, wantStarttls } from '../tls/enforce.ts';
 import { mustMatch } from '../tls/level.ts';
+import { withStsTesting } from '../tls/published-checks.ts';
 import { HANDSHAKE_FAILURE } from '../tls/reasons.ts';
 import { afterTlsEhlo, certificateFailed, noStarttls, starttlsRefused, tlsRequiredByPolicy, type FeatureStatus, type RequireTlsPolicy, type Step } from '../tls/requiretls.ts';
 import { tlsLogLevel } from '../tls/summary.ts';
@@ -423,12 +424,14 @@ export async function openSession(env: SessionEnv, server: ServerTarget, policy:
     const caps = await hello(env, chat, server);
     helo = caps.domain || undefined;
     const tls = await starttls(env, chat, server, policy, caps, opts);
-    tlsSoFar = tls.outcome;
+    // MTA-STS testing (RFC 8461 §5): what would have failed is recorded, never enforced.
+    const outcome = withStsTesting(policy, tls.outcome);
+    tlsSoFar = outcome;
     const authenticated = await auth(env, chat, server, tls.caps, tls.tlsUsed, opts.credentials);
     const session: Session = {
       chat, server, policy, authenticated,
       relay: relayName(server.hostname, server.address, server.port),
-      caps: tls.caps, tlsUsed: tls.tlsUsed, tls: tls.outcome,
+      caps: tls.caps, tlsUsed: tls.tlsUsed, tls: outcome,
       ...(tls.evaluation ? { evaluation: tls.evaluation } : {}),
       ...(tls.requireTls && opts.requireTls ? { requireTls: tls.requireTls } : {}),
       ...(helo ? { helo } : {}),

@@ -7,7 +7,10 @@
  * smtp_tls_CApath, and Node's default roots only with
  * `tls_append_default_CA = yes` (Postfix's default is no: without any CA
  * configured nothing is "Trusted"). At verify/secure, `tafile=` /
- * smtp_tls_trust_anchor_file replace that trust (Postfix ≥2.11). Client
+ * smtp_tls_trust_anchor_file replace that trust (Postfix ≥2.11). A policy
+ * with `trustRoots: 'sts'` (MTA-STS, RFC 8461 §4.2) trusts the roots
+ * `secure` uses for MTA-STS: smtp_tls_CAfile / smtp_tls_CApath, or the
+ * system's roots (Node's bundled roots) when both are empty. Client
  * certificate: smtp_tls_chain_files (keys and certificates, in order), else
  * smtp_tls_cert_file + smtp_tls_key_file.
  *
@@ -41,7 +44,7 @@ export function pemBlocks(text: string): { certs: string[]; keys: string[] } {
 
 /** The cache key of a policy's context. */
 export function contextKey(policy: ConnectPolicy): string {
-  return [policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers, policy.trustAnchorFiles.join('\n'), legacyAllowed(policy) ? 'legacy' : ''].join('|');
+  return [policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers, policy.trustAnchorFiles.join('\n'), legacyAllowed(policy) ? 'legacy' : '', policy.trustRoots ?? ''].join('|');
 }
 
 /**
@@ -98,6 +101,12 @@ export class ContextCache {
     return out;
   }
 
+  /** The MTA-STS roots: CAfile + CApath when either is set, else the system's roots (Node's bundle). */
+  stsRoots(): string[] {
+    const configured = this.config.get(`${this.prefix}_tls_CAfile`).trim() !== '' || this.config.get(`${this.prefix}_tls_CApath`).trim() !== '';
+    return configured ? this.caBundle() : [...rootCertificates];
+  }
+
   /** The client certificate and key, or null when none is configured. */
   private clientCredentials(): { key: string[]; cert: string[] } | null {
     if (this.clientCred !== undefined) return this.clientCred;
@@ -135,7 +144,8 @@ export class ContextCache {
     const key = contextKey(policy);
     const hit = this.contexts.get(key);
     if (hit) return hit;
-    const ca = policy.trustAnchorFiles.length > 0 ? policy.trustAnchorFiles.flatMap((f) => readPemCerts(f, 'tafile')) : this.caBundle();
+    const ca = policy.trustAnchorFiles.length > 0 ? policy.trustAnchorFiles.flatMap((f) => readPemCerts(f, 'tafile'))
+      : policy.trustRoots === 'sts' ? this.stsRoots() : this.caBundle();
     const cred = this.clientCredentials();
     let ciphers = policy.ciphers;
     if (legacyAllowed(policy)) ciphers += ':@SECLEVEL=0';

@@ -361,7 +361,7 @@ export interface DaneMatchInput {
   readonly maxDepth?: number;
   /** smtp_tls_loglevel (first number): ≥ 2 logs the match. */
   readonly logLevel?: number;
-  /** OpenSSL's PKIX verdict against the local CAs: a trusted chain that matches no record is `No matching DANE TLSA records`. */
+  /** OpenSSL's PKIX verdict against the local CAs: a trusted chain that matches no record is `no matching DANE TLSA records` (OpenSSL 3's text, as Postfix logs it). */
   readonly pkixTrusted?: boolean;
   readonly now?: number;
 }
@@ -496,7 +496,7 @@ function matchTrustAnchor(input: DaneMatchInput, tas: readonly UsableRecord[]): 
 
 /** tls_verify.c for a chain no record anchors: self-signed leaf, untrusted issuer, or (PKIX-trusted) no DANE match. */
 function noMatchLine(input: DaneMatchInput, path: readonly Node[]): string {
-  if (input.pkixTrusted) return verifyLog.generic(input.where, 65, 'No matching DANE TLSA records');
+  if (input.pkixTrusted) return verifyLog.generic(input.where, 65, 'no matching DANE TLSA records');
   const top = path[path.length - 1]!;
   if (path.length === 1 && safeIssued(top.x509, top.x509)) return verifyLog.selfSigned(input.where);
   return verifyLog.untrustedIssuer(input.where, top.facts.issuer);

@@ -21,6 +21,14 @@
  * An invalid policy is never connected with; if asked anyway every event fails
  * with its deferral (fail closed).
  *
+ * Published policies: DANE failures keep Postfix's texts exactly (Postfix has
+ * DANE built in); a DANE `halfdane` success (insecure MX RRset) is `Trusted`
+ * and continues, as tls_client.c. Under an MTA-STS `enforce` policy every
+ * failure keeps Postfix's text as its prefix and names the policy
+ * (`...: MTA-STS policy of D demands TLS 1.2 or later with a valid
+ * certificate for MX`, mta-sts/match.ts stsReasons), so the log line and
+ * `mailq` say which source refused the server.
+ *
  * Not here: the evaluation itself (verify.ts), the session state machine (delivery/smtp/).
  */
 import type { AppliedPolicy, TlsRptResultType } from '../outcome.ts';
@@ -28,6 +36,7 @@ import { failVerdict, namaddr as formatNamaddr, replyDsn } from '../smtp/trouble
 import type { ConnectPolicy, ServerIdentity, TlsDecision, TlsEvaluation, TlsPolicy } from './types.ts';
 import { mustMatch, tlsRequired } from './level.ts';
 import { HANDSHAKE_FAILURE, NOT_VERIFIED, notOffered, refused } from './reasons.ts';
+import { stsReasons } from '../mta-sts/match.ts';
 
 export interface HandshakeContext {
   /**
@@ -48,8 +57,10 @@ export function namaddr(server: ServerIdentity): string {
   return formatNamaddr(server.hostname, server.address);
 }
 
-function fail(reason: string, dsn: string, throttles: boolean, type: TlsRptResultType): TlsDecision {
-  return Object.freeze({ action: 'fail', reason, dsn, ...failVerdict(dsn, throttles), type });
+function fail(reason: string, dsn: string, throttles: boolean, type: TlsRptResultType, policy?: ConnectPolicy): TlsDecision {
+  const sts = policy?.sts;
+  const text = sts?.mode === 'enforce' ? stsReasons.withPolicy(reason, sts.domain, sts.mxHost) : reason;
+  return Object.freeze({ action: 'fail', reason: text, dsn, ...failVerdict(dsn, throttles), type });
 }
 
 function invalidDecision(policy: Extract<TlsPolicy, { level: 'invalid' }>): TlsDecision {
@@ -67,7 +78,7 @@ export function onStarttlsNotOffered(policy: TlsPolicy, server: ServerIdentity):
   // smtp_proto.c: "TLS is required, but was not offered by host %s" → smtp_site_fail (throttles).
   if (tlsRequired(policy.level)) {
     const d = notOffered(namaddr(server));
-    return fail(d.reason, d.dsn, true, 'starttls-not-supported');
+    return fail(d.reason, d.dsn, true, 'starttls-not-supported', policy);
   }
   return PLAINTEXT;
 }
@@ -82,7 +93,7 @@ export function onStarttlsRefused(policy: TlsPolicy, server: ServerIdentity, rep
   // otherwise "try to continue in plain-text mode" on the same connection.
   if (tlsRequired(policy.level)) {
     const d = refused(namaddr(server), replyText, replyDsn(replyText));
-    return fail(d.reason, d.dsn, true, 'starttls-not-supported');
+    return fail(d.reason, d.dsn, true, 'starttls-not-supported', policy);
   }
   return PLAINTEXT;
 }
@@ -93,7 +104,7 @@ export function onHandshakeFailed(policy: TlsPolicy, _server: ServerIdentity, ct
   // smtp_proto.c: PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE → RETRY_AS_PLAINTEXT (only at may).
   if (policy.level === 'may' && ctx.plaintextFallbackOk) return RECONNECT_PLAINTEXT;
   // smtp_proto.c: smtp_misc_fail(state, level == may ? SMTP_NOTHROTTLE : SMTP_THROTTLE, "4.7.5", "Cannot start TLS: handshake failure").
-  return fail(HANDSHAKE_FAILURE.reason, HANDSHAKE_FAILURE.dsn, policy.level !== 'may', 'validation-failure');
+  return fail(HANDSHAKE_FAILURE.reason, HANDSHAKE_FAILURE.dsn, policy.level !== 'may', 'validation-failure', policy);
 }
 
 /** After a completed handshake and evaluate(). */
@@ -102,10 +113,12 @@ export function onPeerEvaluated(policy: TlsPolicy, evaluation: TlsEvaluation): T
   if (evaluation.failure) {
     // smtp_proto.c: TLS_MUST_MATCH and the certificate is absent or not matched →
     // smtp_site_fail(..., "4.7.5", "Server certificate not verified").
-    return fail(evaluation.failure.reason, evaluation.failure.dsn, true, evaluation.failureType ?? 'validation-failure');
+    return fail(evaluation.failure.reason, evaluation.failure.dsn, true, evaluation.failureType ?? 'validation-failure', policy);
   }
+  // tls_client.c: a halfdane match (insecure MX RRset) is Trusted, and that is enough.
+  if (policy.dane?.halfdane && evaluation.trust === 'Trusted') return CONTINUE;
   if (mustMatch(policy.level) && evaluation.trust !== 'Verified') {
-    return fail(NOT_VERIFIED.reason, NOT_VERIFIED.dsn, true, 'certificate-not-trusted');
+    return fail(NOT_VERIFIED.reason, NOT_VERIFIED.dsn, true, 'certificate-not-trusted', policy);
   }
   return CONTINUE;
 }
@@ -123,12 +136,14 @@ export function tlsFeatureStatus(policy: TlsPolicy, used: { readonly tls: boolea
 
 /** The same value from a session record's policy (outcome.ts AppliedPolicy) and whether TLS was used. */
 export function appliedFeatureStatus(applied: AppliedPolicy, tlsUsed: boolean): string {
-  return featureStatus(applied.level, applied.configuredLevel, tlsUsed);
+  return featureStatus(applied.level, applied.configuredLevel, tlsUsed, applied.halfDane === true);
 }
 
-function featureStatus(level: ConnectPolicy['level'], configured: ConnectPolicy['level'], tls: boolean): string {
+function featureStatus(level: ConnectPolicy['level'], configured: ConnectPolicy['level'], tls: boolean, halfDane = false): string {
   if (level === 'none') return configured === 'none' ? 'none' : `${configured}:none`;
   if (!tls) return `${configured}:none`;
+  // postconf(5) smtp_log_tls_feature_status: "tls=dane:halfdane".
+  if (halfDane) return `${configured}:halfdane`;
   if (configured !== level) return `${configured}:${level}`;
   return configured;
 }

@@ -9,11 +9,25 @@
  * Contract:
  * - `policyFor` (the hop step) never rejects; its result is frozen and cached
  *   for POLICY_CACHE_MS per (next hop, TLS-Required: No) — invalid results
- *   are not cached, so a recovered table answers at the next attempt.
- *   `serverPolicy` (the server step) asks the per-server sources; when none
- *   has anything to say it returns the hop policy itself. The SecureContext
- *   for a new policy shape is built here, once; if OpenSSL rejects it the
- *   policy is invalid (`client TLS configuration problem`).
+ *   are not cached, so a recovered table answers at the next attempt. A
+ *   decision with a published MTA-STS policy is reused only while the
+ *   service still answers the same policy (same id and fetch): the service is
+ *   asked at every delivery (the TXT id check of RFC 8461 §5.1). The server
+ *   step's `connect` verdicts are kept with the hop policy they came from
+ *   (so for at most POLICY_CACHE_MS), except where DANE is asked (TLSA
+ *   records are looked up for every connection).
+ *   `serverPolicy` (the server step) asks the per-server sources (per-site
+ *   host entries, DANE's TLSA records, MTA-STS mx patterns); when none has
+ *   anything to say it returns the hop policy itself. For an invalid hop
+ *   policy it defers the server with Postfix's per-server warning. The
+ *   SecureContext for a new policy shape is built here, once; if OpenSSL
+ *   rejects it the policy is invalid (`client TLS configuration problem`).
+ * - `evaluate` decides the peer: DANE (tls/dane.ts matchDane()) where the
+ *   policy carries TLSA records — no CA, and for DANE-EE no name or expiry
+ *   checks; otherwise verify.ts. Under an MTA-STS `testing` policy the
+ *   policy's own checks (a trusted chain naming the MX host, TLS ≥ 1.2) are
+ *   evaluated too and what would have failed is reported (`stsTesting`),
+ *   never enforced.
  * - `connectOptions` sets `rejectUnauthorized: false` and a no-op
  *   checkServerIdentity: the decision is always ours (evaluate + enforce.ts).
  * - Warnings go to the mail log as `sealpost/<service>[pid]: warning: ...`.
@@ -26,12 +40,16 @@ import type { Config } from '../../config/types.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import type { ConnectPolicy, ServerIdentity, ServerPolicy, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
+import { createResolver, type PolicyResolver } from '../dns/resolver.ts';
+import type { StsPolicySource } from '../mta-sts/service.ts';
 import { ContextCache, contextKey } from './context.ts';
+import { daneSettings, DEFAULT_DANE_DIGESTS, type DaneDigests } from './dane.ts';
 import { decideHop, decideServer, invalidPolicy, policySources, type HopDecision, type PolicyDetails, type PolicyEnv } from './policy.ts';
 import { CONFIG_PROBLEM, policyLookupWarning } from './reasons.ts';
 import { SessionCache } from './session-cache.ts';
+import { evaluateDane, stsTestingCheck } from './published-checks.ts';
 import { formatSummary, tlsLogLevel } from './summary.ts';
-import { evaluatePeer, peerFacts, rememberPeer } from './verify.ts';
+import { evaluatePeer, peerFacts, rememberPeer, type PeerFacts } from './verify.ts';
 
 export interface TlsEngineOptions {
   readonly config: Config;
@@ -41,6 +59,10 @@ export interface TlsEngineOptions {
   readonly service?: string;
   /** Injected clock (tests). */
   readonly now?: () => number;
+  /** The DNSSEC-validating resolver for TLSA records (sealpost_dns_resolvers); without it DANE never applies. */
+  readonly resolver?: PolicyResolver;
+  /** The daemon's MTA-STS policy service, or a worker thread's client of it; without it MTA-STS is not looked up. */
+  readonly sts?: StsPolicySource;
 }
 
 /** How long a decided policy is reused for the same next hop. */
@@ -61,6 +83,21 @@ export function createTlsEngine(opts: TlsEngineOptions): SealpostTlsEngine {
   return new Engine(opts);
 }
 
+/** The MTA-STS policy a hop decision was made with (what must still hold to reuse it). */
+interface StsTag {
+  readonly domain: string;
+  readonly id: string;
+  readonly fetchedAt: number;
+  readonly mode: string;
+}
+
+function stsTagOf(d: HopDecision | undefined): StsTag | undefined {
+  const a = d?.steps.find((s) => s.source === 'mta-sts')?.answer;
+  if (a?.kind !== 'published' || a.published.kind !== 'sts-policy') return undefined;
+  const p = a.published.policy;
+  return { domain: p.domain, id: p.id, fetchedAt: p.fetchedAt, mode: p.mode };
+}
+
 const FALLBACK_APPLIED = (domain: string) =>
   Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
 
@@ -73,15 +110,20 @@ class Engine implements SealpostTlsEngine {
   private readonly env: PolicyEnv;
   private readonly detailsOf = new WeakMap<TlsPolicy, PolicyDetails>();
   private readonly decisions = new WeakMap<TlsPolicy, HopDecision>();
-  private readonly policies = new Map<string, { expires: number; policy: Promise<TlsPolicy> }>();
+  private readonly policies = new Map<string, { expires: number; policy: Promise<TlsPolicy>; sts?: StsTag }>();
+  /** connect verdicts of the server step, per hop policy and server. */
+  private readonly serverMemo = new WeakMap<TlsPolicy, Map<string, ServerPolicy>>();
+  private readonly sts: StsPolicySource | undefined;
   private readonly digest: string;
   private readonly maxDepth: number;
+  private readonly daneDigests: DaneDigests;
 
   constructor(opts: TlsEngineOptions) {
     const { config, tables, log } = opts;
     const service = opts.service ?? 'smtp';
     const prefix = service.startsWith('lmtp') ? 'lmtp' : 'smtp';
     this.now = opts.now ?? Date.now;
+    this.sts = opts.sts;
     this.warn = (text) => log.warn(service, text);
     this.contexts = new ContextCache(config, prefix);
     this.sessions = new SessionCache({
@@ -90,23 +132,40 @@ class Engine implements SealpostTlsEngine {
       warn: this.warn,
       now: this.now,
     });
-    const base: PolicyEnv = { config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec) };
+    const base: PolicyEnv = {
+      config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec),
+      // Without an injected resolver: the configured one (sealpost_dns_resolvers, else the system's, which sees no AD bit: no DANE).
+      resolver: opts.resolver ?? createResolver(config),
+      ...(opts.sts ? { sts: opts.sts } : {}),
+    };
     // The sources are built once per engine (one configuration): a server step costs no parsing.
     this.env = { ...base, sources: policySources(base) };
     this.digest = config.get(`${prefix}_tls_fingerprint_digest`).trim().toLowerCase() || 'sha256';
     this.maxDepth = config.getInt(`${prefix}_tls_scert_verifydepth`);
     this.logLevel = tlsLogLevel(config, prefix);
+    let digests = DEFAULT_DANE_DIGESTS;
+    try {
+      digests = daneSettings(config).digests;
+    } catch {
+      // The DANE source reports a bad DANE parameter (and defers dane destinations).
+    }
+    this.daneDigests = digests;
   }
 
-  /** Build (or reuse) the SecureContext now, so a bad cipher string fails the policy, not the connection. */
-  private withContext(p: TlsPolicy): TlsPolicy {
+  /**
+   * Build (or reuse) the SecureContext now, so a bad cipher string fails the
+   * policy, not the connection. `host`: the server step's host, for
+   * smtp_connect.c's per-server warning (an invalid hop policy gets it per
+   * server from serverPolicy()).
+   */
+  private withContext(p: TlsPolicy, host?: string): TlsPolicy {
     if (p.level === 'invalid' || p.level === 'none') return p;
     try {
       this.contexts.get(p);
       return p;
     } catch (err) {
       this.warn((err as Error).message);
-      this.warn(policyLookupWarning(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM.reason));
+      if (host !== undefined) this.warn(policyLookupWarning(p.nexthop, host, CONFIG_PROBLEM.reason));
       return invalidPolicy(p.nexthop, p.nexthopDomain, CONFIG_PROBLEM, p.source, p, p.applied, p.matchedEntry);
     }
   }
@@ -131,29 +190,58 @@ class Engine implements SealpostTlsEngine {
     const key = `${nexthop}\0${message.tlsRequiredNo ? 1 : 0}`;
     const t = this.now();
     const hit = this.policies.get(key);
-    if (hit && hit.expires > t) return hit.policy;
+    if (hit && hit.expires > t) return hit.sts ? this.revalidate(key, hit.policy, hit.sts, nexthop, message) : hit.policy;
     const p = this.decide(nexthop, message);
-    this.policies.set(key, { expires: t + POLICY_CACHE_MS, policy: p });
-    // Do not keep failures: the next attempt asks the tables again.
+    const entry: { expires: number; policy: Promise<TlsPolicy>; sts?: StsTag } = { expires: t + POLICY_CACHE_MS, policy: p };
+    this.policies.set(key, entry);
+    // Do not keep failures: the next attempt asks the tables again. Tag a decision with its MTA-STS policy.
     void p.then((pol) => {
-      if (pol.level === 'invalid' && this.policies.get(key)?.policy === p) this.policies.delete(key);
+      if (pol.level === 'invalid') {
+        if (this.policies.get(key) === entry) this.policies.delete(key);
+        return;
+      }
+      const tag = stsTagOf(this.decisions.get(pol));
+      if (tag) entry.sts = tag;
     });
     return p;
   }
 
-  async serverPolicy(hop: ConnectPolicy, server: ServerIdentity): Promise<ServerPolicy> {
+  /** A cached decision with an MTA-STS policy: still the service's answer? (RFC 8461 §5.1: checked per delivery.) */
+  private async revalidate(key: string, cached: Promise<TlsPolicy>, tag: StsTag, nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy> {
+    const r = await this.sts?.lookup(tag.domain);
+    if (r?.kind === 'policy' && r.policy.id === tag.id && r.policy.fetchedAt === tag.fetchedAt && r.policy.mode === tag.mode) return cached;
+    if (this.policies.get(key)?.policy === cached) this.policies.delete(key);
+    return this.policyFor(nexthop, message);
+  }
+
+  async serverPolicy(hop: TlsPolicy, server: ServerIdentity): Promise<ServerPolicy> {
     const d = this.decisions.get(hop);
-    if (!d) return { kind: 'connect', policy: hop };
+    if (!d) {
+      if (hop.level !== 'invalid') return { kind: 'connect', policy: hop };
+      this.warn(policyLookupWarning(hop.nexthop, server.hostname, hop.invalid.reason));
+      return { kind: 'defer', deferral: hop.invalid, applied: hop.applied, noRecord: true };
+    }
+    const memoKey = `${server.hostname}|${server.address}|${server.port}|${server.mxAuthenticated}|${server.addressAuthenticated ?? ''}|${server.canonicalName ?? ''}`;
+    const memo = this.serverMemo.get(hop)?.get(memoKey);
+    if (memo) return memo;
     try {
       const s = await decideServer(this.env, d, server);
       if (s.verdict.kind !== 'connect' || s.verdict.policy === hop) return s.verdict;
-      const p = this.withContext(s.verdict.policy);
-      if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied };
+      const p = this.withContext(s.verdict.policy, server.hostname);
+      if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied, noRecord: true };
       this.detailsOf.set(p, s.details);
-      return { kind: 'connect', policy: p };
+      const verdict: ServerPolicy = { kind: 'connect', policy: p };
+      // TLSA records are asked for every connection (a DANE level); other server steps are kept with the hop policy.
+      const dane = hop.level === 'dane' || hop.level === 'dane-only' || hop.configuredLevel === 'dane' || hop.configuredLevel === 'dane-only';
+      if (!dane) {
+        let m = this.serverMemo.get(hop);
+        if (!m) this.serverMemo.set(hop, (m = new Map()));
+        m.set(memoKey, verdict);
+      }
+      return verdict;
     } catch (err) {
       this.warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
-      return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied };
+      return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied, noRecord: true };
     }
   }
 
@@ -183,16 +271,9 @@ class Engine implements SealpostTlsEngine {
   }
 
   evaluate(policy: ConnectPolicy, socket: TLSSocket, server: ServerIdentity): TlsEvaluation {
-    const d = this.detailsOf.get(policy);
     const key = this.sessionKey(policy, server, this.sniFor(policy, server));
     const facts = peerFacts(socket, this.sessions.get(key)?.peer);
-    const evaluation = evaluatePeer(policy, facts, server, {
-      digest: this.digest,
-      maxDepth: this.maxDepth,
-      logLevel: this.logLevel,
-      ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
-      ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
-    });
+    const evaluation = this.judge(policy, facts, server);
     if (evaluation.failure) {
       // Never resume a session whose peer failed the policy.
       this.sessions.delete(key);
@@ -206,8 +287,31 @@ class Engine implements SealpostTlsEngine {
     return evaluation;
   }
 
+  /** The verdict on the peer: DANE where TLSA records apply, else verify.ts; plus the MTA-STS testing checks. */
+  private judge(policy: ConnectPolicy, facts: PeerFacts, server: ServerIdentity): TlsEvaluation {
+    if (policy.dane) return evaluateDane(policy.dane, facts, server, { digests: this.daneDigests, maxDepth: this.maxDepth, logLevel: this.logLevel });
+    const d = this.detailsOf.get(policy);
+    const opts = {
+      digest: this.digest,
+      maxDepth: this.maxDepth,
+      logLevel: this.logLevel,
+      ...(d?.policyFailure ? { policyFailure: d.policyFailure } : {}),
+      ...(d && d.mxHostPatterns.length > 0 ? { mxHostPatterns: d.mxHostPatterns } : {}),
+    };
+    const evaluation = evaluatePeer(policy, facts, server, opts);
+    if (policy.sts?.mode !== 'testing') return evaluation;
+    const testing = stsTestingCheck(policy, policy.sts, facts, server, opts);
+    return testing ? Object.freeze({ ...evaluation, stsTesting: testing }) : evaluation;
+  }
+
   summaryLine(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string {
     return formatSummary(evaluation, server, reused);
+  }
+
+  reuseTag(hop: ConnectPolicy): string {
+    const a = this.decisions.get(hop)?.steps.find((s) => s.source === 'mta-sts')?.answer;
+    if (a?.kind !== 'published' || a.published.kind !== 'sts-policy') return '';
+    return `\u0000sts:${a.published.policy.id}:${a.published.policy.mode}`;
   }
 
   details(policy: TlsPolicy): PolicyDetails | undefined {

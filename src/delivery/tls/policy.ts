@@ -6,8 +6,13 @@
  *   decideHop()     per next hop, before MX resolution: main.cf, the message's
  *                   TLS-Required: No, smtp_tls_policy_maps, smtp_tls_per_site;
  *   decideServer()  per server of the MX list, before connecting: the sources
- *                   that depend on the host (per-site host entries; DANE and
- *                   MTA-STS later), refining the hop decision.
+ *                   that depend on the host (per-site host entries, DANE's
+ *                   TLSA records, the MTA-STS mx patterns), refining the hop
+ *                   decision.
+ *
+ * The sources, in precedence order: main.cf, TLS-Required: No,
+ * smtp_tls_policy_maps, smtp_tls_per_site, DANE, MTA-STS (combine.ts has
+ * the rules).
  *
  * then fill in main.cf defaults for everything the winning entry leaves out
  * (protocols, ciphers, exclusions, match lists, SNI, trust anchors).
@@ -15,10 +20,12 @@
  * Contract:
  * - Never rejects for configuration or lookup trouble. Fail closed: an
  *   `invalid` answer gives an InvalidPolicy (built only by `invalidPolicy()`)
- *   with the source's deferral, and `TLS policy lookup for X/Y: REASON` is
- *   logged, as smtp_connect.c does; a bad main.cf value or an unreadable
- *   tafile gives `client TLS configuration problem` 4.7.5 with Postfix's
- *   warnings.
+ *   with the source's deferral; a bad main.cf value or an unreadable tafile
+ *   gives `client TLS configuration problem` 4.7.5 with Postfix's warnings.
+ *   `TLS policy lookup for DEST/HOST: REASON` is logged per server, as
+ *   smtp_connect.c does (Postfix decides the policy in its address loop):
+ *   decideServer() logs it for an invalid hop decision and for a server the
+ *   sources defer, with the server's host name.
  * - Every decision carries its trace (what every source said, who won) —
  *   what `sealpost tls explain` prints — and the RFC 8460 facts of the
  *   winner (`applied`).
@@ -34,6 +41,9 @@ import { domainToASCII } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import type { Config } from '../../config/types.ts';
 import { parseNexthop, type WalkTable } from '../../maps/domain-walk.ts';
+import type { PolicyResolver } from '../dns/resolver.ts';
+import type { StsRequirement } from '../mta-sts/match.ts';
+import type { StsPolicySource } from '../mta-sts/service.ts';
 import type { AppliedPolicy, TlsRptPolicyType } from '../outcome.ts';
 import { combine, type Combined, type PolicyTrace } from './combine.ts';
 import { mustPkix, usesMandatorySettings } from './level.ts';
@@ -41,7 +51,9 @@ import type { PolicyEntry } from './policy-table.ts';
 import { parseMainCfProtocols, parseTableProtocols } from './protocols.ts';
 import { cipherString, levelExclusions } from './ciphers.ts';
 import { CONFIG_PROBLEM, policyLookupWarning, policyWhere } from './reasons.ts';
+import { daneSource } from './sources/dane.ts';
 import { mainCfSource } from './sources/main-cf.ts';
+import { stsSource } from './sources/mta-sts.ts';
 import { perSiteSource } from './sources/per-site.ts';
 import { policyMapsSource } from './sources/policy-maps.ts';
 import { tlsRequiredNoSource } from './sources/tls-required.ts';
@@ -61,6 +73,10 @@ export interface PolicyEnv {
   readonly prefix?: string;
   /** The sources to ask, in precedence order (default: policySources(env)). Tests and later issues add their own. */
   readonly sources?: readonly PolicySource[];
+  /** The DNSSEC-validating resolver for TLSA records; undefined: no TLSA lookups. */
+  readonly resolver?: PolicyResolver;
+  /** The MTA-STS policy service (or a worker's client); undefined: no MTA-STS lookups. */
+  readonly sts?: StsPolicySource;
 }
 
 /** Extra per-policy facts the engine needs but the shared TlsPolicy does not carry. */
@@ -94,7 +110,7 @@ export interface ServerDecision {
 const NO_DETAILS: PolicyDetails = Object.freeze({ mxHostPatterns: [], enableRpk: false });
 const EMPTY_TRACE: PolicyTrace = Object.freeze({ steps: [], winner: 'default', why: '' });
 
-/** The sources, in precedence order: main.cf, TLS-Required: No, smtp_tls_policy_maps, smtp_tls_per_site. */
+/** The sources, in precedence order: main.cf, TLS-Required: No, smtp_tls_policy_maps, smtp_tls_per_site, DANE, MTA-STS. */
 export function policySources(env: PolicyEnv): PolicySource[] {
   const p = env.prefix ?? 'smtp';
   const maps = env.config.getList(`${p}_tls_policy_maps`);
@@ -106,11 +122,14 @@ export function policySources(env: PolicyEnv): PolicySource[] {
   // smtp_session.c: smtp_tls_per_site is ignored when smtp_tls_policy_maps is set.
   const perSite = maps.length === 0 ? env.config.getList(`${p}_tls_per_site`) : [];
   if (perSite.length > 0) sources.push(perSiteSource({ specs: perSite, openTable: env.openTable, warn: env.warn, title: `${p}_tls_per_site` }));
+  sources.push(daneSource({ config: env.config, resolver: env.resolver, warn: env.warn, reportDomain }));
+  // MTA-STS is an SMTP thing (RFC 8461 §1): not for LMTP.
+  sources.push(stsSource({ enabled: p === 'smtp' && env.config.getBool('sealpost_mta_sts'), sts: env.sts, warn: env.warn }));
   return sources;
 }
 
 /** The next hop's domain lower-cased in A-label form (RFC 8460 policy-domain). */
-function reportDomain(domain: string): string {
+export function reportDomain(domain: string): string {
   const lower = domain.toLowerCase();
   return domainToASCII(lower) || lower;
 }
@@ -123,7 +142,7 @@ function stsType(entry: PolicyEntry | undefined): TlsRptPolicyType | undefined {
 /** The RFC 8460 view of a decision (outcome.ts AppliedPolicy). */
 function appliedOf(c: Combined, nexthopDomain: string, level: TlsLevel, configuredLevel?: TlsLevel): AppliedPolicy {
   const entry = c.kind === 'connect' ? c.entry : undefined;
-  const report = c.kind === 'connect' ? c.report : undefined;
+  const report = c.kind === 'invalid' ? undefined : c.report;
   return Object.freeze({
     source: c.winner,
     type: report?.type ?? stsType(entry) ?? 'no-policy-found',
@@ -135,6 +154,7 @@ function appliedOf(c: Combined, nexthopDomain: string, level: TlsLevel, configur
     ...(c.tableEntry ? { tableEntry: c.tableEntry } : {}),
     ...(report?.stsMode ? { stsMode: report.stsMode } : {}),
     ...(report?.stsId ? { stsId: report.stsId } : {}),
+    ...(c.kind === 'connect' && c.dane?.halfdane ? { halfDane: true } : {}),
   });
 }
 
@@ -160,21 +180,28 @@ export function invalidPolicy(
   });
 }
 
-/** An invalid decision with the smtp_connect.c warning, for a combined result or any failure on the way. */
-function failed(env: PolicyEnv, d: Pick<HopDecision, 'flags' | 'nexthopDomain'> & { nexthop: string }, c: Combined, deferral: TlsDeferral, host = d.nexthopDomain): DecidedPolicy {
-  env.warn(policyLookupWarning(d.nexthop, host, deferral.reason));
+/** An invalid decision, for a combined result or any failure on the way; at the server step with the smtp_connect.c warning for `host`. */
+function failed(env: PolicyEnv, d: Pick<HopDecision, 'flags' | 'nexthopDomain'> & { nexthop: string }, c: Combined, deferral: TlsDeferral, host?: string): DecidedPolicy {
+  if (host !== undefined) env.warn(policyLookupWarning(d.nexthop, host, deferral.reason));
   const applied = appliedOf(c, d.nexthopDomain, 'none');
   return { policy: invalidPolicy(d.nexthop, d.nexthopDomain, deferral, c.label, d.flags, applied, c.tableEntry), details: NO_DETAILS, trace: c.trace };
 }
 
 type Answer = TraceStep['answer'];
 
-/** Ask each source that has the step, in order. */
-async function ask(sources: readonly PolicySource[], step: 'hop' | 'server', run: (s: PolicySource) => Promise<Answer> | Answer | undefined): Promise<TraceStep[]> {
+/** Ask each source that has the step, in order; each sees the answers given before it at this step. */
+async function ask(
+  sources: readonly PolicySource[], step: 'hop' | 'server',
+  run: (s: PolicySource, earlier: ReadonlyMap<TraceStep['source'], Answer>) => Promise<Answer> | Answer | undefined,
+): Promise<TraceStep[]> {
   const out: TraceStep[] = [];
+  const earlier = new Map<TraceStep['source'], Answer>();
   for (const s of sources) {
-    const a = run(s);
-    if (a !== undefined) out.push({ source: s.name, step, answer: await a });
+    const a = run(s, earlier);
+    if (a === undefined) continue;
+    const answer = await a;
+    out.push({ source: s.name, step, answer });
+    earlier.set(s.name, answer);
   }
   return out;
 }
@@ -190,12 +217,12 @@ export async function decideHop(env: PolicyEnv, nexthop: string, flags: MessageT
   try {
     nexthopDomain = parseNexthop(nexthop).host;
   } catch (err) {
-    env.warn(policyLookupWarning(nexthop, nexthop, (err as Error).message));
+    env.warn(`bad next-hop destination "${nexthop}": ${(err as Error).message}`);
     const applied = Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain: nexthop, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });
     return { policy: invalidPolicy(nexthop, nexthop, CONFIG_PROBLEM, 'next hop', flags, applied), details: NO_DETAILS, trace: EMPTY_TRACE, steps: [], nexthopDomain: nexthop, flags };
   }
   const sources = env.sources ?? policySources(env);
-  const steps = await ask(sources, 'hop', (s) => s.hop?.({ nexthop, nexthopDomain, message: flags }));
+  const steps = await ask(sources, 'hop', (s, earlier) => s.hop?.({ nexthop, nexthopDomain, message: flags, earlier }));
   const c = combine(steps, { nexthop, dnssecEnabled: dnssecEnabled(env.config, p) });
   for (const w of c.warnings) env.warn(w);
   const d = { nexthop, nexthopDomain, flags };
@@ -209,10 +236,16 @@ export async function decideHop(env: PolicyEnv, nexthop: string, flags: MessageT
  */
 export async function decideServer(env: PolicyEnv, hop: HopDecision, server: ServerIdentity): Promise<ServerDecision> {
   const policy = hop.policy;
+  if (policy.level === 'invalid') {
+    // smtp_connect.c smtp_connect_inet(): the policy is looked up per address; a failure is
+    // warned about with the host name and the next address is tried.
+    env.warn(policyLookupWarning(policy.nexthop, server.hostname, policy.invalid.reason));
+    return { verdict: { kind: 'defer', deferral: policy.invalid, applied: policy.applied, noRecord: true }, details: hop.details, trace: hop.trace };
+  }
   const sources = (env.sources ?? policySources(env)).filter((s) => s.server !== undefined);
-  const unchanged = (): ServerDecision => ({ verdict: { kind: 'connect', policy: policy as ConnectPolicy }, details: hop.details, trace: hop.trace });
-  if (policy.level === 'invalid' || sources.length === 0) return unchanged();
-  const q = { nexthop: policy.nexthop, nexthopDomain: hop.nexthopDomain, message: hop.flags, server };
+  const unchanged = (): ServerDecision => ({ verdict: { kind: 'connect', policy }, details: hop.details, trace: hop.trace });
+  if (sources.length === 0) return unchanged();
+  const q = { nexthop: policy.nexthop, nexthopDomain: hop.nexthopDomain, message: hop.flags, server, hopLevel: policy.configuredLevel ?? policy.level };
   const atHop = new Map(hop.steps.map((s) => [s.source, s.answer]));
   const serverSteps = await ask(sources, 'server', (s) => s.server?.(q, atHop.get(s.name)));
   const same = (s: TraceStep): boolean => {
@@ -231,10 +264,10 @@ export async function decideServer(env: PolicyEnv, hop: HopDecision, server: Ser
     // smtp_connect.c: "TLS policy lookup for %s/%s: %s", then the next server.
     env.warn(policyLookupWarning(policy.nexthop, server.hostname, c.deferral.reason));
     const resultType = c.kind === 'defer-server' ? c.resultType : undefined;
-    return { verdict: { kind: 'defer', deferral: c.deferral, ...(resultType ? { resultType } : {}), applied }, details: hop.details, trace: c.trace };
+    return { verdict: { kind: 'defer', deferral: c.deferral, ...(resultType ? { resultType } : { noRecord: true }), applied }, details: hop.details, trace: c.trace };
   }
   const done = completePolicy(env, { nexthop: policy.nexthop, nexthopDomain: hop.nexthopDomain, flags: hop.flags }, c, server.hostname);
-  if (done.policy.level === 'invalid') return { verdict: { kind: 'defer', deferral: done.policy.invalid, applied }, details: hop.details, trace: c.trace };
+  if (done.policy.level === 'invalid') return { verdict: { kind: 'defer', deferral: done.policy.invalid, applied, noRecord: true }, details: hop.details, trace: c.trace };
   return { verdict: { kind: 'connect', policy: done.policy }, details: done.details, trace: c.trace };
 }
 
@@ -297,6 +330,32 @@ function trustAnchors(c: Config, p: string, level: TlsLevel, entry: PolicyEntry 
   return files;
 }
 
+/** The lowest protocol of two (`TLSv1` < `TLSv1.1` < `TLSv1.2` < `TLSv1.3`). */
+function atLeast(min: string, floor: string): string {
+  const order = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+  return order.indexOf(min) >= order.indexOf(floor) ? min : floor;
+}
+
+/**
+ * What DANE and MTA-STS change of a completed policy: SNI (the TLSA base
+ * domain, RFC 7672 §8.1; the MX name, RFC 8461 §7.1), the names an MTA-STS
+ * `secure` checks (the MX host only, §4.2), TLS ≥ 1.2 under enforce (§7.2),
+ * the roots MTA-STS trusts.
+ */
+function publishedOverrides(c: Extract<Combined, { kind: 'connect' }>, min: string): Partial<ConnectPolicy> {
+  if (c.dane) return { dane: c.dane, servername: c.dane.baseDomain, match: Object.freeze([]), trustAnchorFiles: Object.freeze([]) };
+  if (!c.sts) return {};
+  const enforce = c.sts.mode === 'enforce';
+  const req: StsRequirement | undefined = c.stsRequirement;
+  return {
+    sts: c.sts,
+    servername: c.sts.mxHost,
+    ...(enforce ? { minProtocol: atLeast(min, 'TLSv1.2') } : {}),
+    ...(req ? { match: req.match, trustAnchorFiles: Object.freeze([]) } : {}),
+    ...(req || !enforce ? { trustRoots: 'sts' as const } : {}),
+  };
+}
+
 /** Fill in main.cf defaults for what the entry left out (policy_create() after the lookups). */
 function completePolicy(env: PolicyEnv, d: { nexthop: string; nexthopDomain: string; flags: MessageTlsFlags }, c: Extract<Combined, { kind: 'connect' }>, host?: string): DecidedPolicy {
   const p = env.prefix ?? 'smtp';
@@ -312,12 +371,12 @@ function completePolicy(env: PolicyEnv, d: { nexthop: string; nexthopDomain: str
     ...(c.configuredLevel ? { configuredLevel: c.configuredLevel } : {}),
   };
   if (level === 'none') {
-    const policy: ConnectPolicy = { ...base, level, match: [], ciphers: '', trustAnchorFiles: [], connectionReuse: false };
+    const policy: ConnectPolicy = { ...base, level, match: [], ciphers: '', trustAnchorFiles: [], connectionReuse: false, ...(c.sts ? { sts: c.sts } : {}) };
     return { policy: Object.freeze(policy), details: NO_DETAILS, trace: c.trace };
   }
   const pc = protocolsAndCiphers(cfg, p, level, entry, policyWhere(`${p}_tls_policy_maps`, d.nexthop));
   const match = 'bad' in pc ? pc : matchList(cfg, p, level, entry, d.nexthop);
-  const anchors = 'bad' in match ? match : trustAnchors(cfg, p, level, entry);
+  const anchors = 'bad' in match ? match : c.stsRequirement || c.dane ? [] : trustAnchors(cfg, p, level, entry);
   if ('bad' in anchors) {
     env.warn(anchors.bad);
     return failed(env, d, c, CONFIG_PROBLEM, host);
@@ -334,6 +393,7 @@ function completePolicy(env: PolicyEnv, d: { nexthop: string; nexthopDomain: str
     ...(sni !== '' ? { servername: sni } : {}),
     trustAnchorFiles: Object.freeze(anchors),
     connectionReuse: entry?.connectionReuse ?? cfg.getBool(`${p}_tls_connection_reuse`),
+    ...publishedOverrides(c, min),
   };
   const details: PolicyDetails = Object.freeze({
     mxHostPatterns: entry?.sts.mxHostPatterns ?? [],

@@ -22,6 +22,7 @@
  * the policy sources and the combiner (sources/, combine.ts).
  */
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { TlsaRecord } from '../dns/tlsa.ts';
 import type { AppliedPolicy, TlsFacts, TlsRptResultType } from '../outcome.ts';
 import type { TlsLevel, TlsTrust } from './names.ts';
 
@@ -49,6 +50,40 @@ interface PolicyBase {
   readonly applied: AppliedPolicy;
 }
 
+/**
+ * DANE for one server (RFC 7672; dane.ts daneAfterLookup()): the usable TLSA
+ * records the certificate chain must match, the TLSA base domain (SNI) and
+ * the DANE-TA reference identifiers.
+ */
+export interface DanePlan {
+  readonly level: 'dane' | 'dane-only';
+  /** The MX RRset was insecure (smtp_tls_dane_insecure_mx_policy = dane): success is `Trusted`, `tls=dane:halfdane`. */
+  readonly halfdane: boolean;
+  readonly records: readonly TlsaRecord[];
+  readonly baseDomain: string;
+  readonly matchNames: readonly string[];
+  /** dane-only with no usable record: the handshake goes ahead and verification fails (tls_client.c must_fail). */
+  readonly mustFail: boolean;
+  /** `_25._tcp.mx.example.com`, for texts. */
+  readonly qname: string;
+}
+
+/**
+ * MTA-STS for one MX host (RFC 8461 §4, §5): under `enforce` the policy's
+ * own checks (level `secure`, the MX name, TLS 1.2, SNI = the MX name) are
+ * the policy; under `testing` the connection runs under the level it would
+ * have had and the same checks are evaluated and recorded, not enforced.
+ */
+export interface StsPlan {
+  /** The policy domain. */
+  readonly domain: string;
+  readonly mode: 'enforce' | 'testing';
+  readonly id: string;
+  readonly mxHost: string;
+  /** The MX host matched an `mx:` pattern (under enforce an unlisted host is never connected to). */
+  readonly listed: boolean;
+}
+
 /** Connect, and enforce this level. */
 export interface ConnectPolicy extends PolicyBase {
   readonly level: TlsLevel;
@@ -72,6 +107,12 @@ export interface ConnectPolicy extends PolicyBase {
   /** tafile= / smtp_tls_trust_anchor_file. */
   readonly trustAnchorFiles: readonly string[];
   readonly connectionReuse: boolean;
+  /** DANE applies to this server: matchDane() decides, not the CA store (engine.ts evaluate()). */
+  readonly dane?: DanePlan;
+  /** An MTA-STS policy applies to this server. */
+  readonly sts?: StsPlan;
+  /** Trust the roots MTA-STS uses (smtp_tls_CAfile/CApath, or the system's roots when both are empty) instead of the CA bundle. */
+  readonly trustRoots?: 'sts';
 }
 
 /** Make no connection: defer every recipient with `invalid` (fail closed, never a downgrade). */
@@ -93,7 +134,14 @@ export type TlsPolicy = ConnectPolicy | InvalidPolicy;
 export type ServerPolicy =
   | { readonly kind: 'connect'; readonly policy: ConnectPolicy }
   | { readonly kind: 'skip'; readonly reason: string; readonly dsn: string; readonly resultType?: TlsRptResultType; readonly applied: AppliedPolicy }
-  | { readonly kind: 'defer'; readonly deferral: TlsDeferral; readonly resultType?: TlsRptResultType; readonly applied: AppliedPolicy };
+  | {
+      readonly kind: 'defer';
+      readonly deferral: TlsDeferral;
+      readonly resultType?: TlsRptResultType;
+      readonly applied: AppliedPolicy;
+      /** No TLS was at stake (a configuration problem): no session record is kept for it. */
+      readonly noRecord?: boolean;
+    };
 
 /** The server a session talks to. */
 export interface ServerIdentity {
@@ -103,6 +151,10 @@ export interface ServerIdentity {
   readonly port: number;
   /** Were the MX records DNSSEC-validated (for dane)? */
   readonly mxAuthenticated: boolean;
+  /** The AD bit of the host's own address lookup (RFC 7672 §2.2: TLSA only for secure hosts). */
+  readonly addressAuthenticated?: boolean;
+  /** The end of the host name's CNAME chain, when it is an alias (RFC 7672 §2.2.2). */
+  readonly canonicalName?: string;
 }
 
 export interface TlsEvaluation {
@@ -125,6 +177,8 @@ export interface TlsEvaluation {
   readonly summaryExtra?: string;
   /** Log lines (without the `warning:` prefix) such as `certificate verification failed for host[addr]:25: self-signed certificate`. */
   readonly logLines: readonly string[];
+  /** MTA-STS `testing`: what would have failed under enforce (recorded with `enforced: false`, never enforced). */
+  readonly stsTesting?: { readonly type: TlsRptResultType; readonly reason: string };
 }
 
 /** What the session does next after a TLS event (enforce.ts; smtp_proto.c's decisions as a table). */
@@ -148,8 +202,12 @@ export type TlsDecision =
 export interface TlsEngine {
   /** The hop step: decide the policy for one next hop (table lookups happen here), before MX resolution. Never rejects. */
   policyFor(nexthop: string, message: { readonly tlsRequiredNo: boolean; readonly requireTls: boolean }): Promise<TlsPolicy>;
-  /** The server step for a connectable hop policy and one server of its MX list. Never rejects. */
-  serverPolicy(hop: ConnectPolicy, server: ServerIdentity): Promise<ServerPolicy>;
+  /**
+   * The server step for a hop policy and one server of its MX list. Never
+   * rejects. An invalid hop policy defers every server, with Postfix's
+   * per-server warning (smtp_connect.c: `TLS policy lookup for DEST/HOST`).
+   */
+  serverPolicy(hop: TlsPolicy, server: ServerIdentity): Promise<ServerPolicy>;
   /** Options for tls.connect() over the plaintext socket after `220` to STARTTLS; SecureContexts are built once per policy shape. */
   connectOptions(policy: ConnectPolicy, server: ServerIdentity): ConnectionOptions;
   /** Evaluate the peer after the handshake (certificate chain, names, fingerprints). */
@@ -158,4 +216,10 @@ export interface TlsEngine {
   summaryLine(evaluation: TlsEvaluation, server: ServerIdentity, reused: boolean): string;
   /** Drop cached contexts and session tickets (reload). */
   reset(): void;
+  /**
+   * What the connection cache key must add for a hop policy so that a cached
+   * session is never reused across a change of a published policy (an
+   * MTA-STS policy with a new id may list other MX hosts). Empty when nothing.
+   */
+  reuseTag?(hop: ConnectPolicy): string;
 }

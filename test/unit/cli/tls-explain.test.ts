@@ -15,7 +15,8 @@ async function explain(mainCf: string, policy: string, args: string[]) {
   try {
     writeFileSync(join(t.dir, 'main.cf'), `myhostname = mail.example.org\nmydomain = example.org\n${mainCf.replaceAll('DIR', t.dir)}`);
     writeFileSync(join(t.dir, 'tls_policy'), policy);
-    const r = await sealpost(['tls', 'explain', '-c', t.dir, ...args]);
+    // -n: no DNS or HTTPS lookups (nothing leaves the machine).
+    const r = await sealpost(['tls', 'explain', '-c', t.dir, '-n', ...args]);
     return { ...r, stdout: r.stdout.replaceAll(t.dir, 'DIR') };
   } finally {
     t.cleanup();
@@ -38,6 +39,7 @@ next hop: [smtp.provider.net]:587
   smtp_tls_policy_maps:
     texthash:DIR/tls_policy: key "[smtp.provider.net]:587": not found
     no entry matched: the main.cf default applies
+  MTA-STS: not consulted: a [host] next hop has no MX hosts to match
   level: may (from smtp_tls_security_level)
   meaning: opportunistic: STARTTLS when the server offers it, otherwise plaintext; the certificate is not checked
 WARNING: texthash:DIR/tls_policy has the entry "example.com secure", but it is never consulted for <bob@example.com>:
@@ -101,7 +103,7 @@ test('non-SMTP routes: local bounce, error: transport', async () => {
 
 test('smtp_fallback_relay hops get their own policy block', async () => {
   const r = await explain('smtp_fallback_relay = [backup.example]\nsmtp_tls_policy_maps = texthash:DIR/tls_policy\n', '[backup.example] encrypt\n', ['u@dest.example']);
-  assert.match(r.stdout, /smtp_fallback_relay \(tried when the next hops above fail\): \[backup\.example\]\nfallback next hop: \[backup\.example\]\n {2}smtp_tls_policy_maps:\n {4}texthash:DIR\/tls_policy: key "\[backup\.example\]": found: "encrypt"\n {2}level: encrypt/);
+  assert.match(r.stdout, /smtp_fallback_relay \(tried when the next hops above fail\): \[backup\.example\]\nfallback next hop: \[backup\.example\]\n {2}smtp_tls_policy_maps:\n {4}texthash:DIR\/tls_policy: key "\[backup\.example\]": found: "encrypt"\n {2}MTA-STS: not consulted: the policy table entry decides\n {2}level: encrypt/);
 });
 
 test('usage errors exit 64 with the usage line', async () => {
@@ -126,16 +128,16 @@ test('master.cf: -o overrides of the delivering service decide the policy; unkno
       join(t.dir, 'master.cf'),
       'smtp unix - - n - - smtp\nrelay unix - - n - - smtp\n  -o smtp_tls_security_level=encrypt\nerror unix - - n - - error\n',
     );
-    const r = await sealpost(['tls', 'explain', '-c', t.dir, 'a@partner.example', 'b@elsewhere.example']);
+    const r = await sealpost(['tls', 'explain', '-c', t.dir, '-n', 'a@partner.example', 'b@elsewhere.example']);
     assert.equal(r.code, 0, r.stderr);
     const [relay, plain] = r.stdout.split('\n\nrecipient:');
     assert.match(relay!, /transport: relay\nmaster\.cf service relay \(line 2\) overrides: -o smtp_tls_security_level=encrypt\n/);
     assert.match(relay!, /level: encrypt \(from smtp_tls_security_level\)/);
     assert.match(plain!, /level: may \(from smtp_tls_security_level\)/);
-    const missing = await sealpost(['tls', 'explain', '-c', t.dir, '-s', 'x@y', 'c@z.example'], {});
+    const missing = await sealpost(['tls', 'explain', '-c', t.dir, '-n', '-s', 'x@y', 'c@z.example'], {});
     assert.match(missing.stdout, /transport: smtp\n/);
     writeFileSync(join(t.dir, 'main.cf'), 'myhostname = mail.example.org\ndefault_transport = nosuch\n');
-    const none = await sealpost(['tls', 'explain', '-c', t.dir, 'c@z.example']);
+    const none = await sealpost(['tls', 'explain', '-c', t.dir, '-n', 'c@z.example']);
     assert.match(none.stdout, /no master\.cf service "nosuch": mail would wait in the queue until one is defined/);
   } finally {
     t.cleanup();

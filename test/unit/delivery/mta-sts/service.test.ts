@@ -203,3 +203,32 @@ test('the tool: refresh fetches now, forget drops, list and show; non-domains ha
     assert.ok(n.kind === 'none' && n.why === 'not-a-domain', d);
   }
 });
+
+test('a failed fetch is not repeated for the same id within 5 minutes (RFC 8461 §3.3 rate limit); a new id or "fetch now" is', async () => {
+  w.txt.set('_mta-sts.example.com', { status: 'found', records: ['v=STSv1; id=v1'], authenticated: false });
+  const s = new StsService(w.options());
+  const a = await s.lookup('example.com');
+  assert.ok(a.kind === 'none' && a.why === 'fetch-failed' && a.failure?.type === 'sts-policy-fetch-error');
+  assert.equal(w.requests.length, 1);
+  w.now += 60_000;
+  const b = await s.lookup('example.com');
+  assert.ok(b.kind === 'none' && b.why === 'fetch-failed');
+  assert.equal(w.requests.length, 1, 'not fetched again within the retry time');
+  w.publish('example.com', 'v2');
+  const c = await s.lookup('example.com');
+  assert.ok(c.kind === 'policy' && c.policy.id === 'v2', 'a new id is fetched at once');
+  assert.equal(w.requests.length, 2);
+  // With a cached policy: a failing refresh keeps it, and is not retried at every lookup.
+  w.publish('example.com', 'v3');
+  w.bodies.delete('mta-sts.example.com');
+  const d = await s.lookup('example.com');
+  assert.ok(d.kind === 'policy' && d.policy.id === 'v2' && d.refreshFailure !== undefined);
+  const e = await s.lookup('example.com');
+  assert.ok(e.kind === 'policy' && e.policy.id === 'v2' && e.refreshFailure !== undefined);
+  assert.equal(w.requests.length, 3);
+  w.now += 300_001;
+  await s.lookup('example.com');
+  assert.equal(w.requests.length, 4, 'retried after 5 minutes');
+  await s.refresh('example.com');
+  assert.equal(w.requests.length, 5, '"fetch now" is never held back');
+});

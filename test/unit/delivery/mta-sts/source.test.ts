@@ -70,7 +70,13 @@ test('from main.cf: discover, fetch over verified HTTPS, cache on disk; a restar
   assert.ok(c.kind === 'policy' && c.policy.id === '20261201' && c.refreshFailure?.type === 'sts-policy-fetch-error');
   assert.match(warnings.join('\n'), /keeping the cached policy id 20261201/);
   await sts.resume();
-  const d = await second.lookup('example.com');
+  // A failed fetch is not repeated for the same id within the retry time (RFC 8461 §3.3 rate limit).
+  const requests = sts.requests.length;
+  const again = await second.lookup('example.com');
+  assert.ok(again.kind === 'policy' && again.policy.id === '20261201' && again.refreshFailure?.type === 'sts-policy-fetch-error');
+  assert.equal(sts.requests.length, requests);
+  // "fetch now" (the cache tool) is not rate-limited.
+  const d = await second.refresh('example.com');
   assert.ok(d.kind === 'policy' && d.from === 'fetch' && d.policy.id === '20261202');
 });
 

@@ -110,3 +110,76 @@ test('dane without usable TLSA: dane runs as may (configured level kept), dane-o
 test('no main.cf answer at all: fail closed', () => {
   assert.equal(combine([], ctx).kind, 'invalid');
 });
+
+// ---------------------------------------------------------------- DANE and MTA-STS (issue 11)
+
+const stsEntry = { domain: 'example.com', id: 'id1', fetchedAt: 0, expiresAt: 1e15, mode: 'enforce' as const, mx: ['mx.example.com'], maxAge: 86400, lines: ['version: STSv1', 'mode: enforce', 'mx: mx.example.com', 'max_age: 86400'] };
+const stsReport = { type: 'sts' as const, domain: 'example.com', strings: stsEntry.lines, mxHostPatterns: stsEntry.mx, stsMode: 'enforce' as const, stsId: 'id1' };
+const requirement = (host: string) => ({ level: 'secure' as const, match: [host], minProtocol: 'TLSv1.2' as const, servername: host });
+const stsHop = (mode: 'enforce' | 'testing' = 'enforce') => hop('mta-sts', { kind: 'published', note: 'policy', published: { kind: 'sts-policy', policy: { ...stsEntry, mode }, from: 'cache', report: { ...stsReport, stsMode: mode } } });
+const stsServer = (host: string, listed: boolean, mode: 'enforce' | 'testing' = 'enforce') =>
+  server('mta-sts', { kind: 'published', note: 'mx', published: { kind: 'sts-server', policy: { ...stsEntry, mode }, mode, listed, mxHost: host, requirement: requirement(host), report: { ...stsReport, stsMode: mode } } });
+const plan = { level: 'dane' as const, halfdane: false, records: [], baseDomain: 'mx.example.com', matchNames: ['mx.example.com'], mustFail: false, qname: '_25._tcp.mx.example.com' };
+const tlsaReport = { type: 'tlsa' as const, domain: 'example.com', strings: ['3 1 1 ab'], mxHostPatterns: [] };
+const daneHop = hop('dane', { kind: 'silent', note: 'per MX host' });
+const daneTlsa = server('dane', { kind: 'published', note: 'tlsa', published: { kind: 'tlsa', level: 'dane', dane: plan, report: tlsaReport } });
+const daneNone = server('dane', { kind: 'published', note: 'no TLSA', published: { kind: 'dane-fallback', level: 'may', why: 'no TLSA records found' } });
+const dnssec = { ...ctx, dnssecEnabled: true };
+
+test('DANE with usable TLSA records beats an MTA-STS policy (RFC 8461 §2), even one that does not list the MX', () => {
+  const c = combine([main('dane'), daneHop, stsHop(), daneTlsa, stsServer('mx.other.net', false)], dnssec);
+  assert.equal(c.kind, 'connect');
+  assert.equal(c.winner, 'dane');
+  assert.equal(c.kind === 'connect' && c.level, 'dane');
+  assert.equal(c.kind === 'connect' && c.dane?.baseDomain, 'mx.example.com');
+  assert.equal(c.kind === 'connect' && c.report?.type, 'tlsa');
+  assert.equal(c.label, 'TLSA records of _25._tcp.mx.example.com');
+});
+
+test('dane without usable TLSA falls to the published MTA-STS policy, else to may with the configured level kept', () => {
+  const sts = combine([main('dane'), daneHop, stsHop(), daneNone, stsServer('mx.example.com', true)], dnssec);
+  assert.equal(sts.winner, 'mta-sts');
+  assert.equal(sts.kind === 'connect' && sts.level, 'secure');
+  assert.deepEqual(sts.kind === 'connect' && sts.stsRequirement?.match, ['mx.example.com']);
+  const may = combine([main('dane'), daneHop, hop('mta-sts', { kind: 'silent', note: 'no policy' }), daneNone], dnssec);
+  assert.deepEqual(may.kind === 'connect' && [may.level, may.configuredLevel, may.winner], ['may', 'dane', 'default']);
+  // All records unusable: encrypt, reported as a tlsa policy.
+  const enc = combine([main('dane'), daneHop, server('dane', { kind: 'published', note: 'unusable', published: { kind: 'dane-fallback', level: 'encrypt', why: 'TLSA records unusable', report: tlsaReport } })], dnssec);
+  assert.deepEqual(enc.kind === 'connect' && [enc.level, enc.configuredLevel, enc.winner, enc.report?.type], ['encrypt', 'dane', 'dane', 'tlsa']);
+});
+
+test('at the hop step a DANE source defers the decision to the MX hosts: dane runs as may, dane-only waits', () => {
+  const d = combine([main('dane'), daneHop], dnssec);
+  assert.deepEqual(d.kind === 'connect' && [d.level, d.configuredLevel], ['may', 'dane']);
+  const o = combine([main('dane-only'), daneHop], dnssec);
+  assert.deepEqual(o.kind === 'connect' && [o.level, o.configuredLevel], ['dane-only', undefined]);
+  // A TLSA lookup error at the server step stops the server; MTA-STS never overrides it.
+  const err = combine([main('dane'), daneHop, stsHop(), server('dane', { kind: 'defer-server', deferral: { reason: 'TLSA lookup error for mx.example.com:25', dsn: '4.7.5' }, resultType: 'dnssec-invalid', note: 'SERVFAIL' }), stsServer('mx.example.com', true)], dnssec);
+  assert.equal(err.kind, 'defer-server');
+  assert.equal(err.kind === 'defer-server' && err.resultType, 'dnssec-invalid');
+});
+
+test('MTA-STS enforce: an unlisted MX is skipped with Postfix\'s warning; a listed one gets secure against the MX name', () => {
+  const skip = combine([main('may'), stsHop(), stsServer('mx.other.net', false)], ctx);
+  assert.equal(skip.kind, 'skip-server');
+  assert.equal(skip.kind === 'skip-server' && skip.reason, 'MX host mx.other.net is not listed in the MTA-STS policy of example.com');
+  assert.deepEqual(skip.warnings, ["MX name 'mx.other.net' does not match STS MX pattern for 'example.com'"]);
+  assert.equal(skip.kind === 'skip-server' && skip.report?.type, 'sts');
+  const ok = combine([main('encrypt'), stsHop(), stsServer('mx.example.com', true)], ctx);
+  assert.deepEqual(ok.kind === 'connect' && [ok.level, ok.winner, ok.sts?.mode, ok.sts?.mxHost, ok.label], ['secure', 'mta-sts', 'enforce', 'mx.example.com', 'MTA-STS policy of example.com']);
+  // The hop step says nothing per host yet.
+  const h = combine([main('may'), stsHop()], ctx);
+  assert.deepEqual(h.kind === 'connect' && [h.level, h.winner], ['may', 'default']);
+});
+
+test('MTA-STS never lowers main.cf: verify/secure keep their own checks; testing keeps the level and records', () => {
+  const keep = combine([main('secure'), stsHop(), stsServer('mx.example.com', true)], ctx);
+  assert.deepEqual(keep.kind === 'connect' && [keep.level, keep.winner, keep.stsRequirement], ['secure', 'mta-sts', undefined]);
+  const testing = combine([main('encrypt'), stsHop('testing'), stsServer('mx.other.net', false, 'testing')], ctx);
+  assert.deepEqual(testing.kind === 'connect' && [testing.level, testing.winner, testing.sts?.mode, testing.sts?.listed, testing.report?.stsMode], ['encrypt', 'mta-sts', 'testing', false, 'testing']);
+});
+
+test('a table entry or TLS-Required: No: MTA-STS is not consulted (the source is silent), the entry decides', () => {
+  const table = combine([main('may'), hop('table', { kind: 'demand', level: 'encrypt', note: 'found', tableEntry: entry, label: 'texthash:pol' }), hop('mta-sts', { kind: 'silent', note: 'not consulted: the policy table entry decides' })], ctx);
+  assert.deepEqual(table.kind === 'connect' && [table.level, table.winner], ['encrypt', 'table']);
+});

@@ -212,7 +212,7 @@ test('no match: self-signed, untrusted issuer, or (PKIX-trusted) no matching DAN
   const u = matchDane(input([other], chainOf(good)));
   assert.deepEqual(!u.ok && u.logLines, [`certificate verification failed for ${W}: untrusted issuer /CN=sealpost test root`]);
   const p = matchDane(input([other], chainOf(good), { pkixTrusted: true }));
-  assert.deepEqual(!p.ok && p.logLines, [`server certificate verification failed for ${W}: num=65:No matching DANE TLSA records`]);
+  assert.deepEqual(!p.ok && p.logLines, [`server certificate verification failed for ${W}: num=65:no matching DANE TLSA records`]);
   // A DANE-TA record never matches the leaf itself (OpenSSL: trust anchors sit above depth 0).
   const leafTa = matchDane(input([rec(tlsaFor(good.cert, 2, 0, 1))], chainOf(good)));
   assert.equal(leafTa.ok, false);

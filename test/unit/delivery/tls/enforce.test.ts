@@ -9,6 +9,7 @@ import {
   onPeerEvaluated,
   onStarttlsNotOffered,
   onStarttlsRefused,
+  appliedFeatureStatus,
   replyDsn,
   tlsFeatureStatus,
   wantStarttls,
@@ -129,4 +130,28 @@ test('tls= feature status', () => {
   assert.equal(tlsFeatureStatus(policy('may', { configuredLevel: 'dane' }), { tls: true }), 'dane:may');
   assert.equal(tlsFeatureStatus(policy('may', { configuredLevel: 'dane' }), { tls: false }), 'dane:none');
   assert.equal(tlsFeatureStatus(policy('invalid'), { tls: false }), '');
+});
+
+test('MTA-STS enforce: every failure keeps Postfix\'s text and names the policy; testing changes nothing here', () => {
+  const sts = { domain: 'example.net', mode: 'enforce', id: '1', mxHost: 'mx.example.net', listed: true };
+  const tail = ': MTA-STS policy of example.net demands TLS 1.2 or later with a valid certificate for mx.example.net';
+  const p = policy('secure', { sts });
+  const a = onStarttlsNotOffered(p, server);
+  assert.equal(a.action === 'fail' && a.reason, `TLS is required, but was not offered by host mx.example.net[192.0.2.25]${tail}`);
+  const b = onPeerEvaluated(p, ev({ trust: 'Untrusted', failure: { reason: 'Server certificate not verified', dsn: '4.7.5' }, failureType: 'certificate-host-mismatch' }));
+  assert.deepEqual(b.action === 'fail' && [b.reason, b.dsn, b.type, b.nextHost, b.throttle], [`Server certificate not verified${tail}`, '4.7.5', 'certificate-host-mismatch', true, true]);
+  const c = onHandshakeFailed(p, server, { plaintextFallbackOk: true });
+  assert.equal(c.action === 'fail' && c.reason, `Cannot start TLS: handshake failure${tail}`);
+  const testing = onStarttlsNotOffered(policy('may', { sts: { ...sts, mode: 'testing' } }), server);
+  assert.deepEqual(testing, { action: 'plaintext' });
+});
+
+test('DANE halfdane: a Trusted match continues (tls_client.c); tls=dane:halfdane', () => {
+  const dane = { level: 'dane', halfdane: true, records: [], baseDomain: 'mx.example.net', matchNames: [], mustFail: false, qname: '_25._tcp.mx.example.net' };
+  assert.deepEqual(onPeerEvaluated(policy('dane', { dane }), ev({ trust: 'Trusted' })), { action: 'continue' });
+  assert.equal(onPeerEvaluated(policy('dane', { dane: { ...dane, halfdane: false } }), ev({ trust: 'Trusted' })).action, 'fail');
+  const applied = { source: 'dane' as const, type: 'tlsa' as const, domain: 'example.net', strings: [], mxHostPatterns: [], level: 'dane' as const, configuredLevel: 'dane' as const, halfDane: true };
+  assert.equal(appliedFeatureStatus(applied, true), 'dane:halfdane');
+  assert.equal(appliedFeatureStatus({ ...applied, halfDane: false }, true), 'dane');
+  assert.equal(appliedFeatureStatus({ ...applied, halfDane: false, level: 'encrypt' }, true), 'dane:encrypt');
 });

@@ -114,9 +114,12 @@ test('an invalid entry defers with client TLS configuration problem and Postfix 
   const p = await engine.policyFor('example.com', msg);
   assert.equal(p.level, 'invalid');
   assert.deepEqual(p.invalid, { reason: 'client TLS configuration problem', dsn: '4.7.5' });
+  // smtp_connect.c: the per-server warning names the MX host, at the server step.
+  const s = await engine.serverPolicy(p, { hostname: 'mx.example.com', address: '192.0.2.1', port: 25, mxAuthenticated: false });
+  assert.deepEqual(s.kind === 'defer' && s.deferral, { reason: 'client TLS configuration problem', dsn: '4.7.5' });
   assert.deepEqual(log.lines, [
     'sealpost/smtp: warning: smtp_tls_policy_maps, next-hop destination "example.com": attribute "match" invalid at security level "encrypt"',
-    'sealpost/smtp: warning: TLS policy lookup for example.com/example.com: client TLS configuration problem',
+    'sealpost/smtp: warning: TLS policy lookup for example.com/mx.example.com: client TLS configuration problem',
   ]);
 });
 
@@ -160,9 +163,13 @@ test('dane without DNSSEC: dane runs as may (tls=dane:may); dane-only is a confi
   assert.ok(log.lines.includes('sealpost/smtp: warning: o.example: dane-only configured with dnssec lookups disabled'));
 });
 
-test('dane-only with smtp_dns_support_level = dnssec and no TLSA lookups: no TLSA records found', async () => {
-  const { engine } = setup('smtp_dns_support_level = dnssec\nsmtp_tls_security_level = dane-only\n');
-  assert.deepEqual((await engine.policyFor('example.com', msg)).invalid, { reason: 'no TLSA records found', dsn: '4.7.5' });
+test('dane-only with smtp_dns_support_level = dnssec and the system resolver (no AD bit, no TLSA): decided per MX host, no TLSA records found', async () => {
+  const { engine, log } = setup('smtp_dns_support_level = dnssec\nsmtp_tls_security_level = dane-only\n');
+  const hop = await engine.policyFor('example.com', msg);
+  assert.equal(hop.level, 'dane-only');
+  const s = await engine.serverPolicy(hop, { hostname: 'mx.example.com', address: '192.0.2.1', port: 25, mxAuthenticated: true, addressAuthenticated: false });
+  assert.deepEqual(s.kind === 'defer' && [s.deferral, s.resultType, s.applied.source, s.applied.type], [{ reason: 'no TLSA records found', dsn: '4.7.5' }, 'dane-required', 'dane', 'tlsa']);
+  assert.ok(log.lines.includes('sealpost/smtp: warning: TLS policy lookup for example.com/mx.example.com: no TLSA records found'), log.lines.join('\n'));
 });
 
 test('obsolete smtp_tls_per_site: MUST → verify, MUST_NOPEERMATCH → encrypt, a wildcard MAY yields to a stronger global level', async () => {
@@ -227,7 +234,8 @@ test('socketmap: an MTA-STS resolver answers; a local table listed first wins; T
     assert.deepEqual(t.invalid, { reason: 'client TLS configuration problem', dsn: '4.7.5' });
     assert.ok(log.lines.includes('sealpost/smtp: warning: smtp_tls_policy_maps, next-hop destination "temp.example": policy table lookup error'), log.lines.join('\n'));
     assert.ok(log.lines.some((l) => l.includes('resolver busy')), 'the table error itself is logged too');
-    assert.ok(log.lines.includes('sealpost/smtp: warning: TLS policy lookup for temp.example/temp.example: client TLS configuration problem'));
+    await engine.serverPolicy(t, { hostname: 'mx.temp.example', address: '192.0.2.1', port: 25, mxAuthenticated: false });
+    assert.ok(log.lines.includes('sealpost/smtp: warning: TLS policy lookup for temp.example/mx.temp.example: client TLS configuration problem'));
     // Errors are not cached: the resolver is asked again.
     const before = sm.asked.filter((k) => k === 'temp.example').length;
     await engine.policyFor('temp.example', msg);
