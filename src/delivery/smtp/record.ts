@@ -87,7 +87,7 @@ export function notConnectedRecord(p: RecordInput, reason: string, type: TlsRptR
  *     stays undecided (smtp_proto.c "Leave all TLS feature policy status
  *     info as 'undecided'"), and so does a level that was not what stopped
  *     delivery (a REQUIRETLS failure at `may`);
- *   - a completed handshake: `L`, or `L:used` (`dane:may`);
+ *   - a completed handshake: `L`, or `L:used` (`dane:may`, `dane:halfdane`);
  * then `/` and the requiretls feature when REQUIRETLS is active for the
  * message (`secure/requiretls`, `may?/!requiretls:nocertmatch`).
  */
@@ -106,7 +106,8 @@ function levelFeature(applied: AppliedPolicy, record: Pick<TlsSessionRecord, 'tl
   const r = record.result;
   if (record.tls) {
     if (r.kind === 'failure' && r.enforced) return { name, status: 'violation' };
-    return { name, final: applied.level, status: 'compliant' };
+    // postconf(5) smtp_log_tls_feature_status: "tls=dane:halfdane" (an insecure MX RRset).
+    return { name, final: applied.halfDane === true ? 'halfdane' : applied.level, status: 'compliant' };
   }
   if (r.kind === 'plaintext') return { name, final: 'none', status: 'compliant' };
   if (r.kind === 'failure' && r.type === 'starttls-not-supported' && tlsRequired(applied.level)) return { name, status: 'violation' };

@@ -31,7 +31,7 @@
  *
  * Not here: the evaluation itself (verify.ts), the session state machine (delivery/smtp/).
  */
-import type { AppliedPolicy, TlsRptResultType } from '../outcome.ts';
+import type { TlsRptResultType } from '../outcome.ts';
 import { failVerdict, namaddr as formatNamaddr, replyDsn } from '../smtp/trouble.ts';
 import type { ConnectPolicy, ServerIdentity, TlsDecision, TlsEvaluation, TlsPolicy } from './types.ts';
 import { mustMatch, tlsRequired } from './level.ts';
@@ -134,16 +134,9 @@ export function tlsFeatureStatus(policy: TlsPolicy, used: { readonly tls: boolea
   return featureStatus(policy.level, policy.configuredLevel ?? policy.level, used.tls);
 }
 
-/** The same value from a session record's policy (outcome.ts AppliedPolicy) and whether TLS was used. */
-export function appliedFeatureStatus(applied: AppliedPolicy, tlsUsed: boolean): string {
-  return featureStatus(applied.level, applied.configuredLevel, tlsUsed, applied.halfDane === true);
-}
-
-function featureStatus(level: ConnectPolicy['level'], configured: ConnectPolicy['level'], tls: boolean, halfDane = false): string {
+function featureStatus(level: ConnectPolicy['level'], configured: ConnectPolicy['level'], tls: boolean): string {
   if (level === 'none') return configured === 'none' ? 'none' : `${configured}:none`;
   if (!tls) return `${configured}:none`;
-  // postconf(5) smtp_log_tls_feature_status: "tls=dane:halfdane".
-  if (halfDane) return `${configured}:halfdane`;
   if (configured !== level) return `${configured}:${level}`;
   return configured;
 }

@@ -3,13 +3,13 @@
  * STARTTLS reply × handshake result × evaluation, and the tls= feature status.
  */
 import { test } from 'node:test';
+import { tlsFeatureField } from '../../../../src/delivery/smtp/record.ts';
 import assert from 'node:assert/strict';
 import {
   onHandshakeFailed,
   onPeerEvaluated,
   onStarttlsNotOffered,
   onStarttlsRefused,
-  appliedFeatureStatus,
   replyDsn,
   tlsFeatureStatus,
   wantStarttls,
@@ -151,7 +151,9 @@ test('DANE halfdane: a Trusted match continues (tls_client.c); tls=dane:halfdane
   assert.deepEqual(onPeerEvaluated(policy('dane', { dane }), ev({ trust: 'Trusted' })), { action: 'continue' });
   assert.equal(onPeerEvaluated(policy('dane', { dane: { ...dane, halfdane: false } }), ev({ trust: 'Trusted' })).action, 'fail');
   const applied = { source: 'dane' as const, type: 'tlsa' as const, domain: 'example.net', strings: [], mxHostPatterns: [], level: 'dane' as const, configuredLevel: 'dane' as const, halfDane: true };
-  assert.equal(appliedFeatureStatus(applied, true), 'dane:halfdane');
-  assert.equal(appliedFeatureStatus({ ...applied, halfDane: false }, true), 'dane');
-  assert.equal(appliedFeatureStatus({ ...applied, halfDane: false, level: 'encrypt' }, true), 'dane:encrypt');
+  // The tls= field is derived from the session record (smtp/record.ts tlsFeatureField).
+  const used = { tls: { protocol: 'TLSv1.3', cipher: 'x', cipherBits: 256, cipherAlgBits: 256, trust: 'Trusted' as const, reused: false }, result: { kind: 'success' as const } };
+  assert.equal(tlsFeatureField(applied, used), 'dane:halfdane');
+  assert.equal(tlsFeatureField({ ...applied, halfDane: false }, used), 'dane');
+  assert.equal(tlsFeatureField({ ...applied, halfDane: false, level: 'encrypt' }, used), 'dane:encrypt');
 });
