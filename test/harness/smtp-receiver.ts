@@ -60,6 +60,8 @@ export interface ReceivedMessage {
   readonly data: Buffer;
   readonly tls: boolean;
   readonly tlsProtocol?: string;
+  /** The TLS session was resumed (a session ticket or ID the client remembered). */
+  readonly tlsResumed?: boolean;
   readonly authUser?: string;
   readonly helo: string;
   /** Which connection (1-based) carried the message. */
@@ -294,6 +296,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     let socket: Socket = raw;
     let tls = false;
     let tlsProtocol: string | undefined;
+    let tlsResumed = false;
     let authUser: string | undefined;
     let helo = '';
     let env: Envelope = { mailParams: '', rcptTo: [], rcptParams: [] };
@@ -371,6 +374,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
         socket = ts;
         tls = true;
         tlsProtocol = ts.getProtocol() ?? undefined;
+        tlsResumed = ts.isSessionReused();
         transcript.push(`S: (TLS established ${tlsProtocol})`);
         reader.attach(ts);
         env = { mailParams: '', rcptTo: [], rcptParams: [] };
@@ -423,6 +427,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
             mailFrom: env.mailFrom, mailParams: env.mailParams, rcptTo: env.rcptTo, rcptParams: env.rcptParams,
             data, tls, helo, connection,
             ...(tlsProtocol ? { tlsProtocol } : {}),
+            ...(tls ? { tlsResumed } : {}),
             ...(authUser ? { authUser } : {}),
           };
           messages.push(m);
