@@ -9,8 +9,6 @@
  * Kinds:
  *   deliberate  sealpost differs on purpose (also in docs/differences-from-postfix.md),
  *               e.g. where it follows Postfix 3.11 and Debian's 3.7 is older;
- *   limitation  sealpost cannot see what Postfix sees (Node does not expose
- *               it); documented in docs/differences-from-postfix.md;
  *   bug         sealpost should do what Postfix does: `why` names the sealpost
  *               code that decides it and the Postfix source that says so;
  *   pending     a feature not built yet (DANE), being built elsewhere.
@@ -23,7 +21,7 @@
 import type { Attempt, Case, Facts } from './tls-diff-cases.ts';
 import { caseById, isSuspended } from './tls-diff-cases.ts';
 
-export type Kind = 'deliberate' | 'limitation' | 'bug' | 'pending';
+export type Kind = 'deliberate' | 'bug' | 'pending';
 
 export interface Difference {
   readonly id: string;
@@ -123,18 +121,6 @@ export const DIFFERENCES: readonly Difference[] = [
       'certificate, so the line ends after `key-exchange X25519`.',
     applies: () => true,
     sealpost: (pf) => mapLines(pf, (l) => l.replace(/^(smtp: \w+ TLS connection established to .* key-exchange \S+) server-signature \S+ \([^)]*\)$/, '$1')),
-  },
-  {
-    id: 'ssl-connect-reset',
-    kind: 'limitation',
-    why:
-      'A TCP reset during the handshake: Postfix reads ECONNRESET and logs `SSL_connect error to HOST[ADDR]:PORT: ' +
-      'Connection reset by peer` (tls_client.c tls_client_start(), `%m`). Node reports a reset there like a close — an ' +
-      'end of stream, "Client network socket disconnected before secure TLS connection was established", code ' +
-      'ECONNRESET without a system call — so src/delivery/smtp/handshake-error.ts cannot tell the two apart and logs ' +
-      'Postfix\'s words for a close, `lost connection`. The outcome and reason are the same.',
-    applies: (c) => c.posture.name === 'reset',
-    sealpost: (pf) => mapLines(pf, (l) => l.replace(/^(smtp: SSL_connect error to \S+): Connection reset by peer$/, '$1: lost connection')),
   },
   {
     id: 'policy-warning-once',

@@ -20,12 +20,14 @@
  * session record's `logLines`, outcome.ts).
  *
  * What Node does not let us match (docs/differences-from-postfix.md):
- * - Node reports a TCP reset during the handshake like a close — an end of
- *   stream with its own error ("Client network socket disconnected before
- *   secure TLS connection was established", code ECONNRESET, no system
- *   call) — so both are logged as `lost connection`; only an error of a
- *   named system call (`read ECONNRESET`, `write EPIPE`) gets its strerror
- *   text.
+ * - A TCP reset that arrives before Node has sent the ClientHello (a
+ *   server that resets right after its 220) reaches us as an end of stream
+ *   — Node's own error "Client network socket disconnected before secure
+ *   TLS connection was established", code ECONNRESET but no system call —
+ *   exactly as a close does, so it is logged as `lost connection` where
+ *   Postfix, whose read returns ECONNRESET, says `Connection reset by peer`.
+ *   A reset that comes later is an error of a named system call (`read
+ *   ECONNRESET`) and gets its strerror text, as in Postfix.
  * - OpenSSL's errors come from Node's message (ERR_print_errors form); the
  *   function name, which OpenSSL 3's ERR_error_string_n leaves empty, is
  *   dropped, and Node's bundled source path (`../deps/openssl/openssl/ssl/...`)
