@@ -35,6 +35,7 @@ import type { CommandContext, CommandMain } from './context.ts';
 import { getopt } from './getopt.ts';
 import { startDemoDns, type DemoDns, type DemoZone } from './demo-dns.ts';
 import { startDemoReceivers, type DemoReceivers } from './demo-receiver.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 const USAGE = 'usage: sealpost demo [-k]';
 
@@ -75,8 +76,7 @@ function openssl(args: readonly string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('openssl', args, { cwd }, (err, _out, stderr) => {
       if (!err) return resolve();
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') reject(new UserError('the demo needs the openssl command to make its certificates: install openssl'));
+      if (isNotFound(err)) reject(new UserError('the demo needs the openssl command to make its certificates: install openssl'));
       else reject(new UserError(`openssl ${args[0]} failed: ${String(stderr).trim().split('\n')[0] ?? err.message}`));
     });
   });

@@ -35,6 +35,7 @@ import type { QueueName } from '../queue/spool.ts';
 import { warn } from './context.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 const USAGE =
   'usage: postcat [-b (body text)] [-c config_dir] [-e (envelope records)] [-h (header text)] [-q (access queue)] [-v] [file(s)...]';
@@ -129,7 +130,7 @@ function searchable(queueDir: string, queues: readonly QueueName[]): void {
     try {
       accessSync(`${queueDir}/${q}`, constants.X_OK);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 }

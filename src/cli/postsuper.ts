@@ -35,6 +35,7 @@ import type { QueueName, Spool } from '../queue/spool.ts';
 import { warn } from './context.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 const USAGE =
   'usage: postsuper [-c config_dir] [-d queue_id (delete)] [-e queue_id (expire)] [-f queue_id (expire and/or un-hold)] ' +
@@ -104,7 +105,7 @@ async function expireOne(r: Run, id: string, q: QueueName): Promise<boolean> {
   try {
     if (!(await r.spool.setForcedExpire(q, id, true))) return false; // already expired: not counted
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return false;
+    if (isNotFound(err)) return false;
     warn(r.ctx, `expire file ${q}/${id}: ${(err as Error).message}`);
     return false;
   }

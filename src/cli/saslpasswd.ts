@@ -23,6 +23,7 @@ import { readFile } from 'node:fs/promises';
 import type { CommandContext } from './context.ts';
 import { warn } from './context.ts';
 import { getopt } from './getopt.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 const USAGE = 'usage: sealpost saslpasswd [-c config_dir] add user | delete user | list';
 
@@ -36,7 +37,7 @@ async function currentText(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    if (isNotFound(e)) return '';
     throw new UserError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }

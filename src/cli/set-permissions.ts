@@ -32,6 +32,7 @@ import { lookupGroup, lookupUser, privilegePlan, type PrivilegePlan } from '../d
 import { applyLayout, queueLayout } from '../daemon/queue-layout.ts';
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 const USAGE = 'usage: sealpost set-permissions [-c config_dir]';
 /** The built-in daemon_directory (config/params.ts). */
@@ -48,7 +49,7 @@ function run(command: string, args: readonly string[]): void {
     execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   } catch (err) {
     const e = err as { code?: string; stderr?: string };
-    if (e.code === 'ENOENT') throw new UserError(`${command} is not installed: create the account yourself, then run sealpost set-permissions again`);
+    if (isNotFound(e)) throw new UserError(`${command} is not installed: create the account yourself, then run sealpost set-permissions again`);
     throw new UserError(`${command} ${args.join(' ')}: ${(e.stderr ?? '').trim().split('\n')[0] || 'failed'}`);
   }
 }

@@ -41,6 +41,7 @@ import { TableSet } from '../maps/registry.ts';
 import { parseNexthop } from '../maps/domain-walk.ts';
 import { splitOutsideBraces } from '../maps/braces.ts';
 import { Router, TEXT_TRANSPORTS, type Route } from '../scheduler/resolve.ts';
+import { findRelayhostTrap } from '../scheduler/relayhost-trap.ts';
 import { agentKind, serviceConfig } from '../scheduler/transports.ts';
 import { levelRank } from '../delivery/tls/level.ts';
 import { decideHop, decideServer, type HopDecision, type PolicyEnv } from '../delivery/tls/policy.ts';
@@ -329,12 +330,12 @@ async function tableEntryFor(config: Config, tables: TableSet, nexthop: string):
  */
 async function shadowWarnings(config: Config, tables: TableSet, recipient: string, route: Extract<Route, { kind: 'deliver' }>): Promise<string[]> {
   const at = recipient.lastIndexOf('@');
-  if (at < 0 || config.getList('smtp_tls_policy_maps').length === 0) return [];
+  if (at < 0) return [];
   const domain = recipient.slice(at + 1).toLowerCase();
-  if (route.nexthops.some((n) => n.toLowerCase() === domain)) return [];
-  const walked = await tableEntryFor(config, tables, domain);
-  if (!walked) return [];
-  const via = nexthopSource(route);
+  // The detection is shared with `sealpost check` (scheduler/relayhost-trap.ts).
+  const trap = await findRelayhostTrap(config, tables, domain, route);
+  if (!trap) return [];
+  const { entry: walked, via } = trap;
   const hop = route.nexthops[0]!;
   const out = [
     `WARNING: ${walked.table} has the entry "${walked.key} ${walked.value}", but it is never consulted for <${recipient}>:`,
@@ -404,19 +405,4 @@ function dedupeMatch(tok: string): string {
     return true;
   });
   return `${tok.slice(0, eq + 1)}${names.join(sep)}`;
-}
-
-/** Which setting chose the next hop (from the Router's steps). */
-function nexthopSource(route: Extract<Route, { kind: 'deliver' }>): string {
-  for (const s of route.steps) {
-    if (s.what === 'transport_maps' && /->\s*"[^"]*:\s*\S/.test(s.detail)) return 'transport_maps';
-  }
-  for (const s of route.steps) {
-    if (s.what === 'sender_dependent_relayhost_maps' && s.detail.includes('->')) return 'sender_dependent_relayhost_maps';
-    if (s.what === 'relayhost') return 'relayhost';
-  }
-  for (const s of route.steps) {
-    if ((s.what === 'default_transport' || s.what === 'relay_transport' || s.what === 'sender_dependent_default_transport_maps') && /:\s*\S/.test(s.detail)) return s.what;
-  }
-  return 'routing';
 }

@@ -21,9 +21,9 @@
  *    that is never consulted, because mail for that domain goes to another
  *    next hop (the relayhost, a transport_maps next hop): the Router
  *    (scheduler/resolve.ts) routes `postmaster@DOMAIN` and the entry is
- *    reported when the next hop is not DOMAIN. This duplicates the detection
- *    of `sealpost tls explain` (cli/tls-explain.ts shadowWarnings), which
- *    works per recipient; the two should share one module.
+ *    reported when the next hop is not DOMAIN. The detection is
+ *    scheduler/relayhost-trap.ts, shared with `sealpost tls explain` (which
+ *    asks it per recipient); this file only words the warning.
  *
  * Contract: `checkTls()` never throws for a configuration problem; it returns
  * one-line errors and warnings. Tables it cannot open are left alone (check.ts
@@ -47,6 +47,7 @@ import { REGEXP_DIALECT } from '../maps/regexp.ts';
 import { parseSpec, TableSet } from '../maps/registry.ts';
 import { parseSource } from '../maps/source-file.ts';
 import { staticValue } from '../maps/static.ts';
+import { findRelayhostTrap } from '../scheduler/relayhost-trap.ts';
 import { Router } from '../scheduler/resolve.ts';
 
 /** A delivery service's configuration, as check.ts plans it. */
@@ -196,14 +197,15 @@ function checkEntries(title: string, entries: readonly PolicyTableEntry[], out: 
   }
 }
 
-/** 3: the relayhost trap for one bare-domain entry. */
-async function trapWarning(router: Router, e: PolicyTableEntry, title: string): Promise<string | undefined> {
+/** 3: the relayhost trap for one bare-domain entry (relayhost-trap.ts decides; mail for local domains is not relayed). */
+async function trapWarning(router: Router, config: LoadedConfig, tables: TableSet, e: PolicyTableEntry, title: string): Promise<string | undefined> {
   const domain = e.key.toLowerCase();
   const route = await router.resolve(`postmaster@${domain}`, '');
   if (route.kind !== 'deliver' || route.domainClass === 'local') return undefined;
-  if (route.nexthops.some((n) => n.toLowerCase() === domain)) return undefined;
-  const via = route.steps.some((s) => s.what === 'transport_maps' && /->\s*"[^"]*:\s*\S/.test(s.detail)) ? 'transport_maps' : 'relayhost';
-  const hops = route.nexthops.join(', ');
+  const trap = await findRelayhostTrap(config, tables, domain, route);
+  if (!trap) return undefined;
+  const { via } = trap;
+  const hops = trap.nexthops.join(', ');
   return (
     `${e.where}${title} entry "${e.key} ${e.value}" is never used: mail for ${domain} goes to ${hops} (${via}), ` +
     `and the policy table is looked up by next hop; route ${domain} on its own ("${domain}  smtp:" in transport_maps) ` +
@@ -235,7 +237,7 @@ export async function checkTls(main: LoadedConfig, services: readonly TlsService
         seen.add(spec);
         for (const e of entries.filter((x) => x.domainKey)) {
           try {
-            const w = await trapWarning(router, e, title);
+            const w = await trapWarning(router, plan.config, tables, e, title);
             if (w && !out.warnings.includes(w)) out.warnings.push(w);
           } catch (err) {
             out.warnings.push(`${e.where}cannot route ${e.key} to check its ${title} entry: ${describeError(err).message}`);

@@ -44,6 +44,7 @@ import { smtpdSettings } from '../intake/smtpd/settings.ts';
 import { agentKind, serviceConfig } from '../scheduler/transports.ts';
 import { serviceEndpoints, type Endpoint } from './services.ts';
 import { checkTls } from './check-tls.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 export interface ServicePlan {
   readonly service: MasterService;
@@ -180,7 +181,7 @@ function checkDirectory(param: string, path: string, report: CheckReport): void 
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
+    if (isNotFound(err)) {
       state = 'missing';
       try {
         accessSync(nearestExisting(path), constants.W_OK);

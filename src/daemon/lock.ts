@@ -34,6 +34,7 @@ import { linkSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileS
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../lib/errors.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 /** Another live master holds the lock (master(8): "the Postfix mail system is already running"). */
 export class AlreadyRunningError extends Error {
@@ -64,7 +65,7 @@ function readNonce(queueDir: string): string | undefined {
     text = readFileSync(lockFilePath(queueDir), 'utf8').trim();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
+    if (isNotFound(e) || e.code === 'ENOTDIR') return undefined;
     throw new UserError(`cannot read ${lockFilePath(queueDir)}: ${e.code ?? e.message}: run this command as root`);
   }
   return /^[0-9a-f]{32}$/.test(text) ? text : undefined;

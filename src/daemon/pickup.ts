@@ -41,6 +41,7 @@ import type { QueueEnvelope } from '../queue/queue-file.ts';
 import { QueueFileFormatError } from '../queue/queue-file.ts';
 import type { Spool } from '../queue/spool.ts';
 import type { MailLog } from '../reports/maillog.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 export { localCleanupSettings, pickupEnvelope } from '../intake/local-cleanup.ts';
 
@@ -183,7 +184,7 @@ export class Pickup {
       uid = st.uid;
       mtimeMs = st.mtimeMs;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
     await this.writeState(id);
@@ -191,7 +192,7 @@ export class Pickup {
       // Another user's maildrop file: its own arrival time is not trusted (trustedArrival).
       await pickUpMaildrop({ spool: this.spool, config: this.config, log: this.log, onQueued: this.onQueued }, id, uid, (e) => trustedArrival(e, { uid, mtimeMs }));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if (isNotFound(err)) return false;
       if (err instanceof QueueFileFormatError) {
         this.log.warn('pickup', `maildrop/${id}: ${err.message}: moved to corrupt/`);
         await this.spool.quarantine('maildrop', id);
@@ -200,8 +201,8 @@ export class Pickup {
       throw err;
     }
     // Only now, with incoming/ID fsynced (or the message bounced), may the maildrop file go.
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
+    await unlink(path).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
     });
     return true;
   }

@@ -38,6 +38,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { UserError } from '../lib/errors.ts';
 import { ALL_QUEUES, SIDE_DIRS } from '../queue/spool.ts';
 import type { PrivilegePlan } from './privileges.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 export interface DirRule {
   readonly path: string;
@@ -91,7 +92,7 @@ function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }

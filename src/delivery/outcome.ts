@@ -173,8 +173,12 @@ export interface TlsSessionRecord {
   /**
    * Certificate verification lines in Postfix's words, as smtp_tls_loglevel
    * selects them, logged before the summary line (`certificate verification
-   * failed for mx[1.2.3.4]:25: self-signed certificate`). The summary line
-   * itself is derived from `tls` + `server`, not stored.
+   * failed for mx[1.2.3.4]:25: self-signed certificate`); for a failed
+   * handshake, tls_client.c's `SSL_connect error to mx[1.2.3.4]:25: ...`
+   * (with OpenSSL's `warning: TLS library problem: ...` lines) and, before a
+   * plaintext retry at `may`, the `QUEUEID: Cannot start TLS: handshake
+   * failure` note. The summary line itself is derived from `tls` +
+   * `server`, not stored.
    */
   readonly logLines: readonly string[];
 }

@@ -15,6 +15,7 @@ import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, write
 import type { Stats } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { UserError } from '../lib/errors.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 /** Resolve a table file name against baseDir (when given and the name is relative). */
 export function resolvePath(name: string, baseDir: string | undefined): string {
@@ -48,8 +49,8 @@ export function errnoText(err: unknown): string {
 export function openFailure(type: string, name: string, shown: string, err: unknown, buildable = true): UserError {
   const code = (err as { code?: string }).code;
   const base = `open database ${shown}: ${errnoText(err)}`;
-  if (code === 'ENOENT' && buildable) return new UserError(`${base}; build it with "sealpost postmap ${type}:${name}"`);
-  if (code === 'ENOENT') return new UserError(`${base}; create the file or correct the table name`);
+  if (isNotFound(err) && buildable) return new UserError(`${base}; build it with "sealpost postmap ${type}:${name}"`);
+  if (isNotFound(err)) return new UserError(`${base}; create the file or correct the table name`);
   if (code === 'EACCES' || code === 'EPERM') return new UserError(`${base}; check the file's owner and permissions`);
   return new UserError(base);
 }

@@ -36,6 +36,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.ts';
 import { found, NOT_FOUND } from './types.ts';
 import type { LookupTable, OpenOptions } from './types.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 export interface LogicalLine {
   readonly text: string;
@@ -462,7 +463,7 @@ export async function loadPatternRules(map: string, name: string, spec: string, 
     text = await readFile(path, 'utf8');
     mtimeMs = (await stat(path)).mtimeMs;
   } catch (err) {
-    throw new ConfigError(`open ${map} table ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`);
+    throw new ConfigError(`open ${map} table ${path}: ${isNotFound(err) ? 'No such file or directory' : (err as Error).message}`);
   }
   const lines = logicalLines(text, path, warn);
   return { rules: buildRules(lines, path, map, parse, warn), path, mtimeMs, lines };

@@ -21,6 +21,7 @@ import { parseDelayLog } from './defer-log.ts';
 import type { DelayReason } from './defer-log.ts';
 import { asctime, compatMessage, jsonLine, summarize } from './showq.ts';
 import { readEnvelopeSync } from './spool.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 export interface ListingWorkData {
   readonly dir: string;
@@ -55,7 +56,7 @@ for (const { index, items } of data.chunks) {
       const msg = summarize(queue, id, envelope, reasonsOf(id), data.emptyAddress);
       return { text: data.format === 'json' ? jsonLine(msg) : compatMessage(msg, opts), size: msg.messageSize };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
+      if (isNotFound(err)) return { missing: true };
       return { error: err instanceof Error ? err.message : String(err) };
     }
   });

@@ -551,9 +551,12 @@ export class QueueManager {
     t.busy--;
     const wasDead = q.dead;
     const nowDead = q.complete(result.siteDeferral !== undefined) && !wasDead;
-    if (nowDead) this.killQueue(q, result.siteDeferral!);
+    // The queue dies right after this delivery's lines are published (before any await, so nothing
+    // else is dispatched to it): the outcome that throttled comes first in the log, as in Postfix
+    // (smtp(8) logs it, then qmgr suspends the destination).
+    const kill = nowDead ? () => this.killQueue(q, result.siteDeferral!) : undefined;
     try {
-      await this.applyOutcomes(entry, result, handle);
+      await this.applyOutcomes(entry, result, handle, kill);
     } finally {
       this.release(entry.msg);
       if (q.size === 0) this.maybeDrop(t, q);
@@ -565,9 +568,11 @@ export class QueueManager {
    * Apply an agent's result: soft_bounce once (trouble.ts), publish the
    * delivery's TLS sessions and then its outcomes in one synchronous run (so
    * the mail log writes a delivery's TLS lines right before its `status=`
-   * lines), then record deferrals and marks in the store.
+   * lines), then `afterPublish` (the dead-destination kill, whose batch
+   * deferrals so follow the outcome that caused them), then record
+   * deferrals and marks in the store.
    */
-  private async applyOutcomes(entry: Entry, result: DeliveryResult, handle: TransportHandle): Promise<void> {
+  private async applyOutcomes(entry: Entry, result: DeliveryResult, handle: TransportHandle, afterPublish?: () => void): Promise<void> {
     const msg = entry.msg;
     const byIndex = new Map(result.outcomes.map((o) => [o.index, o]));
     const softBounce = this.config.getBool('soft_bounce');
@@ -577,6 +582,7 @@ export class QueueManager {
       return { r, o: applySoftBounce(o, softBounce) };
     });
     this.publishDelivery(msg, result, settled, handle);
+    afterPublish?.();
     const sent: number[] = [];
     for (const { r, o } of settled) {
       if (o.status === 'sent') sent.push(r.index);

@@ -62,6 +62,8 @@ export interface ReceivedMessage {
   readonly tlsProtocol?: string;
   /** The SNI name the client sent in its TLS handshake (DANE: the TLSA base domain; MTA-STS: the MX name). */
   readonly sni?: string;
+  /** The TLS session was resumed (a session ticket or ID the client remembered). */
+  readonly tlsResumed?: boolean;
   readonly authUser?: string;
   readonly helo: string;
   /** Which connection (1-based) carried the message. */
@@ -299,6 +301,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     let tls = false;
     let tlsProtocol: string | undefined;
     let sni: string | undefined;
+    let tlsResumed = false;
     let authUser: string | undefined;
     let helo = '';
     let env: Envelope = { mailParams: '', rcptTo: [], rcptParams: [] };
@@ -378,6 +381,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
         tls = true;
         tlsProtocol = ts.getProtocol() ?? undefined;
         sni = typeof (ts as TLSSocket & { servername?: string | false }).servername === 'string' ? (ts as TLSSocket & { servername: string }).servername : undefined;
+        tlsResumed = ts.isSessionReused();
         transcript.push(`S: (TLS established ${tlsProtocol})`);
         reader.attach(ts);
         env = { mailParams: '', rcptTo: [], rcptParams: [] };
@@ -431,6 +435,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
             data, tls, helo, connection,
             ...(tlsProtocol ? { tlsProtocol } : {}),
             ...(sni ? { sni } : {}),
+            ...(tls ? { tlsResumed } : {}),
             ...(authUser ? { authUser } : {}),
           };
           messages.push(m);

@@ -12,7 +12,9 @@
  *   domainonly   a CA-signed certificate naming only the recipient domain
  *   wild         a CA-signed `*.<domain>` certificate
  *   anon         anonymous (aNULL) cipher suites only, TLS ≤ 1.2
- *   reset        `220 2.0.0 Ready to start TLS`, then a TCP reset
+ *   reset        `220 2.0.0 Ready to start TLS`, then a TCP reset when the ClientHello arrives
+ *                (a reset before the client sent it is a race: Node reports it as a close,
+ *                docs/differences-from-postfix.md)
  *   garbage      `220 ...`, then `garbage\r\n` in answer to the ClientHello (not TLS)
  *   inject       `220 ...\r\ngarbage\r\n` in one write, then a real handshake (RFC 3207 §6:
  *                what came before the handshake must be discarded)
@@ -193,12 +195,12 @@ function breakHandshake(raw: Socket, after: Exclude<AfterReady, 'handshake' | 'i
     raw.once('data', () => raw.end(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x40, 0x02, 0x00])));
   } else if (after === 'garbage') {
     raw.once('data', () => raw.write('garbage\r\n'));
+  } else if (after === 'reset') {
+    raw.once('data', () => raw.resetAndDestroy());
   }
   raw.on('data', () => undefined); // stall and the rest: read and drop
-  raw.write('220 2.0.0 Ready to start TLS\r\n', () => {
-    if (after === 'reset') raw.resetAndDestroy();
-    // stall: say nothing; the client gives up (smtp_starttls_timeout) and closes.
-  });
+  // stall: say nothing after the 220; the client gives up (smtp_starttls_timeout) and closes.
+  raw.write('220 2.0.0 Ready to start TLS\r\n');
   return closed;
 }
 

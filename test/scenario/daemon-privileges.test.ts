@@ -114,8 +114,6 @@ test('as root: mail_owner after binding, no network socket with root, and mail s
         `relayhost = [${receiver.host}]:${receiver.port}`,
         'smtp_tls_security_level = may',
         'smtp_tls_session_cache_database = btree:$data_directory/smtp_scache',
-        // The SMTP client in the master's thread: a worker thread's cache is not saved (reported).
-        'sealpost_delivery_workers = 0',
       ].join('\n'),
     );
     inst.writeMasterCf(`127.0.0.1:${inst.port} inet n - n - - smtpd\nsmtp unix - - n - - smtp\n`);

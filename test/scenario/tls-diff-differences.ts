@@ -7,7 +7,8 @@
  * forces its entry out).
  *
  * Kinds:
- *   deliberate  sealpost differs on purpose (also in docs/differences-from-postfix.md);
+ *   deliberate  sealpost differs on purpose (also in docs/differences-from-postfix.md),
+ *               e.g. where it follows Postfix 3.11 and Debian's 3.7 is older;
  *   bug         sealpost should do what Postfix does: `why` names the sealpost
  *               code that decides it and the Postfix source that says so;
  *   pending     a feature not built yet, being built elsewhere.
@@ -67,82 +68,15 @@ const isPolicyFailure = (c: Case): boolean => c.level === 'dane-only' || (c.post
 
 export const DIFFERENCES: readonly Difference[] = [
   {
-    id: 'policy-failure-throttle',
-    kind: 'bug',
-    why:
-      'A delivery that found no usable server because of the TLS policy (`client TLS configuration problem`, ' +
-      '`dane-only` without usable TLSA) does not throttle the destination: src/delivery/smtp/agent.ts deliverHop() ' +
-      'records noConnection(reason, dsn) with throttle = false (src/delivery/smtp/trouble.ts), so no siteDeferral ' +
-      'reaches the queue manager and the next message for the destination is tried (and fails) again. Postfix ' +
-      'defers the left-over recipients with smtp_sess_fail() = smtp_bulk_fail(state, SMTP_MISC_FAIL_THROTTLE) ' +
-      '(smtp_connect.c smtp_connect(), smtp_trouble.c), so qmgr suspends the destination: b@ waits with ' +
-      '`delivery temporarily suspended: client TLS configuration problem` without an attempt.',
-    applies: isPolicyFailure,
-    sealpost: (pf) => {
-      const a1 = pf.a[0];
-      if (!a1 || !/ relay=none, .*status=deferred /.test(a1.at(-1) ?? '') || !pf.b[0] || !isSuspended(pf.b[0])) return pf;
-      const b1 = a1.map((l) => l.replace(/ to=<a@/, ' to=<b@'));
-      // Not throttled: b@ is tried like a@, and a@'s retry fails the same way; mailq shows b@'s own reason.
-      const queued = pf.queued.map((q) => q.replace(/^b@ \(delivery temporarily suspended: /, 'b@ ('));
-      return { a: [a1, a1], b: [b1], received: pf.received, queued };
-    },
-  },
-  {
-    id: 'bytes-after-starttls-220',
-    kind: 'bug',
-    why:
-      'Bytes that arrive behind `220 Ready to start TLS` in the same read (RFC 3207 §6: the client must discard ' +
-      'them) are parsed as the next reply: src/delivery/smtp/chat.ts onData() runs ReplyParser.push() over the ' +
-      'whole chunk, and a line that is not `ddd text` poisons the chat before the 220 is taken, so the attempt ' +
-      'fails as `malformed reply ... while receiving the STARTTLS response` (4.4.2), a session failure that ' +
-      'throttles the destination — at every level, `may` included. Postfix takes the 220 (smtp_chat_resp()), ' +
-      'drops the rest (smtp_proto.c smtp_start_tls(): vstream_fpurge(session->stream, VSTREAM_PURGE_BOTH)) and ' +
-      'completes the handshake: the mail goes out over TLS.',
-    applies: (c) => c.posture.name === 'inject' && c.level !== 'none' && c.level !== 'dane-only',
-    sealpost: (pf, c) => {
-      const relay = / relay=([^,]+),/.exec(pf.a[0]?.at(-1) ?? '')?.[1] ?? '?';
-      const reason = `malformed reply from ${relay.replace(/:\d+$/, '')} while receiving the STARTTLS response: reply line is not "ddd text": garbage`;
-      return {
-        a: [[`smtp: to=<a@${c.domain}>, relay=${relay}, dsn=4.4.2, status=deferred (${reason})`]],
-        b: [[`error: to=<b@${c.domain}>, relay=none, dsn=4.4.2, status=deferred (delivery temporarily suspended: ${reason})`]],
-        received: [],
-        queued: [`a@ (${reason})`, `b@ (delivery temporarily suspended: ${reason})`],
-      };
-    },
-  },
-  {
-    id: 'ssl-connect-error',
-    kind: 'bug',
-    why:
-      'When the TLS handshake fails sealpost logs nothing before the deferral. Postfix 3.7 and 3.11 log ' +
-      '`SSL_connect error to HOST[ADDR]:PORT: ERR` — the errno text (`Connection reset by peer`, `Connection timed ' +
-      'out`), `-1` followed by OpenSSL\'s errors, or `lost connection` (tls_client.c tls_client_start()). sealpost ' +
-      'sees the failure in src/delivery/smtp/session.ts (the handshake() of the STARTTLS step, before ' +
-      'enforce.ts onHandshakeFailed()); the line belongs there, with Node\'s error mapped to the same three forms.',
-    applies: () => true,
-    sealpost: (pf) => mapLines(pf, (l) => (/^smtp: SSL_connect error to /.test(l) ? undefined : l)),
-  },
-  {
-    id: 'plaintext-retry-note',
-    kind: 'bug',
-    why:
-      'Before retrying in plaintext after a failed handshake at `may`, Postfix logs `QUEUEID: Cannot start TLS: ' +
-      'handshake failure`: smtp_proto.c RETRY_AS_PLAINTEXT makes the failure non-final and smtp_trouble.c ' +
-      'smtp_misc_fail() logs msg_info("%s: %s", queue_id, reason) for a recipient it keeps. sealpost\'s ' +
-      'src/delivery/smtp/agent.ts tryServer() reconnects without TLS (open.reconnectPlaintext) silently; ' +
-      'applyTrouble() logs the same note for other kept failures.',
-    applies: () => true,
-    sealpost: (pf) => mapLines(pf, (l) => (l === 'smtp: Cannot start TLS: handshake failure' ? undefined : l)),
-  },
-  {
     id: 'resumed-summary',
-    kind: 'bug',
+    kind: 'deliberate',
     why:
-      'On a resumed TLS 1.3 session Postfix still names the server\'s key: tls_misc.c tls_get_signature_params() ' +
-      'takes it from the certificate kept in the session (TLS_PEEK_PEER_CERT) — `server-signature ECDSA ' +
-      '(prime256v1)`, without server-digest since no signature was made. sealpost\'s summaryExtra() ' +
-      '(src/delivery/tls/summary.ts) reads socket.getPeerCertificate(), which Node leaves empty on a resumed ' +
-      'session, so the line ends after `key-exchange X25519`; the chain session-cache.ts keeps with the ticket has the key.',
+      'On a resumed TLS 1.3 session Postfix 3.7 still names the server\'s key (`server-signature ECDSA (prime256v1)`, ' +
+      'from the certificate kept in the session); Postfix 3.10 and later do not: tls_misc.c tls_get_signature_params() ' +
+      'returns after the key exchange when TLScontext->session_reused ("Resumption makes no use of signature keys or ' +
+      'digests", HISTORY 20250215: a server with several certificates could be reported with the wrong one). sealpost ' +
+      'follows 3.11: src/delivery/tls/summary.ts summaryExtra() names the key only when the handshake presented a ' +
+      'certificate, so the line ends after `key-exchange X25519`.',
     applies: () => true,
     sealpost: (pf) => mapLines(pf, (l) => l.replace(/^(smtp: \w+ TLS connection established to .* key-exchange \S+) server-signature \S+ \([^)]*\)$/, '$1')),
   },

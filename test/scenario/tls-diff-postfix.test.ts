@@ -9,8 +9,8 @@
  * fingerprint, verify, secure, dane, dane-only) × every posture (no STARTTLS,
  * STARTTLS refused, self-signed, CA-valid, wrong name, expired, domain-only
  * and wildcard names, an MX outside the recipient domain, anonymous ciphers,
- * a bad policy entry, and every broken handshake we can make: a reset after
- * the 220, non-TLS bytes in answer to the ClientHello, non-SMTP bytes right
+ * a bad policy entry, and every broken handshake we can make: a reset in
+ * answer to the ClientHello, non-TLS bytes in answer to it, non-SMTP bytes right
  * behind the 220, a close mid-handshake, a stall past smtp_starttls_timeout,
  * no shared protocol either way, no shared cipher) plus DNSSEC-signed
  * destinations for dane/dane-only. Each case has its own recipient domain

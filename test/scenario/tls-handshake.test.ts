@@ -95,10 +95,18 @@ test('may: a failed handshake defers a fresh message (no throttle) and falls bac
     assert.equal(o.reason, 'Cannot start TLS: handshake failure');
     assert.equal(fresh.siteDeferral, undefined, 'may does not throttle the destination');
     assert.equal(tls12.messages.length, before);
-    const old = outcomeOf(await l.deliver({ recipients: ['a@tls12.example'], nexthops: ['tls12.example'], waited: 3_600_000 }));
+    const retried = await l.deliver({ recipients: ['a@tls12.example'], nexthops: ['tls12.example'], waited: 3_600_000, queueId: '4RETRY00001' });
+    const old = outcomeOf(retried);
     assert.equal(old.status, 'sent', JSON.stringify(old));
     assert.equal(old.tls, 'may:none');
     assert.equal(tls12.messages.at(-1)!.tls, false);
+    // tls_client.c's SSL_connect line (OpenSSL's reason: no shared protocol), then smtp(8)'s note
+    // that announces the plaintext retry, both logged with the failed session's record.
+    const [failed, plain] = retried.sessions ?? [];
+    assert.equal(failed?.logLines[0], `SSL_connect error to mx.tls12.example[127.0.0.2]:${tls12.port}: -1`);
+    assert.match(failed?.logLines[1] ?? '', /^warning: TLS library problem: error:[0-9A-F]{8}:SSL routines::.*protocol version.*:$/);
+    assert.equal(failed?.logLines.at(-1), '4RETRY00001: Cannot start TLS: handshake failure');
+    assert.deepEqual(plain?.result, { kind: 'plaintext', type: 'validation-failure' });
   } finally {
     await l.close();
   }
@@ -112,6 +120,8 @@ test('a reset during the handshake: encrypt defers and throttles, no plaintext e
     assert.equal(o.status, 'deferred');
     assert.equal(o.reason, 'Cannot start TLS: handshake failure');
     assert.deepEqual(r.siteDeferral, { reason: 'Cannot start TLS: handshake failure', dsn: '4.7.5' });
+    // tls_client.c: the errno text (the server reset the connection when the ClientHello arrived).
+    assert.deepEqual(r.sessions?.[0]?.logLines, [`SSL_connect error to mx.broken.example[127.0.0.3]:${tls12.port}: Connection reset by peer`]);
     assert.equal(broken.messages.length, 0);
     assert.ok(!broken.transcript.some((x) => x.startsWith('C: MAIL')), broken.transcript.join('\n'));
   } finally {

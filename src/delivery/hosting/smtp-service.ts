@@ -9,7 +9,11 @@
  *
  * Contract: loaded on first use (service-agent.ts, thread-main.ts: a dynamic
  * import), so the queue manager does not pull in the SMTP client when
- * master.cf runs none.
+ * master.cf runs none. `close()` closes the cached connections, then saves
+ * the TLS session cache (smtp_tls_session_cache_database): in this thread
+ * and in every delivery worker thread alike, the sessions learned since the
+ * last periodic save survive a stop or a reload (session-cache.ts merges
+ * the saves of several threads).
  *
  * Not here: scheduling, logging of outcomes (scheduler/qmgr.ts), threads
  * (thread-pool.ts).
@@ -26,5 +30,15 @@ export async function createSmtpServiceAgent(ctx: AgentContext): Promise<Deliver
   // agent and the engine name only the program, `smtp`.
   const resolver = createResolver(config);
   const tls = createTlsEngine({ config, tables, log, service: service.command, resolver, ...(ctx.sts ? { sts: ctx.sts } : {}) });
-  return createSmtpAgent({ config, resolver, tls, tables, log, service: service.command });
+  const agent = createSmtpAgent({ config, resolver, tls, tables, log, service: service.command });
+  return {
+    deliver: (request) => agent.deliver(request),
+    close: async () => {
+      try {
+        await agent.close();
+      } finally {
+        tls.flush();
+      }
+    },
+  };
 }

@@ -287,7 +287,11 @@ export class DeliveryAttempt {
     const base = { plaintextFallbackOk, ...(creds ? { credentials: creds } : {}), ...(requireTls ? { requireTls } : {}) };
     const first = await openSession(env.session, server, policy, { ...base, noStarttls: false });
     if (first.ok || !first.reconnectPlaintext) return first;
-    if (first.tls) this.record(sessionRecord(this.recordInput(policy, server, first, first.requireTls), first.tls, false));
+    // smtp.h RETRY_AS_PLAINTEXT: not the final server any more, so smtp_bulk_fail() logs "QUEUEID: reason"
+    // for the kept recipients — after the SSL_connect line: with the session record that carries it.
+    const note = `${request.queueId}: ${first.trouble.reason}`;
+    if (first.tls) this.record(sessionRecord(this.recordInput(policy, server, first, first.requireTls), { ...first.tls, logLines: [...first.tls.logLines, note] }, false));
+    else env.log.write(env.service, note);
     return openSession(env.session, server, policy, { ...base, noStarttls: true });
   }
 

@@ -8,9 +8,14 @@
  *   with the next SmtpReply in arrival order (pipelined replies queue up) or
  *   rejects with a `ChatFailure` of kind `lost` (peer closed or reset),
  *   `timeout` (deadline passed; the socket is then destroyed) or `protocol`
- *   (a malformed reply; the parser is poisoned). `write(data, timeoutMs)`
- *   resolves once the data is handed to the kernel (after `drain` when the
- *   socket buffer was full) or rejects the same way.
+ *   (a malformed reply; the parser is poisoned). A malformed line takes its
+ *   place in the arrival order: the replies that arrived before it (in the
+ *   same read) are still delivered, and the failure comes when the caller
+ *   asks for the reply after them — so the 220 to STARTTLS is taken even
+ *   when junk follows it in the same read, and `detach()` then discards the
+ *   junk (smtp_proto.c smtp_start_tls() purges the stream the same way).
+ * - `write(data, timeoutMs)` resolves once the data is handed to the kernel
+ *   (after `drain` when the socket buffer was full) or rejects the same way.
  * - `detach()` hands the raw socket over for the TLS handshake and throws
  *   away everything received but not yet consumed: RFC 3207 §6 — nothing the
  *   server sent before the handshake may be acted on after it.
@@ -44,14 +49,17 @@ export class SmtpChat {
   private readonly replies: SmtpReply[] = [];
   private waiter: Waiter | undefined;
   private failure: ChatFailure | undefined;
+  /** A protocol error that arrived behind the queued replies: raised once they are consumed. */
+  private damaged: ChatFailure | undefined;
   /** Last lines sent (`C: ...`) and received (`S: ...`), bounded. */
   readonly transcript: string[] = [];
 
   private readonly onData = (chunk: Buffer): void => {
     for (const item of this.parser.push(chunk)) {
       if (item instanceof ReplyProtocolError) {
-        this.fail(new ChatFailure('protocol', `${item.detail}${item.line ? `: ${item.line}` : ''}`));
-        return;
+        // Behind the replies already queued (the parser ignores input from now on).
+        this.damaged = new ChatFailure('protocol', `${item.detail}${item.line ? `: ${item.line}` : ''}`);
+        break;
       }
       this.note(`S: ${item.text()}`);
       this.replies.push(item);
@@ -77,7 +85,7 @@ export class SmtpChat {
 
   /** True when the connection failed or was closed. */
   get broken(): boolean {
-    return this.failure !== undefined || this.socket.destroyed;
+    return this.failure !== undefined || this.damaged !== undefined || this.socket.destroyed;
   }
 
   /** True while idle and clean: no failure and no unread reply (a cached session must be silent). */
@@ -99,18 +107,23 @@ export class SmtpChat {
 
   private fail(f: ChatFailure): void {
     if (this.failure) return;
-    this.failure = f;
+    // A malformed reply that arrived first is what broke the conversation.
+    this.failure = this.damaged ?? f;
     const w = this.waiter;
     this.waiter = undefined;
     if (w) {
       clearTimeout(w.timer);
-      w.reject(f);
+      w.reject(this.failure);
     }
   }
 
   private deliver(): void {
     const w = this.waiter;
-    if (!w || this.replies.length === 0) return;
+    if (!w) return;
+    if (this.replies.length === 0) {
+      if (this.damaged) this.fail(this.damaged);
+      return;
+    }
     this.waiter = undefined;
     clearTimeout(w.timer);
     w.resolve(this.replies.shift()!);
@@ -120,6 +133,7 @@ export class SmtpChat {
   reply(timeoutMs: number): Promise<SmtpReply> {
     const next = this.replies.shift();
     if (next) return Promise.resolve(next);
+    if (this.damaged) this.fail(this.damaged);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -182,6 +196,7 @@ export class SmtpChat {
     s.off('end', this.onClose);
     s.off('error', this.onError);
     this.replies.length = 0;
+    this.damaged = undefined;
     this.parser = new ReplyParser();
     return s;
   }

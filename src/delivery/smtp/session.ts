@@ -19,7 +19,9 @@
  *   selects (verification problems when the level requires verification, all
  *   at ≥ 2). The attempt turns it into a session record (outcome.ts); the
  *   mail log writes those lines and the summary line from the record, just
- *   before the delivery's `status=` lines. Logged here, as it happens:
+ *   before the delivery's `status=` lines; a failed handshake's record
+ *   carries tls_client.c's `SSL_connect error to ...` line(s) the same way
+ *   (handshake-error.ts). Logged here, as it happens:
  *   `Host offered STARTTLS: [host]` (smtp_tls_note_starttls_offer) at level
  *   none, and bad EHLO SIZE warnings.
  * - REQUIRETLS (RFC 8689): with `OpenOptions.requireTls` the steps of
@@ -37,8 +39,8 @@
  * recipients (trouble.ts), connection caching (reuse.ts).
  */
 import type { Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../../config/types.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { parseEhlo, parseEhloReply } from '../../smtp/ehlo.ts';
@@ -53,6 +55,7 @@ import { afterTlsEhlo, certificateFailed, noStarttls, starttlsRefused, tlsRequir
 import { tlsLogLevel } from '../tls/summary.ts';
 import type { ConnectPolicy, TlsDecision, TlsEngine, TlsEvaluation } from '../tls/types.ts';
 import { ChatFailure, SmtpChat } from './chat.ts';
+import { sslConnectErrorLines, type HandshakeFailure } from './handshake-error.ts';
 import type { ConnectSettings, ServerTarget, SocketFactory } from './connect.ts';
 import { authenticate, chooseMechanism } from './sasl.ts';
 import type { SaslCredentials } from './sasl.ts';
@@ -245,23 +248,23 @@ function decisionTrouble(d: Extract<TlsDecision, { action: 'fail' }>, server: Se
   return tlsTrouble(relayName(server.hostname, server.address, server.port), d, server.hostname);
 }
 
-/** The TLS handshake over the plaintext socket within smtp_starttls_timeout. */
-function handshake(raw: Socket, options: ConnectionOptions, timeoutMs: number): Promise<TLSSocket | undefined> {
+/** The TLS handshake over the plaintext socket within smtp_starttls_timeout; how it failed otherwise. */
+function handshake(raw: Socket, options: ConnectionOptions, timeoutMs: number): Promise<TLSSocket | HandshakeFailure> {
   return new Promise((resolve) => {
     const ts = tlsConnect({ ...options, socket: raw });
     const timer = setTimeout(() => {
       ts.destroy();
-      resolve(undefined);
+      resolve({ kind: 'timeout' });
     }, timeoutMs);
     ts.once('secureConnect', () => {
       clearTimeout(timer);
       ts.removeAllListeners('error');
       resolve(ts);
     });
-    ts.once('error', () => {
+    ts.once('error', (error) => {
       clearTimeout(timer);
       ts.destroy();
-      resolve(undefined);
+      resolve({ kind: 'error', error });
     });
   });
 }
@@ -309,17 +312,21 @@ function plainOrFail(d: TlsDecision, server: ServerTarget, caps: EhloCapabilitie
   return { caps, tlsUsed: false, outcome: plaintextOutcome(type) };
 }
 
-/** smtp_proto.c smtp_start_tls(): "Cannot start TLS: handshake failure" (4.7.5). */
-function handshakeFailed(policy: ConnectPolicy, server: ServerTarget, opts: OpenOptions): never {
+/**
+ * smtp_proto.c smtp_start_tls(): "Cannot start TLS: handshake failure" (4.7.5),
+ * after tls_client.c's `SSL_connect error to ...` line(s) (handshake-error.ts).
+ */
+function handshakeFailed(policy: ConnectPolicy, server: ServerTarget, opts: OpenOptions, how: HandshakeFailure): never {
   const relay = relayName(server.hostname, server.address, server.port);
+  const lines = sslConnectErrorLines(relay, how);
   const d = onHandshakeFailed(policy, server, { plaintextFallbackOk: opts.plaintextFallbackOk });
   const failure = { ...HANDSHAKE_FAILURE, type: 'validation-failure' as const };
   if (d.action === 'reconnect-plaintext') {
-    throw new SessionFailed(tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname), true, failureOutcome(failure, false));
+    throw new SessionFailed(tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname), true, failureOutcome(failure, false, undefined, lines));
   }
   // Never continue on this connection: its state is unknown (smtp_proto.c DONT_USE_DEAD_SESSION).
   const t = d.action === 'fail' ? decisionTrouble(d, server) : tlsTrouble(relay, { ...HANDSHAKE_FAILURE, nextHost: true, throttle: false }, server.hostname);
-  throw new SessionFailed(t, false, failureOutcome(failure, true));
+  throw new SessionFailed(t, false, failureOutcome(failure, true, undefined, lines));
 }
 
 /** STARTTLS as the policy demands; returns the capabilities to continue with. */
@@ -353,9 +360,9 @@ async function starttls(env: SessionEnv, chat: SmtpChat, server: ServerTarget, p
   // RFC 3207 §6: discard anything received before the handshake completes.
   const raw = chat.detach();
   const ts = await handshake(raw, options, t);
-  if (!ts) {
+  if (!(ts instanceof TLSSocket)) {
     raw.destroy();
-    handshakeFailed(policy, server, opts);
+    handshakeFailed(policy, server, opts, ts);
   }
   chat.upgrade(ts);
   const evaluation = env.tls.evaluate(policy, ts, server);

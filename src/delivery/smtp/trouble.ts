@@ -23,8 +23,12 @@
  *   get (smtp_connect.c): the last failure, `server unavailable or unable to
  *   receive mail` when nothing was tried, and 4.3.5 plus a warning when a
  *   relayhost or smtp_fallback_relay itself could not be found (a
- *   configuration problem is never a bounce). `siteDeferral()`: when the
- *   destination is throttled (qmgr's dead site).
+ *   configuration problem is never a bounce). Postfix defers them with
+ *   smtp_sess_fail(), which throttles: a left-over deferral always marks the
+ *   destination dead — an invalid TLS policy (`client TLS configuration
+ *   problem`, `dane-only` without usable TLSA), a failed MX or address
+ *   lookup, servers that all failed. `siteDeferral()`: when the destination
+ *   is throttled (qmgr's dead site).
  * - soft_bounce (postconf(5)): `applySoftBounce()` turns a bounce into a
  *   deferral with `softDsn()` — the one 5.x.x → 4.x.x rewrite — and is
  *   applied exactly once per outcome, by the queue manager, for every agent
@@ -125,10 +129,13 @@ export interface LastHop {
  * smtp_connect.c, left-over recipients: "server unavailable or unable to
  * receive mail" when nothing was tried; a hard lookup failure of a relayhost
  * or fallback relay is a configuration problem (4.3.5 and a warning naming
- * the parameter), never a bounce.
+ * the parameter), never a bounce. smtp_connect() ends with
+ * smtp_sess_fail(state) = smtp_bulk_fail(state, SMTP_MISC_FAIL_THROTTLE)
+ * (smtp_trouble.c): the left-over failure throttles the destination
+ * whatever it was (a deferral throttles; a bounce does not).
  */
 export function leftOver(last: Trouble | undefined, lastHop: LastHop | undefined, relayhosts: readonly string[]): { readonly trouble: Trouble; readonly warning?: string } {
-  const t = last ?? noConnection('server unavailable or unable to receive mail', '4.3.0');
+  const t: Trouble = { ...(last ?? noConnection('server unavailable or unable to receive mail', '4.3.0')), throttle: true };
   if (t.dsn.startsWith('4') || !lastHop) return { trouble: t };
   const param = lastHop.fallback ? 'smtp_fallback_relay' : relayhosts.includes(lastHop.hop) ? 'relayhost' : undefined;
   if (!param) return { trouble: t };
@@ -160,7 +167,7 @@ export function relayName(hostname: string, address: string, port: number): stri
   return `${hostname}[${address}]:${port}`;
 }
 
-/** strerror(3) texts for the errno codes a connect can fail with. */
+/** strerror(3) texts for the errno codes a connect (or a TLS handshake's read or write) can fail with. */
 const ERRNO_TEXT: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'Connection refused',
   ETIMEDOUT: 'Connection timed out',
@@ -169,6 +176,8 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
   EADDRNOTAVAIL: 'Cannot assign requested address',
   EADDRINUSE: 'Address already in use',
   ECONNRESET: 'Connection reset by peer',
+  EPIPE: 'Broken pipe',
+  ECONNABORTED: 'Software caused connection abort',
   EACCES: 'Permission denied',
   EPERM: 'Operation not permitted',
   EINVAL: 'Invalid argument',

@@ -36,7 +36,10 @@ export function cipherBits(cipher: string): { cipherBits: number; cipherAlgBits:
  * 1.3 ("if (SSL_version(ssl) < TLS1_3_VERSION) return;"), and names EC
  * groups as OpenSSL 3 does (EVP_PKEY_get_group_name(): `prime256v1`, not
  * `P-256`): `key-exchange X25519`, `key-exchange ECDHE (prime256v1)`,
- * `server-signature ECDSA (prime256v1)`.
+ * `server-signature ECDSA (prime256v1)`. A resumed session names no server
+ * key: Node shows no peer certificate then, and Postfix ≥ 3.10 says nothing
+ * either ("Resumption makes no use of signature keys or digests",
+ * tls_get_signature_params(); 3.7 still named the key kept in the session).
  */
 export function summaryExtra(socket: TLSSocket): string {
   if (socket.getProtocol() !== 'TLSv1.3') return '';

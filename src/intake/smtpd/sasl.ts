@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../lib/errors.ts';
 import { readSecretFile } from '../../lib/secret-files.ts';
 import type { Config } from '../../config/types.ts';
+import { isNotFound } from '../../lib/fs-errors.ts';
 
 export const SASL_MECHANISMS = ['PLAIN', 'LOGIN'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
@@ -80,7 +81,7 @@ export async function readPasswordFile(file: string): Promise<PasswordEntry[]> {
     // Root-only: read through the master's root helper once it runs as mail_owner.
     text = await readSecretFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (isNotFound(e)) return [];
     throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; check its permissions`);
   }
   return parsePasswordFile(text, file);

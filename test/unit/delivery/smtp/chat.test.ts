@@ -69,3 +69,35 @@ test('the transcript keeps commands and replies but never AUTH secrets', async (
   assert.deepEqual(chat.transcript, ['C: EHLO me', 'C: (authentication data)', 'S: 235 ok']);
   assert.equal(s.written[1], 'AUTH PLAIN AHVzZXIAc2VjcmV0\r\n');
 });
+
+test('RFC 3207 §6: junk behind the 220 in the same read does not take the 220 away; detach() discards it', async () => {
+  const raw = fakeSocket();
+  const chat = new SmtpChat(raw);
+  raw.emit('data', Buffer.from('220 2.0.0 Ready to start TLS\r\ngarbage\r\n'));
+  assert.equal((await chat.reply(100)).code, 220);
+  chat.detach();
+  const tls = fakeSocket();
+  chat.upgrade(tls);
+  tls.emit('data', Buffer.from('250 after tls\r\n'));
+  assert.equal((await chat.reply(100)).text(), '250 after tls');
+  assert.equal(chat.idle, true);
+});
+
+test('a malformed line behind good replies fails the read after them, also when the connection then closes', async () => {
+  const s = fakeSocket();
+  const chat = new SmtpChat(s);
+  s.emit('data', Buffer.from('250 one\r\n250 two\r\nnot a reply\r\n250 never\r\n'));
+  assert.equal(chat.broken, true, 'broken: no further reply can be trusted');
+  assert.equal((await chat.reply(100)).text(), '250 one');
+  s.emit('close');
+  assert.equal((await chat.reply(100)).text(), '250 two');
+  await assert.rejects(chat.reply(100), (e: unknown) => e instanceof ChatFailure && e.kind === 'protocol' && /not a reply/.test(e.message));
+});
+
+test('a malformed line arriving while a read waits fails that read', async () => {
+  const s = fakeSocket();
+  const chat = new SmtpChat(s);
+  const p = chat.reply(1000);
+  s.emit('data', Buffer.from('junk\r\n'));
+  await assert.rejects(p, (e: unknown) => e instanceof ChatFailure && e.kind === 'protocol');
+});

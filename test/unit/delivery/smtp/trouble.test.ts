@@ -92,10 +92,20 @@ test('soft_bounce: one 5.x.x → 4.x.x rewrite, applied to bounces only, text un
 test('leftOver: nothing tried → "server unavailable"; a relayhost/fallback lookup failure is 4.3.5 with a warning, never a bounce', () => {
   assert.deepEqual(leftOver(undefined, undefined, []).trouble.reason, 'server unavailable or unable to receive mail');
   const nx = noConnection('Host or domain name not found. Name service error for name=relay.example type=A: Host not found', '5.4.4');
-  assert.deepEqual(leftOver(nx, { hop: '[relay.example]', fallback: false }, ['[relay.example]']), { trouble: { ...nx, dsn: '4.3.5' }, warning: 'relayhost configuration problem' });
-  assert.deepEqual(leftOver(nx, { hop: '[backup.example]', fallback: true }, []), { trouble: { ...nx, dsn: '4.3.5' }, warning: 'smtp_fallback_relay configuration problem' });
+  const thr = { ...nx, throttle: true };
+  assert.deepEqual(leftOver(nx, { hop: '[relay.example]', fallback: false }, ['[relay.example]']), { trouble: { ...thr, dsn: '4.3.5' }, warning: 'relayhost configuration problem' });
+  assert.deepEqual(leftOver(nx, { hop: '[backup.example]', fallback: true }, []), { trouble: { ...thr, dsn: '4.3.5' }, warning: 'smtp_fallback_relay configuration problem' });
   // An MX destination that does not exist bounces.
-  assert.deepEqual(leftOver(nx, { hop: 'nosuch.example', fallback: false }, ['[relay.example]']), { trouble: nx });
+  assert.deepEqual(leftOver(nx, { hop: 'nosuch.example', fallback: false }, ['[relay.example]']), { trouble: thr });
+});
+
+test('leftOver throttles the destination, as smtp_connect.c smtp_sess_fail() does: an invalid TLS policy, a lookup failure, nothing tried', () => {
+  for (const last of [noConnection('client TLS configuration problem', '4.7.5'), noConnection('no TLSA records found', '4.7.5'), noConnection('Host or domain name not found. Name service error for name=x.example type=MX: Host not found, try again', '4.4.3'), undefined]) {
+    const left = leftOver(last, undefined, []).trouble;
+    assert.equal(left.throttle, true, left.reason);
+    assert.equal(decide(left, true).action, 'deferred');
+    assert.deepEqual(siteDeferral(left, [{ status: 'deferred', dsn: left.dsn }], false), { reason: left.reason, dsn: left.dsn });
+  }
 });
 
 test('siteDeferral: only when a throttling failure deferred and nothing got through (soft_bounce counts bounces as deferrals)', () => {

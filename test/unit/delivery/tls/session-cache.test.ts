@@ -78,3 +78,40 @@ test('an unwritable database is a warning, never an error', () => {
     t.cleanup();
   }
 });
+
+test('caches sharing one file (delivery worker threads): a save merges, newest copy wins, a deletion is not undone', () => {
+  const t = tempDir('sealpost-scache-');
+  try {
+    let now = 1_000_000;
+    const file = join(t.dir, 'scache');
+    const opts = { database: `btree:${file}`, timeoutSeconds: 3600, warn: () => {}, now: () => now };
+    const a = new SessionCache(opts);
+    const b = new SessionCache(opts);
+    a.set('one', Buffer.from('a-1'));
+    a.set('shared', Buffer.from('a-old'));
+    a.save();
+    now += 1000;
+    b.set('two', Buffer.from('b-2'));
+    b.set('shared', Buffer.from('b-new'));
+    b.save();
+    // The file holds both caches' sessions, and b took in what a learned.
+    const fresh = new SessionCache(opts);
+    assert.deepEqual(['one', 'two', 'shared'].map((k) => fresh.get(k)?.session.toString()), ['a-1', 'b-2', 'b-new']);
+    assert.equal(b.get('one')?.session.toString(), 'a-1');
+    // a's older copy of `shared` does not overwrite b's newer one; a's deletion of `one` sticks.
+    now += 1000;
+    a.delete('one');
+    a.save();
+    assert.equal(a.get('shared')?.session.toString(), 'b-new');
+    const after = new SessionCache(opts);
+    assert.equal(after.get('one'), undefined);
+    assert.equal(after.get('shared')?.session.toString(), 'b-new');
+    // clear() forgets the file's sessions too.
+    now += 1000;
+    after.clear();
+    after.save();
+    assert.equal(readFileSync(file, 'utf8'), '');
+  } finally {
+    t.cleanup();
+  }
+});
