@@ -250,7 +250,9 @@ export class DeliveryAttempt {
       const why = sp.kind === 'skip' ? { reason: sp.reason, dsn: sp.dsn } : sp.deferral;
       const noRecord = sp.kind === 'defer' && sp.noRecord === true;
       const record = noRecord ? undefined : this.record(notConnectedRecord({ time: this.env.now(), applied: sp.applied, server }, why.reason, sp.resultType));
-      this.settle(noConnection(why.reason, why.dsn), [...this.pending.values()], { ...opts, logged: true, ...(record !== undefined ? { record } : {}) });
+      // smtp_connect.c: a server the policy rules out is passed over; when none is left the
+      // recipients are deferred by smtp_sess_fail(), which throttles the destination.
+      this.settle(noConnection(why.reason, why.dsn, true), [...this.pending.values()], { ...opts, logged: true, ...(record !== undefined ? { record } : {}) });
       return;
     }
     const policy = sp.policy;
