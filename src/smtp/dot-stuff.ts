@@ -2,11 +2,19 @@
  * dot-stuff.ts — DATA transparency (RFC 5321 §4.5.2) in both directions, streaming over
  * Buffers with state kept across chunk boundaries.
  *
- * Sending (`DotStuffer`, the client): every line that starts with `.` gets a second `.`; a
- * bare LF becomes CRLF; `end()` adds CRLF when the content did not end with a line end and
- * then `.` CRLF. A bare CR (not followed by LF) is kept, replaced by a space, or turned into
- * CRLF as the caller chooses — the default keeps it, because Postfix's cleanup already
- * replaces stray CR/LF in content (cleanup_replace_stray_cr_lf = yes).
+ * Sending (`DotStuffer`, the client's output transform, Postfix smtp_text_out()): every line
+ * that starts with `.` gets a second `.`; a bare LF becomes CRLF; `end()` adds CRLF when the
+ * content did not end with a line end and then `.` CRLF. A bare CR (not followed by LF) is
+ * kept, replaced by a space, or turned into CRLF as the caller chooses — the SMTP client
+ * asks for CRLF, so that whatever a queue file holds, no bare CR or LF ever goes out inside
+ * DATA (a lone line-end byte becomes a line end, and a dot after it is stuffed: none of the
+ * smuggling shapes survives). With `lineLimit` (smtp_line_length_limit) a line longer than
+ * the limit is broken as smtp_text_out() breaks it: `limit` octets, CRLF, then a space and
+ * at most `limit - 1` octets per continuation; the stuffed dot does not count and a
+ * continuation is never stuffed. `linesBroken` counts the lines broken (Postfix logs the
+ * first: `breaking line > N bytes with <CR><LF>SPACE`). Output is built from slices of the
+ * input (one allocation of the output's exact size per chunk; a chunk that needs no change
+ * is returned as it is).
  *
  * Receiving (`DataReader`, the listener): removes the stuffed dot and finds the end of DATA,
  * safe against SMTP smuggling. Only `<CR><LF>.<CR><LF>` ends DATA (the DATA command's own
@@ -21,8 +29,8 @@
  * Deliberate difference: Postfix with `no` also ends DATA at `<LF>.<LF>`; sealpost never does.
  *
  * Not here: message size limits, header processing, BDAT, smtpd_forbid_bare_newline_exclusions
- * (the listener picks the mode per client), breaking long lines at smtp_line_length_limit
- * (the delivery agent's job, before stuffing).
+ * (the listener picks the mode per client), MIME conversion (message/mime-convert.ts runs
+ * before the stuffer).
  */
 import { DEFAULT_BARE_NEWLINE_MODE, DEFAULT_BARE_NEWLINE_REJECT_CODE, bareLfReply } from './bare-newline.ts';
 import type { BareNewlineMode } from './bare-newline.ts';
@@ -30,96 +38,123 @@ import type { BareNewlineMode } from './bare-newline.ts';
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
-const SP = 0x20;
+
+const CRLF_BYTES = Buffer.from('\r\n');
+const CRLF_SP_BYTES = Buffer.from('\r\n ');
+const DOT_BYTES = Buffer.from('.');
+const CR_BYTES = Buffer.from('\r');
+const SP_BYTES = Buffer.from(' ');
+const END_BYTES = Buffer.from('.\r\n');
 
 export type BareCrPolicy = 'keep' | 'space' | 'crlf';
 
 export interface DotStufferOptions {
   /** What to send for a CR that is not followed by LF (default keep). */
   readonly bareCr?: BareCrPolicy;
+  /** smtp_line_length_limit: break lines longer than this many octets (0 or absent: never). */
+  readonly lineLimit?: number;
 }
 
-/** Client side: dot-stuff message content for DATA. */
+/** Client side: dot-stuff message content for DATA (see the header). */
 export class DotStuffer {
   private readonly bareCr: BareCrPolicy;
-  private lineStart = true;
+  private readonly limit: number;
+  /** Octets on the current output line (0: at the start of a content line). */
+  private col = 0;
   private pendingCr = false;
   private ended = false;
+  /** Content lines broken at the line length limit so far. */
+  linesBroken = 0;
 
   constructor(opts: DotStufferOptions = {}) {
     this.bareCr = opts.bareCr ?? 'keep';
+    this.limit = Math.max(0, opts.lineLimit ?? 0);
   }
 
   /** Stuff one chunk of content. */
   push(chunk: Buffer): Buffer {
     if (this.ended) throw new Error('DotStuffer: push() after end()');
-    // Worst case every byte doubles (each "\n" → "\r\n", each leading "." → "..").
-    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
-    let n = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i] as number;
+    const parts: Buffer[] = [];
+    const n = chunk.length;
+    let i = 0;
+    let cr = chunk.indexOf(CR);
+    let lf = chunk.indexOf(LF);
+    while (i < n) {
       if (this.pendingCr) {
         this.pendingCr = false;
-        if (b === LF) {
-          out[n++] = CR;
-          out[n++] = LF;
-          this.lineStart = true;
-          continue;
-        }
-        n = this.writeBareCr(out, n);
-      }
-      if (b === CR) {
-        this.pendingCr = true;
+        if (chunk[i] === LF) {
+          this.lineEnd(parts);
+          i++;
+        } else this.loneCr(parts);
         continue;
       }
-      if (b === LF) {
+      if (cr >= 0 && cr < i) cr = chunk.indexOf(CR, i);
+      if (lf >= 0 && lf < i) lf = chunk.indexOf(LF, i);
+      const stop = Math.min(cr < 0 ? n : cr, lf < 0 ? n : lf);
+      if (stop > i) this.text(parts, i === 0 && stop === n ? chunk : chunk.subarray(i, stop));
+      if (stop === n) break;
+      if (chunk[stop] === LF) {
         // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is sent as CRLF.
-        out[n++] = CR;
-        out[n++] = LF;
-        this.lineStart = true;
-        continue;
+        this.lineEnd(parts);
+        i = stop + 1;
+      } else if (stop + 1 === n) {
+        this.pendingCr = true;
+        i = n;
+      } else if (chunk[stop + 1] === LF) {
+        this.lineEnd(parts);
+        i = stop + 2;
+      } else {
+        this.loneCr(parts);
+        i = stop + 1;
       }
-      // RFC 5321 §4.5.2: a line that starts with "." gets one more ".".
-      if (this.lineStart && b === DOT) out[n++] = DOT;
-      out[n++] = b;
-      this.lineStart = false;
     }
-    return Buffer.from(out.subarray(0, n));
+    if (parts.length === 1) return parts[0]!;
+    return Buffer.concat(parts);
   }
 
-  private writeBareCr(out: Buffer, n: number): number {
-    if (this.bareCr === 'keep') {
-      out[n++] = CR;
-      this.lineStart = false;
-    } else if (this.bareCr === 'space') {
-      out[n++] = SP;
-      this.lineStart = false;
-    } else {
-      out[n++] = CR;
-      out[n++] = LF;
-      this.lineStart = true;
+  /** Line text (no CR, no LF): stuffing at the start of a line, breaking at the limit. */
+  private text(parts: Buffer[], seg: Buffer): void {
+    // RFC 5321 §4.5.2: a line that starts with "." gets one more ".".
+    if (this.col === 0 && seg[0] === DOT) parts.push(DOT_BYTES);
+    let pos = 0;
+    if (this.limit > 0) {
+      // smtp_proto.c smtp_text_out(): emit what fits, end the line, continue after a space.
+      while (seg.length - pos > this.limit - this.col) {
+        const room = this.limit - this.col;
+        if (room > 0) parts.push(seg.subarray(pos, pos + room));
+        parts.push(CRLF_SP_BYTES);
+        pos += room;
+        this.col = 1;
+        this.linesBroken++;
+      }
     }
-    return n;
+    if (pos === 0) parts.push(seg);
+    else if (pos < seg.length) parts.push(seg.subarray(pos));
+    this.col += seg.length - pos;
+  }
+
+  private lineEnd(parts: Buffer[]): void {
+    parts.push(CRLF_BYTES);
+    this.col = 0;
+  }
+
+  private loneCr(parts: Buffer[]): void {
+    if (this.bareCr === 'crlf') this.lineEnd(parts);
+    else this.text(parts, this.bareCr === 'keep' ? CR_BYTES : SP_BYTES);
   }
 
   /** Finish: flush a pending CR, close the last line, and add the end-of-data `.` CRLF. */
   end(): Buffer {
     if (this.ended) throw new Error('DotStuffer: end() called twice');
     this.ended = true;
-    const out = Buffer.allocUnsafe(8);
-    let n = 0;
+    const parts: Buffer[] = [];
     if (this.pendingCr) {
       this.pendingCr = false;
-      n = this.writeBareCr(out, n);
+      this.loneCr(parts);
     }
-    if (!this.lineStart) {
-      out[n++] = CR;
-      out[n++] = LF;
-    }
-    out[n++] = DOT;
-    out[n++] = CR;
-    out[n++] = LF;
-    return Buffer.from(out.subarray(0, n));
+    if (this.col > 0) this.lineEnd(parts);
+    parts.push(END_BYTES);
+    return Buffer.concat(parts);
   }
 }
 
@@ -176,6 +211,12 @@ export interface DataChunkResult {
 
 const EMPTY = Buffer.alloc(0);
 
+function countByte(chunk: Buffer, byte: number): number {
+  let n = 0;
+  for (let i = chunk.indexOf(byte); i >= 0; i = chunk.indexOf(byte, i + 1)) n++;
+  return n;
+}
+
 // Parser states: at line start; after a leading "."; after a leading ".\r"; inside a line;
 // inside a line after a CR; at line start after a CR.
 const S = { Start: 0, Dot: 1, DotCr: 2, Mid: 3, MidCr: 4, StartCr: 5 } as const;
@@ -209,7 +250,9 @@ export class DataReader {
 
   push(chunk: Buffer): DataChunkResult {
     if (this.finished) return { data: EMPTY, done: true, rest: chunk };
-    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    // Only a line end grows the output (a bare LF becomes CRLF; a CR held from the previous
+    // chunk comes out now): one allocation of that bound, handed out without a second copy.
+    const out = Buffer.allocUnsafe(chunk.length + countByte(chunk, LF) + 2);
     let n = 0;
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i] as number;
@@ -253,7 +296,7 @@ export class DataReader {
             if (this.prevCrLf) {
               this.finished = true;
               this.offset += i + 1;
-              return { data: Buffer.from(out.subarray(0, n)), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
+              return { data: out.subarray(0, n), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
             }
             this.strayDots++; // "<LF>.<CR><LF>": the smuggling shape
             n = this.lineEnd(out, n, true, at);
@@ -274,7 +317,7 @@ export class DataReader {
       }
     }
     this.offset += chunk.length;
-    return { data: Buffer.from(out.subarray(0, n)), done: false, rest: EMPTY };
+    return { data: out.subarray(0, n), done: false, rest: EMPTY };
   }
 
   private lineEnd(out: Buffer, n: number, crlf: boolean, at: number): number {

@@ -47,6 +47,53 @@ test('dot-stuffing gives the same bytes at every chunk split', () => {
   }
 });
 
+test('line length limit: smtp_text_out() breaks a long line with CRLF SPACE, dots stuffed only at a line start', () => {
+  const cases: Array<[string, number, string]> = [
+    [`A: ${'b'.repeat(22)}\r\nnext\n`, 10, 'A: bbbbbbb\r\n bbbbbbbbb\r\n bbbbbb\r\nnext\r\n.\r\n'],
+    ['0123456789abc', 10, '0123456789\r\n abc\r\n.\r\n'],
+    // Exactly the limit: no break; one more octet: a continuation of one octet.
+    ['0123456789\r\n0123456789x\r\n', 10, '0123456789\r\n0123456789\r\n x\r\n.\r\n'],
+    // The stuffed dot does not count; a continuation that starts with "." is not stuffed.
+    [`.${'a'.repeat(9)}.b`, 10, `..${'a'.repeat(9)}\r\n .b\r\n.\r\n`],
+    [`${'a'.repeat(25)}`, 10, 'aaaaaaaaaa\r\n aaaaaaaaa\r\n aaaaaa\r\n.\r\n'],
+    [`${'a'.repeat(25)}`, 0, `${'a'.repeat(25)}\r\n.\r\n`],
+  ];
+  for (const [input, limit, want] of cases) {
+    const whole = s(dotStuff(b(input), { lineLimit: limit, bareCr: 'crlf' }));
+    assert.equal(whole, want, `${JSON.stringify(input)} @${limit}`);
+    for (const line of whole.split('\r\n')) assert.ok(limit === 0 || line.length <= limit + 1, line);
+    // The same bytes at every split.
+    for (let i = 0; i <= input.length; i++) {
+      const st = new DotStuffer({ lineLimit: limit, bareCr: 'crlf' });
+      assert.equal(s(Buffer.concat([st.push(b(input.slice(0, i))), st.push(b(input.slice(i))), st.end()])), want, `split ${i}`);
+    }
+  }
+  const st = new DotStuffer({ lineLimit: 10 });
+  st.push(b(`${'x'.repeat(35)}\r\nshort\r\n${'y'.repeat(11)}`));
+  assert.equal(st.linesBroken, 4);
+});
+
+test('client output: a queue file with every smuggling shape never yields a bare CR or LF, nor a second end of data', () => {
+  const shapes = ['\n.\n', '\n.\r\n', '\r.\r\n', '\r\n.\r', '\r\n.\n', '\n.\r', '\r.\n', '\r\r\n.\r\r\n'];
+  for (const shape of shapes) {
+    const content = `Subject: x\r\n\r\nbefore${shape}MAIL FROM:<evil@x>\r\nafter\r\n`;
+    for (let i = 0; i <= content.length; i++) {
+      const st = new DotStuffer({ bareCr: 'crlf', lineLimit: 998 });
+      const wire = s(Buffer.concat([st.push(b(content.slice(0, i))), st.push(b(content.slice(i))), st.end()]));
+      assert.equal(/\r(?!\n)|(?<!\r)\n/.test(wire), false, `bare CR/LF for ${JSON.stringify(shape)} split ${i}`);
+      assert.equal(wire.indexOf('\r\n.\r\n'), wire.length - 5, `early end of data for ${JSON.stringify(shape)}`);
+      assert.ok(!wire.startsWith('.\r\n'));
+    }
+  }
+});
+
+test('an unchanged chunk is handed back without a copy', () => {
+  const st = new DotStuffer({ lineLimit: 998 });
+  const chunk = b('plain text in the middle of a line');
+  st.push(b('x'));
+  assert.equal(st.push(chunk), chunk);
+});
+
 test('DotStuffer refuses use after end()', () => {
   const st = new DotStuffer();
   st.end();
