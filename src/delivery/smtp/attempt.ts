@@ -153,6 +153,8 @@ export class DeliveryAttempt {
   /** Sessions that got past EHLO (smtp_mx_session_limit counts them). */
   private sessions = 0;
   private content!: MessageContent;
+  /** A next hop loops back to us: smtp_connect.c tries no further hop or fallback relay. */
+  private looped = false;
 
   constructor(private readonly env: ClientEnv, private readonly request: DeliveryRequest) {
     this.started = env.now();
@@ -170,7 +172,7 @@ export class DeliveryAttempt {
       ...this.request.nexthops.map((hop) => ({ hop, limited: true })),
       ...this.request.fallbackRelays.map((hop) => ({ hop, limited: false })),
     ];
-    for (let i = 0; i < hops.length && this.pending.size > 0; i++) {
+    for (let i = 0; i < hops.length && this.pending.size > 0 && !this.looped; i++) {
       await this.hop({ ...hops[i]!, last: i === hops.length - 1 });
     }
     return this.finish();
@@ -192,6 +194,7 @@ export class DeliveryAttempt {
     if (res.kind === 'fail') {
       this.last = noConnection(res.reason, res.dsn);
       this.lastHop = { hop: plan.hop, fallback: !plan.limited };
+      if (res.loop) this.looped = true;
       return;
     }
     const targets = res.targets.filter((t) => !used.has(`${t.address}:${t.port}`));
