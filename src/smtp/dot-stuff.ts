@@ -12,9 +12,10 @@
  * the limit is broken as smtp_text_out() breaks it: `limit` octets, CRLF, then a space and
  * at most `limit - 1` octets per continuation; the stuffed dot does not count and a
  * continuation is never stuffed. `linesBroken` counts the lines broken (Postfix logs the
- * first: `breaking line > N bytes with <CR><LF>SPACE`). Output is built from slices of the
- * input (one allocation of the output's exact size per chunk; a chunk that needs no change
- * is returned as it is).
+ * first: `breaking line > N bytes with <CR><LF>SPACE`). Output is built from runs of the
+ * input: a chunk that needs no change (CRLF lines, no leading dot, no long line — nearly
+ * all mail) is handed back as it is, without any allocation; otherwise one allocation of
+ * the output's exact size.
  *
  * Receiving (`DataReader`, the listener): removes the stuffed dot and finds the end of DATA,
  * safe against SMTP smuggling. Only `<CR><LF>.<CR><LF>` ends DATA (the DATA command's own
@@ -55,12 +56,43 @@ export interface DotStufferOptions {
   readonly lineLimit?: number;
 }
 
+/**
+ * The output of one pushed chunk: runs of the chunk that go out unchanged, and the bytes
+ * inserted between them. A chunk that needs no change is handed back as it is.
+ */
+class Output {
+  private readonly parts: Buffer[] = [];
+  private runStart = 0;
+  private changed = false;
+
+  constructor(private readonly chunk: Buffer) {}
+
+  /** End the current run at `to` (exclusive); the next run starts at `from` (bytes between are dropped). */
+  cut(to: number, from = to): void {
+    if (to > this.runStart) this.parts.push(this.chunk.subarray(this.runStart, to));
+    if (from !== to) this.changed = true;
+    this.runStart = from;
+  }
+
+  insert(bytes: Buffer): void {
+    this.parts.push(bytes);
+    this.changed = true;
+  }
+
+  result(): Buffer {
+    if (!this.changed && this.runStart === 0) return this.chunk;
+    this.cut(this.chunk.length);
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+  }
+}
+
 /** Client side: dot-stuff message content for DATA (see the header). */
 export class DotStuffer {
   private readonly bareCr: BareCrPolicy;
   private readonly limit: number;
   /** Octets on the current output line (0: at the start of a content line). */
   private col = 0;
+  /** The previous chunk ended in a CR (not sent yet: it may be half of a CRLF). */
   private pendingCr = false;
   private ended = false;
   /** Content lines broken at the line length limit so far. */
@@ -74,87 +106,103 @@ export class DotStuffer {
   /** Stuff one chunk of content. */
   push(chunk: Buffer): Buffer {
     if (this.ended) throw new Error('DotStuffer: push() after end()');
-    const parts: Buffer[] = [];
+    const out = new Output(chunk);
     const n = chunk.length;
     let i = 0;
-    let cr = chunk.indexOf(CR);
-    let lf = chunk.indexOf(LF);
+    if (this.pendingCr && n > 0) {
+      this.pendingCr = false;
+      if (chunk[0] === LF) {
+        // The held CR and this LF are one line end.
+        out.insert(CR_BYTES);
+        this.col = 0;
+        i = 1;
+      } else this.loneCr(out);
+    }
+    let cr = chunk.indexOf(CR, i);
+    let lf = chunk.indexOf(LF, i);
     while (i < n) {
-      if (this.pendingCr) {
-        this.pendingCr = false;
-        if (chunk[i] === LF) {
-          this.lineEnd(parts);
-          i++;
-        } else this.loneCr(parts);
-        continue;
-      }
       if (cr >= 0 && cr < i) cr = chunk.indexOf(CR, i);
       if (lf >= 0 && lf < i) lf = chunk.indexOf(LF, i);
       const stop = Math.min(cr < 0 ? n : cr, lf < 0 ? n : lf);
-      if (stop > i) this.text(parts, i === 0 && stop === n ? chunk : chunk.subarray(i, stop));
+      if (stop > i) this.text(out, chunk, i, stop);
       if (stop === n) break;
       if (chunk[stop] === LF) {
         // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is sent as CRLF.
-        this.lineEnd(parts);
+        out.cut(stop, stop + 1);
+        out.insert(CRLF_BYTES);
+        this.col = 0;
         i = stop + 1;
       } else if (stop + 1 === n) {
+        out.cut(stop, n);
         this.pendingCr = true;
         i = n;
       } else if (chunk[stop + 1] === LF) {
-        this.lineEnd(parts);
+        this.col = 0;
         i = stop + 2;
       } else {
-        this.loneCr(parts);
+        out.cut(stop, stop + 1);
+        this.loneCr(out);
         i = stop + 1;
       }
     }
-    if (parts.length === 1) return parts[0]!;
-    return Buffer.concat(parts);
+    return out.result();
   }
 
-  /** Line text (no CR, no LF): stuffing at the start of a line, breaking at the limit. */
-  private text(parts: Buffer[], seg: Buffer): void {
+  /** Line text chunk[a, b) (no CR, no LF): stuffing at the start of a line, breaking at the limit. */
+  private text(out: Output, chunk: Buffer, a: number, b: number): void {
     // RFC 5321 §4.5.2: a line that starts with "." gets one more ".".
-    if (this.col === 0 && seg[0] === DOT) parts.push(DOT_BYTES);
-    let pos = 0;
+    if (this.col === 0 && chunk[a] === DOT) {
+      out.cut(a);
+      out.insert(DOT_BYTES);
+    }
+    let pos = a;
     if (this.limit > 0) {
       // smtp_proto.c smtp_text_out(): emit what fits, end the line, continue after a space.
-      while (seg.length - pos > this.limit - this.col) {
-        const room = this.limit - this.col;
-        if (room > 0) parts.push(seg.subarray(pos, pos + room));
-        parts.push(CRLF_SP_BYTES);
-        pos += room;
+      while (b - pos > this.limit - this.col) {
+        pos += this.limit - this.col;
+        out.cut(pos);
+        out.insert(CRLF_SP_BYTES);
         this.col = 1;
         this.linesBroken++;
       }
     }
-    if (pos === 0) parts.push(seg);
-    else if (pos < seg.length) parts.push(seg.subarray(pos));
-    this.col += seg.length - pos;
+    this.col += b - pos;
   }
 
-  private lineEnd(parts: Buffer[]): void {
-    parts.push(CRLF_BYTES);
-    this.col = 0;
+  /** One octet of line text that is not in the chunk (a held CR kept, or a CR replaced by a space). */
+  private insertText(out: Output, byte: Buffer): void {
+    if (this.limit > 0 && this.col >= this.limit) {
+      out.insert(CRLF_SP_BYTES);
+      this.col = 1;
+      this.linesBroken++;
+    }
+    out.insert(byte);
+    this.col++;
   }
 
-  private loneCr(parts: Buffer[]): void {
-    if (this.bareCr === 'crlf') this.lineEnd(parts);
-    else this.text(parts, this.bareCr === 'keep' ? CR_BYTES : SP_BYTES);
+  /** A CR not followed by LF (already cut from the run): the caller's policy. */
+  private loneCr(out: Output): void {
+    if (this.bareCr === 'crlf') {
+      out.insert(CRLF_BYTES);
+      this.col = 0;
+    } else this.insertText(out, this.bareCr === 'keep' ? CR_BYTES : SP_BYTES);
   }
 
   /** Finish: flush a pending CR, close the last line, and add the end-of-data `.` CRLF. */
   end(): Buffer {
     if (this.ended) throw new Error('DotStuffer: end() called twice');
     this.ended = true;
-    const parts: Buffer[] = [];
+    const out = new Output(Buffer.alloc(0));
     if (this.pendingCr) {
       this.pendingCr = false;
-      this.loneCr(parts);
+      this.loneCr(out);
     }
-    if (this.col > 0) this.lineEnd(parts);
-    parts.push(END_BYTES);
-    return Buffer.concat(parts);
+    if (this.col > 0) {
+      out.insert(CRLF_BYTES);
+      this.col = 0;
+    }
+    out.insert(END_BYTES);
+    return out.result();
   }
 }
 
@@ -211,6 +259,36 @@ export interface DataChunkResult {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * What the reader writes for one chunk: while every byte written equals the chunk's byte at
+ * the same place, nothing is copied and the result is a slice of the chunk; at the first
+ * difference the bytes so far are copied into a buffer of the largest size the rest can
+ * need (only a line end grows the output: a bare LF becomes CRLF, a CR held from the
+ * previous chunk comes out now).
+ */
+class UnstuffedOutput {
+  private out: Buffer | undefined;
+  private n = 0;
+
+  constructor(private readonly chunk: Buffer) {}
+
+  put(b: number): void {
+    if (this.out === undefined) {
+      if (this.chunk[this.n] === b) {
+        this.n++;
+        return;
+      }
+      this.out = Buffer.allocUnsafe(this.chunk.length + countByte(this.chunk, LF) + 2);
+      this.chunk.copy(this.out, 0, 0, this.n);
+    }
+    this.out[this.n++] = b;
+  }
+
+  data(): Buffer {
+    return (this.out ?? this.chunk).subarray(0, this.n);
+  }
+}
+
 function countByte(chunk: Buffer, byte: number): number {
   let n = 0;
   for (let i = chunk.indexOf(byte); i >= 0; i = chunk.indexOf(byte, i + 1)) n++;
@@ -250,10 +328,9 @@ export class DataReader {
 
   push(chunk: Buffer): DataChunkResult {
     if (this.finished) return { data: EMPTY, done: true, rest: chunk };
-    // Only a line end grows the output (a bare LF becomes CRLF; a CR held from the previous
-    // chunk comes out now): one allocation of that bound, handed out without a second copy.
-    const out = Buffer.allocUnsafe(chunk.length + countByte(chunk, LF) + 2);
-    let n = 0;
+    // The output is the chunk itself as long as it is (no stuffed dot, no bare LF, nothing
+    // held from the previous chunk): most DATA streams never allocate (UnstuffedOutput).
+    const out = new UnstuffedOutput(chunk);
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i] as number;
       const at = this.offset + i;
@@ -261,20 +338,20 @@ export class DataReader {
         case S.Start:
           if (b === DOT) this.state = S.Dot;
           else if (b === CR) this.state = S.StartCr;
-          else if (b === LF) n = this.lineEnd(out, n, false, at);
+          else if (b === LF) this.lineEnd(out, false, at);
           else {
-            out[n++] = b;
+            out.put(b);
             this.state = S.Mid;
           }
           break;
         case S.StartCr:
         case S.MidCr:
-          if (b === LF) n = this.lineEnd(out, n, true, at);
+          if (b === LF) this.lineEnd(out, true, at);
           else {
-            n = this.keepBareCr(out, n);
+            this.keepBareCr(out);
             if (b === CR) this.state = S.MidCr;
             else {
-              out[n++] = b;
+              out.put(b);
               this.state = S.Mid;
             }
           }
@@ -284,9 +361,9 @@ export class DataReader {
           if (b === CR) this.state = S.DotCr;
           else if (b === LF) {
             this.strayDots++; // "<LF>.<LF>" / "<CR><LF>.<LF>": not end of data
-            n = this.lineEnd(out, n, false, at);
+            this.lineEnd(out, false, at);
           } else {
-            out[n++] = b;
+            out.put(b);
             this.state = S.Mid;
           }
           break;
@@ -296,47 +373,45 @@ export class DataReader {
             if (this.prevCrLf) {
               this.finished = true;
               this.offset += i + 1;
-              return { data: out.subarray(0, n), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
+              return { data: out.data(), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
             }
             this.strayDots++; // "<LF>.<CR><LF>": the smuggling shape
-            n = this.lineEnd(out, n, true, at);
+            this.lineEnd(out, true, at);
           } else {
-            n = this.keepBareCr(out, n);
+            this.keepBareCr(out);
             if (b === CR) this.state = S.MidCr;
             else {
-              out[n++] = b;
+              out.put(b);
               this.state = S.Mid;
             }
           }
           break;
         case S.Mid:
           if (b === CR) this.state = S.MidCr;
-          else if (b === LF) n = this.lineEnd(out, n, false, at);
-          else out[n++] = b;
+          else if (b === LF) this.lineEnd(out, false, at);
+          else out.put(b);
           break;
       }
     }
     this.offset += chunk.length;
-    return { data: out.subarray(0, n), done: false, rest: EMPTY };
+    return { data: out.data(), done: false, rest: EMPTY };
   }
 
-  private lineEnd(out: Buffer, n: number, crlf: boolean, at: number): number {
+  private lineEnd(out: UnstuffedOutput, crlf: boolean, at: number): void {
     if (!crlf) {
       this.bareLf++;
       this.firstBareLfAt ??= at;
     }
     // Bare LF is stored as CRLF ("process as if the client sent <CR><LF>").
-    out[n++] = CR;
-    out[n++] = LF;
+    out.put(CR);
+    out.put(LF);
     this.prevCrLf = crlf;
     this.state = S.Start;
-    return n;
   }
 
-  private keepBareCr(out: Buffer, n: number): number {
+  private keepBareCr(out: UnstuffedOutput): void {
     this.bareCr++;
-    out[n++] = CR;
-    return n;
+    out.put(CR);
   }
 
   findings(): DataFindings {

@@ -8,14 +8,20 @@
  *   on every call (so a second server, the next MX or a fresh connection after a failure
  *   can be sent the same message), checks the envelope, and yields the content in pieces
  *   of at most CHUNK octets, reading the next piece only when the consumer asks for it —
- *   at most one piece is held per delivery. The content CRC-32 of the queue file is
+ *   at most one piece is held per delivery. With `reuse`, every piece is read into the
+ *   same buffer: the consumer promises to be done with a piece (written out, no slice
+ *   kept) before it asks for the next; a large message then costs no garbage at all (V8
+ *   collects Buffers only every few tens of MB of them, and the process keeps that much
+ *   memory once it has had it). The content CRC-32 of the queue file is
  *   checked at the end: a mismatch (or a short file) throws before the end-of-data dot
  *   could be sent. `headersNeedUtf8()` scans the header section piece by piece (for the
  *   SMTPUTF8 pre-check) without keeping it.
  * - `dataStream(source, plan)` is the DATA transform: content → MimeDowngrade when
  *   `plan.downgrade` (8-bit MIME to quoted-printable) → DotStuffer (bare CR and LF become
  *   CRLF, lines broken at smtp_line_length_limit, leading dots doubled, `.` CRLF at the
- *   end). Nothing is buffered beyond the transforms' own state.
+ *   end). Nothing is buffered beyond the transforms' own state. Without a downgrade the
+ *   source's buffer is reused (the DotStuffer keeps no slice of its input); what it yields
+ *   then lives only until the consumer asks for the next piece.
  * - `mimeDowngradeWanted()` is SMTP_MIME_DOWNGRADE of smtp_proto.c; `eightBitCapable()`
  *   counts a server that offers SMTPUTF8 but not 8BITMIME as 8BITMIME-capable (smtp_proto.c
  *   "Fix 20140706").
@@ -65,7 +71,8 @@ export function contentSettings(config: Config): ContentSettings {
 
 /** Where the content comes from: read again for every DATA. */
 export interface MessageSource {
-  chunks(): AsyncIterable<Buffer>;
+  /** `reuse`: pieces share one buffer; each is valid until the next is asked for. */
+  chunks(reuse?: boolean): AsyncIterable<Buffer>;
   headersNeedUtf8(): Promise<boolean>;
 }
 
@@ -90,10 +97,11 @@ async function readHead(fh: FileHandle): Promise<{ head: Buffer; envelope: Queue
 }
 
 /** Read `length` octets from `offset`, piece by piece, only as fast as they are taken. */
-async function* pieces(fh: FileHandle, offset: number, length: number): AsyncGenerator<Buffer> {
+async function* pieces(fh: FileHandle, offset: number, length: number, reuse = false): AsyncGenerator<Buffer> {
+  const shared = reuse ? Buffer.allocUnsafe(Math.min(CHUNK, length)) : undefined;
   for (let pos = offset, left = length; left > 0;) {
-    // A fresh buffer per piece: the transforms may keep slices of it across pieces.
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
+    // Without `reuse`, a fresh buffer per piece: a transform may keep slices of it.
+    const buf = shared ? shared.subarray(0, Math.min(CHUNK, left)) : Buffer.allocUnsafe(Math.min(CHUNK, left));
     const got = await readFully(fh, buf, pos);
     if (got === 0) throw new QueueFileFormatError(`truncated file (content ends ${left} bytes early)`);
     pos += got;
@@ -105,12 +113,12 @@ async function* pieces(fh: FileHandle, offset: number, length: number): AsyncGen
 /** The content of a queue file (see the header). */
 export function queueContent(queueFile: string): MessageSource {
   return {
-    async *chunks() {
+    async *chunks(reuse = false) {
       const fh = await open(queueFile, 'r');
       try {
         const { head, envelope } = await readHead(fh);
         let crc = 0;
-        for await (const piece of pieces(fh, envelope.contentOffset, envelope.contentLength)) {
+        for await (const piece of pieces(fh, envelope.contentOffset, envelope.contentLength, reuse)) {
           crc = crc32(piece, crc);
           yield piece;
         }
@@ -168,7 +176,8 @@ export async function* dataStream(source: MessageSource, plan: DataPlan): AsyncG
     }
     return out;
   };
-  for await (const piece of source.chunks()) {
+  // MimeDowngrade keeps slices of its input across pieces: then every piece is a fresh buffer.
+  for await (const piece of source.chunks(!mime)) {
     const converted = mime ? mime.push(piece) : piece;
     if (converted.length > 0) yield stuff(converted);
   }

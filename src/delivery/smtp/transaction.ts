@@ -212,9 +212,36 @@ export async function runTransaction(
 }
 
 /**
+ * Wait until the socket holds none of what was written (dataStream may reuse the buffer of
+ * the piece just sent for the next one). A connection that fails meanwhile is left to the
+ * next write to report.
+ */
+function flushed(session: Session, timeoutMs: number, where: Where): Promise<void> {
+  const socket = session.chat.current;
+  if (socket.writableLength === 0 || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      socket.destroy();
+      reject(new Broken(streamFailure('timeout', session.server, where, '')));
+    }, timeoutMs);
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+/**
  * Send the content after 354, one piece at a time (backpressure: each write waits for the
- * socket to drain). A socket failure throws Broken; a queue file that cannot be read returns
- * its Trouble (nothing after the last piece, in particular no final dot, was sent).
+ * socket to drain, and the next piece is read only once the socket holds none of this one).
+ * A socket failure throws Broken; a queue file that cannot be read returns its Trouble
+ * (nothing after the last piece, in particular no final dot, was sent).
  */
 async function sendData(session: Session, content: MessageContent, downgrade: boolean, t: Timeouts): Promise<Trouble | undefined> {
   const stream = dataStream(content.source, {
@@ -230,6 +257,7 @@ async function sendData(session: Session, content: MessageContent, downgrade: bo
       }
       if (next.done) return undefined;
       await send(session, next.value, t.dataXfer, 'sending message body');
+      await flushed(session, t.dataXfer, 'sending message body');
     }
   } finally {
     // Closes the queue file when the socket failed mid-stream.

@@ -87,6 +87,47 @@ test('client output: a queue file with every smuggling shape never yields a bare
   }
 });
 
+/** An independent reading of smtp_text_out() for the client's `crlf` policy, over a whole message. */
+function oracle(text: string, limit: number): string {
+  const lines = text.split(/\r\n|\r|\n/);
+  const last = lines.pop()!;
+  let out = '';
+  for (const l of last === '' ? lines : [...lines, last]) {
+    if (limit === 0) {
+      out += `${l.startsWith('.') ? '.' : ''}${l}\r\n`;
+      continue;
+    }
+    const first = l.slice(0, limit);
+    out += `${first.startsWith('.') ? '.' : ''}${first}`;
+    for (let rest = l.slice(limit); rest !== ''; rest = rest.slice(limit - 1)) out += `\r\n ${rest.slice(0, limit - 1)}`;
+    out += '\r\n';
+  }
+  return `${out}.\r\n`;
+}
+
+test('random content, random chunking: the stuffer agrees with an independent whole-message reading', () => {
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let round = 0; round < 3000; round++) {
+    const len = rnd(40);
+    let text = '';
+    for (let k = 0; k < len; k++) text += 'a.\r\n'[rnd(4)];
+    const limit = [0, 3, 5][rnd(3)]!;
+    const st = new DotStuffer({ bareCr: 'crlf', lineLimit: limit });
+    const parts: Buffer[] = [];
+    for (let at = 0; at < text.length;) {
+      const next = Math.min(text.length, at + 1 + rnd(8));
+      parts.push(st.push(b(text.slice(at, next))));
+      at = next;
+    }
+    parts.push(st.end());
+    assert.equal(s(Buffer.concat(parts)), oracle(text, limit), `${JSON.stringify(text)} @${limit}`);
+  }
+});
+
 test('an unchanged chunk is handed back without a copy', () => {
   const st = new DotStuffer({ lineLimit: 998 });
   const chunk = b('plain text in the middle of a line');

@@ -34,6 +34,15 @@ test('queueContent: the content in pieces, the same bytes every time the file is
     assert.ok(first.bytes.equals(content));
     assert.equal(first.pieces, 4);
     assert.ok((await all(source.chunks())).bytes.equals(content));
+    // With reuse every piece is the same memory: copied as it comes, the content is intact.
+    const copies: Buffer[] = [];
+    const seen = new Set<ArrayBufferLike>();
+    for await (const piece of source.chunks(true)) {
+      copies.push(Buffer.from(piece));
+      seen.add(piece.buffer);
+    }
+    assert.ok(Buffer.concat(copies).equals(content));
+    assert.equal(seen.size, 1);
     assert.equal(await source.headersNeedUtf8(), false);
     assert.equal(await queueContent(queueFile(t.dir, 'Q2', Buffer.from('Subject: caf\u00e9\r\n\r\nx\r\n', 'utf8'))).headersNeedUtf8(), true);
     // 8-bit bytes in the body only: the header section is ASCII.
