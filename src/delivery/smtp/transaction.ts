@@ -211,29 +211,27 @@ export async function runTransaction(
   }
 }
 
+const NOTHING = Buffer.alloc(0);
+
 /**
  * Wait until the socket holds none of what was written (dataStream may reuse the buffer of
- * the piece just sent for the next one). A connection that fails meanwhile is left to the
- * next write to report.
+ * the piece just sent for the next one). An empty write's callback runs once every earlier
+ * write is done — `drain` alone would not come when the last write stayed under the high
+ * water mark (TLS sockets do that on every write). A connection that fails meanwhile is left
+ * to the next write to report.
  */
 function flushed(session: Session, timeoutMs: number, where: Where): Promise<void> {
   const socket = session.chat.current;
   if (socket.writableLength === 0 || socket.destroyed) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
     const timer = setTimeout(() => {
-      socket.off('drain', done);
-      socket.off('close', done);
       socket.destroy();
       reject(new Broken(streamFailure('timeout', session.server, where, '')));
     }, timeoutMs);
-    socket.on('drain', done);
-    socket.on('close', done);
+    socket.write(NOTHING, () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 
