@@ -64,7 +64,12 @@ async function relayLoop(relayhost: (lab: QmgrLab) => string, reason: RegExp, ex
     const [line] = await lab.waitLog(new RegExp(`${id}: to=<bob@far\\.test>, relay=.*, dsn=4\\.3\\.5, status=deferred \\(${reason.source}\\)`));
     assert.ok(line);
     assert.ok(lab.lines(/warning: relayhost configuration problem/).length >= 1, lab.log());
-    const q = await lab.cli(['mailq']);
+    // The reason reaches mailq once the message has left the active queue.
+    let q = await lab.cli(['mailq']);
+    for (let i = 0; i < 50 && !reason.test(q.stdout); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      q = await lab.cli(['mailq']);
+    }
     assert.match(q.stdout, new RegExp(reason.source));
     // Nothing came back in: no second queue ID, nothing delivered.
     assert.equal(lab.lines(/^sealpost\/qmgr: \w+: from=/).length, 1, lab.log());
