@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,6 +108,8 @@ async function startDaemon(root: string, dir: string, port: number): Promise<Chi
 
 async function measure(root: string, mb: number, concurrent: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-large-'));
+  // The daemon runs as mail_owner (sealpost) once it has bound its listener: it must reach the directory.
+  chmodSync(dir, 0o755);
   try {
     const port = await freePort();
     const child = await startDaemon(root, dir, port);

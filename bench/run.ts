@@ -12,6 +12,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['queue', () => import('./queue.ts')],
   ['intake', () => import('./intake.ts')],
   ['intake-large', () => import('./intake-large.ts')],
+  ['large', () => import('./large.ts')],
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
   ['tlsrpt', () => import('./tlsrpt.ts')],

@@ -7,9 +7,19 @@
  * - `new Router({config, tables})` per configuration; nothing is cached across
  *   reloads (a reload builds a new Router). `resolve(recipient, sender)` never
  *   rejects for a table or input problem: it returns a Route.
+ * - Address syntax first (resolve.c): a domain must pass valid_utf8_hostname()
+ *   (UTF-8 allowed with smtputf8_enable; idna.ts) and an address literal must
+ *   hold an IPv4 or `IPv6:` address (valid_mailhost_literal()); otherwise the
+ *   recipient bounces `5.1.3 bad address syntax` (qmgr_message.c), never a DNS
+ *   query. With resolve_numeric_domain, `user@1.2.3.4` is `user@[1.2.3.4]`.
+ *   Table lookups keep the domain as written (UTF-8), as Postfix's do; the
+ *   SMTP client converts to A-labels for DNS (delivery/smtp/connect.ts).
  * - Domain classes (postconf(5) relay_domains, mydestination; trivial-rewrite
  *   resolve.c), first match wins:
- *     local   — the domain is in $mydestination, or the address has no domain;
+ *     local   — the domain is in $mydestination, or is an address literal of
+ *               this machine ($inet_interfaces — every interface address for
+ *               `all` — or $proxy_interfaces: resolve_local.c), or the
+ *               address has no domain;
  *     virtual alias — $virtual_alias_domains: what cleanup did not rewrite is
  *               `error:5.1.1 User unknown in virtual alias table` (resolve.c),
  *               before transport_maps, as in Postfix;
@@ -35,27 +45,31 @@
  *   `defer` 4.3.0 `address resolver failure` — qmgr_message.c's words when
  *   trivial-rewrite reports RESOLVE_FLAG_FAIL (trivial-rewrite itself logs
  *   `transport_maps lookup failure`); never a fallback to another route.
- * - Local delivery is out of scope (MISSION.md): mail for $mydestination that
+ * - Local delivery is out of scope (MISSION.md): mail for the local class that
  *   transport_maps does not route elsewhere (and any route whose transport is
- *   that of $local_transport) bounces with what Postfix's
- *   local(8) says for a user it does not know: dsn 5.1.1 `unknown user:
- *   "localpart"` (local/unknown.c), the localpart folded to lower case and
- *   without its extension, as local(8) reports it. Exception, as qmgr does
- *   (qmgr_message.c): mail to the local double-bounce address is "sent" via
- *   discard with `undeliverable postmaster notification discarded`.
+ *   that of $local_transport) bounces with what Postfix's local(8) says for a
+ *   user it does not know, dsn 5.1.1 `unknown user: "localpart"`
+ *   (local/unknown.c; the localpart folded to lower case and without its
+ *   extension), followed by the fix: `(sealpost has no local delivery: ...)`.
+ *   Exception, as qmgr does (qmgr_message.c): mail to the local double-bounce
+ *   address is "sent" via discard with `undeliverable postmaster notification
+ *   discarded`.
  * - Every Route carries the steps that decided it, for `sealpost tls explain`.
  *
  * Not here: the virtual mailbox class (sealpost has no virtual(8): such
- * domains fall in the default class unless transport_maps routes them), address
- * literals that name this host (`user@[our IP]` is routed to that address
- * like any other), defer_transports (a queue-manager decision), address
- * rewriting (cleanup already appended $myorigin/$mydomain).
+ * domains fall in the default class unless transport_maps routes them),
+ * defer_transports (a queue-manager decision), address rewriting (cleanup
+ * already appended $myorigin/$mydomain), the SMTP client's own loop checks
+ * (delivery/smtp/loop.ts).
  */
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { UserError } from '../lib/errors.ts';
 import type { Config } from '../config/types.ts';
 import type { TableSet } from '../maps/registry.ts';
 import type { LookupTable } from '../maps/types.ts';
 import { stripExtension, transportLookup, type WalkResult } from '../maps/domain-walk.ts';
+import { validUtf8Hostname } from '../smtp/idna.ts';
 
 export interface RouteStep {
   readonly what: string;
@@ -84,13 +98,19 @@ class ResolveFailure extends Error {}
 /** qmgr_message.c: RESOLVE_FLAG_FAIL → retry transport with this text. */
 export const RESOLVER_FAILURE = { dsn: '4.3.0', reason: 'address resolver failure' } as const;
 
+/** qmgr_message.c: RESOLVE_FLAG_ERROR → error transport with this text. */
+export const BAD_ADDRESS_SYNTAX = { dsn: '5.1.3', reason: 'bad address syntax' } as const;
+
 export class Router {
   private readonly config: Config;
   private readonly tables: TableSet;
+  private readonly machineAddresses: () => readonly string[];
 
-  constructor(opts: { config: Config; tables: TableSet }) {
+  /** `localAddresses`: this machine's interface addresses (os.networkInterfaces() by default). */
+  constructor(opts: { config: Config; tables: TableSet; localAddresses?: () => readonly string[] }) {
     this.config = opts.config;
     this.tables = opts.tables;
+    this.machineAddresses = opts.localAddresses ?? interfaceAddresses;
   }
 
   async resolve(recipient: string, sender: string): Promise<Route> {
@@ -119,8 +139,17 @@ export class Router {
     }
     // resolve.c: "Strip trailing dot at end of domain, but not dot-dot or at-dot."
     if (recipient.endsWith('.') && !recipient.endsWith('..') && !recipient.endsWith('@.')) recipient = recipient.slice(0, -1);
-    const at = recipient.lastIndexOf('@');
-    const domain = at < 0 || at === recipient.length - 1 ? '' : foldAscii(recipient.slice(at + 1));
+    let at = recipient.lastIndexOf('@');
+    let domain = at < 0 || at === recipient.length - 1 ? '' : foldAscii(recipient.slice(at + 1));
+    if (domain !== '') {
+      const checked = this.checkDomain(domain, steps);
+      if (checked === undefined) return { kind: 'bounce', ...BAD_ADDRESS_SYNTAX, steps };
+      if (checked !== domain) {
+        recipient = `${recipient.slice(0, at)}@${checked}`;
+        at = recipient.lastIndexOf('@');
+        domain = checked;
+      }
+    }
     const domainClass = await this.domainClass(domain, steps);
 
     if (domainClass === 'virtual-alias') {
@@ -141,6 +170,22 @@ export class Router {
     return this.deliverRoute(transport, nexthop, domainClass, steps);
   }
 
+  /**
+   * resolve.c address syntax: the domain to route by (`[1.2.3.4]` for a numeric domain
+   * with resolve_numeric_domain), or undefined for a `5.1.3 bad address syntax` bounce.
+   */
+  private checkDomain(domain: string, steps: RouteStep[]): string | undefined {
+    if (domain.startsWith('[')) {
+      if (literalAddress(domain) !== undefined) return domain;
+      steps.push({ what: 'recipient', detail: `${domain}: not a valid address literal` });
+      return undefined;
+    }
+    if (validUtf8Hostname(this.config.getBool('smtputf8_enable'), domain)) return domain;
+    if (this.config.getBool('resolve_numeric_domain') && isIP(domain) === 4) return `[${domain}]`;
+    steps.push({ what: 'recipient', detail: `${domain}: not a valid host or domain name` });
+    return undefined;
+  }
+
   /** resolve.c: mydestination (local), relay_domains (relay), else default. */
   private async domainClass(domain: string, steps: RouteStep[]): Promise<DomainClass | 'virtual-alias'> {
     if (domain === '') {
@@ -151,6 +196,11 @@ export class Router {
     const local = await this.matchDomainList('mydestination', domain, parents.includes('mydestination'));
     if (local) {
       steps.push({ what: 'domain class', detail: `local (${domain} matches mydestination: ${local})` });
+      return 'local';
+    }
+    const own = this.ownLiteral(domain);
+    if (own) {
+      steps.push({ what: 'domain class', detail: `local (${domain} is an address of this machine: ${own})` });
       return 'local';
     }
     // resolve.c: an address in a virtual alias domain that cleanup did not rewrite has no
@@ -183,6 +233,26 @@ export class Router {
         : domainMatches(foldAscii(entry), domain, parentMatches);
       if (hit) return negate ? undefined : raw;
     }
+    return undefined;
+  }
+
+  /**
+   * resolve_local.c: an address literal that is one of $inet_interfaces (every interface
+   * address for `all`, 127.0.0.1 and ::1 for `loopback-only`) or $proxy_interfaces.
+   * Returns the parameter that matched.
+   */
+  private ownLiteral(domain: string): string | undefined {
+    const address = literalAddress(domain);
+    if (address === undefined) return undefined;
+    const inet: string[] = [];
+    for (const raw of this.config.getList('inet_interfaces')) {
+      const item = raw.toLowerCase();
+      if (item === 'all') inet.push(...this.machineAddresses());
+      else if (item === 'loopback-only' || item === 'localhost') inet.push('127.0.0.1', '::1');
+      else inet.push(item.replace(/^\[(.*)\]$/, '$1'));
+    }
+    if (inet.some((a) => sameAddress(a, address))) return 'inet_interfaces';
+    if (this.config.getList('proxy_interfaces').some((a) => sameAddress(a.replace(/^\[(.*)\]$/, '$1'), address))) return 'proxy_interfaces';
     return undefined;
   }
 
@@ -318,7 +388,7 @@ export class Router {
     });
     const user = (stripped === undefined ? local : stripped.slice(0, -2)).toLowerCase();
     steps.push({ what: 'local', detail: 'sealpost has no local delivery; transport_maps does not route this domain elsewhere' });
-    return { kind: 'bounce', dsn: '5.1.1', reason: `unknown user: "${user}"`, steps };
+    return { kind: 'bounce', dsn: '5.1.1', reason: `unknown user: "${user}" ${NO_LOCAL_DELIVERY}`, steps };
   }
 
   private deliverRoute(transport: string, nexthop: string, cls: DomainClass, steps: RouteStep[]): Route {
@@ -328,6 +398,27 @@ export class Router {
     steps.push({ what: 'result', detail: `transport ${transport}, next hop${nexthops.length > 1 ? 's' : ''} ${nexthops.join(', ')}` });
     return deliver(transport, nexthops, fallbackRelays, cls, steps);
   }
+}
+
+/** The fix a local recipient's bounce names (docs/delivery.md "Local recipients"). */
+export const NO_LOCAL_DELIVERY = '(sealpost has no local delivery: route this domain with transport_maps, or take it out of mydestination)';
+
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+}
+
+/** valid_mailhost_literal(): `[1.2.3.4]` or `[IPv6:...]` → the address; undefined otherwise. */
+export function literalAddress(domain: string): string | undefined {
+  const m = /^\[(.*)\]$/.exec(domain);
+  if (!m) return undefined;
+  const inner = m[1]!;
+  if (/^ipv6:/i.test(inner)) return isIP(inner.slice(5)) === 6 ? inner.slice(5).toLowerCase() : undefined;
+  return isIP(inner) === 4 ? inner : undefined;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  const norm = (x: string): string => x.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+  return norm(a) === norm(b);
 }
 
 function deliver(transport: string, nexthops: readonly string[], fallbackRelays: readonly string[], domainClass: DomainClass, steps: RouteStep[]): Route {

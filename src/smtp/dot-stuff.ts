@@ -2,11 +2,20 @@
  * dot-stuff.ts — DATA transparency (RFC 5321 §4.5.2) in both directions, streaming over
  * Buffers with state kept across chunk boundaries.
  *
- * Sending (`DotStuffer`, the client): every line that starts with `.` gets a second `.`; a
- * bare LF becomes CRLF; `end()` adds CRLF when the content did not end with a line end and
- * then `.` CRLF. A bare CR (not followed by LF) is kept, replaced by a space, or turned into
- * CRLF as the caller chooses — the default keeps it, because Postfix's cleanup already
- * replaces stray CR/LF in content (cleanup_replace_stray_cr_lf = yes).
+ * Sending (`DotStuffer`, the client's output transform, Postfix smtp_text_out()): every line
+ * that starts with `.` gets a second `.`; a bare LF becomes CRLF; `end()` adds CRLF when the
+ * content did not end with a line end and then `.` CRLF. A bare CR (not followed by LF) is
+ * kept, replaced by a space, or turned into CRLF as the caller chooses — the SMTP client
+ * asks for CRLF, so that whatever a queue file holds, no bare CR or LF ever goes out inside
+ * DATA (a lone line-end byte becomes a line end, and a dot after it is stuffed: none of the
+ * smuggling shapes survives). With `lineLimit` (smtp_line_length_limit) a line longer than
+ * the limit is broken as smtp_text_out() breaks it: `limit` octets, CRLF, then a space and
+ * at most `limit - 1` octets per continuation; the stuffed dot does not count and a
+ * continuation is never stuffed. `linesBroken` counts the lines broken (Postfix logs the
+ * first: `breaking line > N bytes with <CR><LF>SPACE`). Output is built from runs of the
+ * input: a chunk that needs no change (CRLF lines, no leading dot, no long line — nearly
+ * all mail) is handed back as it is, without any allocation; otherwise one allocation of
+ * the output's exact size.
  *
  * Receiving (`DataReader`, the listener): removes the stuffed dot and finds the end of DATA,
  * safe against SMTP smuggling. Only `<CR><LF>.<CR><LF>` ends DATA (the DATA command's own
@@ -21,8 +30,8 @@
  * Deliberate difference: Postfix with `no` also ends DATA at `<LF>.<LF>`; sealpost never does.
  *
  * Not here: message size limits, header processing, BDAT, smtpd_forbid_bare_newline_exclusions
- * (the listener picks the mode per client), breaking long lines at smtp_line_length_limit
- * (the delivery agent's job, before stuffing).
+ * (the listener picks the mode per client), MIME conversion (message/mime-convert.ts runs
+ * before the stuffer).
  */
 import { DEFAULT_BARE_NEWLINE_MODE, DEFAULT_BARE_NEWLINE_REJECT_CODE, bareLfReply } from './bare-newline.ts';
 import type { BareNewlineMode } from './bare-newline.ts';
@@ -30,96 +39,170 @@ import type { BareNewlineMode } from './bare-newline.ts';
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
-const SP = 0x20;
+
+const CRLF_BYTES = Buffer.from('\r\n');
+const CRLF_SP_BYTES = Buffer.from('\r\n ');
+const DOT_BYTES = Buffer.from('.');
+const CR_BYTES = Buffer.from('\r');
+const SP_BYTES = Buffer.from(' ');
+const END_BYTES = Buffer.from('.\r\n');
 
 export type BareCrPolicy = 'keep' | 'space' | 'crlf';
 
 export interface DotStufferOptions {
   /** What to send for a CR that is not followed by LF (default keep). */
   readonly bareCr?: BareCrPolicy;
+  /** smtp_line_length_limit: break lines longer than this many octets (0 or absent: never). */
+  readonly lineLimit?: number;
 }
 
-/** Client side: dot-stuff message content for DATA. */
+/**
+ * The output of one pushed chunk: runs of the chunk that go out unchanged, and the bytes
+ * inserted between them. A chunk that needs no change is handed back as it is.
+ */
+class Output {
+  private readonly parts: Buffer[] = [];
+  private runStart = 0;
+  private changed = false;
+
+  constructor(private readonly chunk: Buffer) {}
+
+  /** End the current run at `to` (exclusive); the next run starts at `from` (bytes between are dropped). */
+  cut(to: number, from = to): void {
+    if (to > this.runStart) this.parts.push(this.chunk.subarray(this.runStart, to));
+    if (from !== to) this.changed = true;
+    this.runStart = from;
+  }
+
+  insert(bytes: Buffer): void {
+    this.parts.push(bytes);
+    this.changed = true;
+  }
+
+  result(): Buffer {
+    if (!this.changed && this.runStart === 0) return this.chunk;
+    this.cut(this.chunk.length);
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+  }
+}
+
+/** Client side: dot-stuff message content for DATA (see the header). */
 export class DotStuffer {
   private readonly bareCr: BareCrPolicy;
-  private lineStart = true;
+  private readonly limit: number;
+  /** Octets on the current output line (0: at the start of a content line). */
+  private col = 0;
+  /** The previous chunk ended in a CR (not sent yet: it may be half of a CRLF). */
   private pendingCr = false;
   private ended = false;
+  /** Content lines broken at the line length limit so far. */
+  linesBroken = 0;
 
   constructor(opts: DotStufferOptions = {}) {
     this.bareCr = opts.bareCr ?? 'keep';
+    this.limit = Math.max(0, opts.lineLimit ?? 0);
   }
 
   /** Stuff one chunk of content. */
   push(chunk: Buffer): Buffer {
     if (this.ended) throw new Error('DotStuffer: push() after end()');
-    // Worst case every byte doubles (each "\n" → "\r\n", each leading "." → "..").
-    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
-    let n = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i] as number;
-      if (this.pendingCr) {
-        this.pendingCr = false;
-        if (b === LF) {
-          out[n++] = CR;
-          out[n++] = LF;
-          this.lineStart = true;
-          continue;
-        }
-        n = this.writeBareCr(out, n);
-      }
-      if (b === CR) {
-        this.pendingCr = true;
-        continue;
-      }
-      if (b === LF) {
-        // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is sent as CRLF.
-        out[n++] = CR;
-        out[n++] = LF;
-        this.lineStart = true;
-        continue;
-      }
-      // RFC 5321 §4.5.2: a line that starts with "." gets one more ".".
-      if (this.lineStart && b === DOT) out[n++] = DOT;
-      out[n++] = b;
-      this.lineStart = false;
+    const out = new Output(chunk);
+    const n = chunk.length;
+    let i = 0;
+    if (this.pendingCr && n > 0) {
+      this.pendingCr = false;
+      if (chunk[0] === LF) {
+        // The held CR and this LF are one line end.
+        out.insert(CR_BYTES);
+        this.col = 0;
+        i = 1;
+      } else this.loneCr(out);
     }
-    return Buffer.from(out.subarray(0, n));
+    let cr = chunk.indexOf(CR, i);
+    let lf = chunk.indexOf(LF, i);
+    while (i < n) {
+      if (cr >= 0 && cr < i) cr = chunk.indexOf(CR, i);
+      if (lf >= 0 && lf < i) lf = chunk.indexOf(LF, i);
+      const stop = Math.min(cr < 0 ? n : cr, lf < 0 ? n : lf);
+      if (stop > i) this.text(out, chunk, i, stop);
+      if (stop === n) break;
+      if (chunk[stop] === LF) {
+        // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is sent as CRLF.
+        out.cut(stop, stop + 1);
+        out.insert(CRLF_BYTES);
+        this.col = 0;
+        i = stop + 1;
+      } else if (stop + 1 === n) {
+        out.cut(stop, n);
+        this.pendingCr = true;
+        i = n;
+      } else if (chunk[stop + 1] === LF) {
+        this.col = 0;
+        i = stop + 2;
+      } else {
+        out.cut(stop, stop + 1);
+        this.loneCr(out);
+        i = stop + 1;
+      }
+    }
+    return out.result();
   }
 
-  private writeBareCr(out: Buffer, n: number): number {
-    if (this.bareCr === 'keep') {
-      out[n++] = CR;
-      this.lineStart = false;
-    } else if (this.bareCr === 'space') {
-      out[n++] = SP;
-      this.lineStart = false;
-    } else {
-      out[n++] = CR;
-      out[n++] = LF;
-      this.lineStart = true;
+  /** Line text chunk[a, b) (no CR, no LF): stuffing at the start of a line, breaking at the limit. */
+  private text(out: Output, chunk: Buffer, a: number, b: number): void {
+    // RFC 5321 §4.5.2: a line that starts with "." gets one more ".".
+    if (this.col === 0 && chunk[a] === DOT) {
+      out.cut(a);
+      out.insert(DOT_BYTES);
     }
-    return n;
+    let pos = a;
+    if (this.limit > 0) {
+      // smtp_proto.c smtp_text_out(): emit what fits, end the line, continue after a space.
+      while (b - pos > this.limit - this.col) {
+        pos += this.limit - this.col;
+        out.cut(pos);
+        out.insert(CRLF_SP_BYTES);
+        this.col = 1;
+        this.linesBroken++;
+      }
+    }
+    this.col += b - pos;
+  }
+
+  /** One octet of line text that is not in the chunk (a held CR kept, or a CR replaced by a space). */
+  private insertText(out: Output, byte: Buffer): void {
+    if (this.limit > 0 && this.col >= this.limit) {
+      out.insert(CRLF_SP_BYTES);
+      this.col = 1;
+      this.linesBroken++;
+    }
+    out.insert(byte);
+    this.col++;
+  }
+
+  /** A CR not followed by LF (already cut from the run): the caller's policy. */
+  private loneCr(out: Output): void {
+    if (this.bareCr === 'crlf') {
+      out.insert(CRLF_BYTES);
+      this.col = 0;
+    } else this.insertText(out, this.bareCr === 'keep' ? CR_BYTES : SP_BYTES);
   }
 
   /** Finish: flush a pending CR, close the last line, and add the end-of-data `.` CRLF. */
   end(): Buffer {
     if (this.ended) throw new Error('DotStuffer: end() called twice');
     this.ended = true;
-    const out = Buffer.allocUnsafe(8);
-    let n = 0;
+    const out = new Output(Buffer.alloc(0));
     if (this.pendingCr) {
       this.pendingCr = false;
-      n = this.writeBareCr(out, n);
+      this.loneCr(out);
     }
-    if (!this.lineStart) {
-      out[n++] = CR;
-      out[n++] = LF;
+    if (this.col > 0) {
+      out.insert(CRLF_BYTES);
+      this.col = 0;
     }
-    out[n++] = DOT;
-    out[n++] = CR;
-    out[n++] = LF;
-    return Buffer.from(out.subarray(0, n));
+    out.insert(END_BYTES);
+    return out.result();
   }
 }
 
@@ -176,6 +259,42 @@ export interface DataChunkResult {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * What the reader writes for one chunk: while every byte written equals the chunk's byte at
+ * the same place, nothing is copied and the result is a slice of the chunk; at the first
+ * difference the bytes so far are copied into a buffer of the largest size the rest can
+ * need (only a line end grows the output: a bare LF becomes CRLF, a CR held from the
+ * previous chunk comes out now).
+ */
+class UnstuffedOutput {
+  private out: Buffer | undefined;
+  private n = 0;
+
+  constructor(private readonly chunk: Buffer) {}
+
+  put(b: number): void {
+    if (this.out === undefined) {
+      if (this.chunk[this.n] === b) {
+        this.n++;
+        return;
+      }
+      this.out = Buffer.allocUnsafe(this.chunk.length + countByte(this.chunk, LF) + 2);
+      this.chunk.copy(this.out, 0, 0, this.n);
+    }
+    this.out[this.n++] = b;
+  }
+
+  data(): Buffer {
+    return (this.out ?? this.chunk).subarray(0, this.n);
+  }
+}
+
+function countByte(chunk: Buffer, byte: number): number {
+  let n = 0;
+  for (let i = chunk.indexOf(byte); i >= 0; i = chunk.indexOf(byte, i + 1)) n++;
+  return n;
+}
+
 // Parser states: at line start; after a leading "."; after a leading ".\r"; inside a line;
 // inside a line after a CR; at line start after a CR.
 const S = { Start: 0, Dot: 1, DotCr: 2, Mid: 3, MidCr: 4, StartCr: 5 } as const;
@@ -209,8 +328,9 @@ export class DataReader {
 
   push(chunk: Buffer): DataChunkResult {
     if (this.finished) return { data: EMPTY, done: true, rest: chunk };
-    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
-    let n = 0;
+    // The output is the chunk itself as long as it is (no stuffed dot, no bare LF, nothing
+    // held from the previous chunk): most DATA streams never allocate (UnstuffedOutput).
+    const out = new UnstuffedOutput(chunk);
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i] as number;
       const at = this.offset + i;
@@ -218,20 +338,20 @@ export class DataReader {
         case S.Start:
           if (b === DOT) this.state = S.Dot;
           else if (b === CR) this.state = S.StartCr;
-          else if (b === LF) n = this.lineEnd(out, n, false, at);
+          else if (b === LF) this.lineEnd(out, false, at);
           else {
-            out[n++] = b;
+            out.put(b);
             this.state = S.Mid;
           }
           break;
         case S.StartCr:
         case S.MidCr:
-          if (b === LF) n = this.lineEnd(out, n, true, at);
+          if (b === LF) this.lineEnd(out, true, at);
           else {
-            n = this.keepBareCr(out, n);
+            this.keepBareCr(out);
             if (b === CR) this.state = S.MidCr;
             else {
-              out[n++] = b;
+              out.put(b);
               this.state = S.Mid;
             }
           }
@@ -241,9 +361,9 @@ export class DataReader {
           if (b === CR) this.state = S.DotCr;
           else if (b === LF) {
             this.strayDots++; // "<LF>.<LF>" / "<CR><LF>.<LF>": not end of data
-            n = this.lineEnd(out, n, false, at);
+            this.lineEnd(out, false, at);
           } else {
-            out[n++] = b;
+            out.put(b);
             this.state = S.Mid;
           }
           break;
@@ -253,47 +373,45 @@ export class DataReader {
             if (this.prevCrLf) {
               this.finished = true;
               this.offset += i + 1;
-              return { data: Buffer.from(out.subarray(0, n)), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
+              return { data: out.data(), done: true, rest: Buffer.from(chunk.subarray(i + 1)) };
             }
             this.strayDots++; // "<LF>.<CR><LF>": the smuggling shape
-            n = this.lineEnd(out, n, true, at);
+            this.lineEnd(out, true, at);
           } else {
-            n = this.keepBareCr(out, n);
+            this.keepBareCr(out);
             if (b === CR) this.state = S.MidCr;
             else {
-              out[n++] = b;
+              out.put(b);
               this.state = S.Mid;
             }
           }
           break;
         case S.Mid:
           if (b === CR) this.state = S.MidCr;
-          else if (b === LF) n = this.lineEnd(out, n, false, at);
-          else out[n++] = b;
+          else if (b === LF) this.lineEnd(out, false, at);
+          else out.put(b);
           break;
       }
     }
     this.offset += chunk.length;
-    return { data: Buffer.from(out.subarray(0, n)), done: false, rest: EMPTY };
+    return { data: out.data(), done: false, rest: EMPTY };
   }
 
-  private lineEnd(out: Buffer, n: number, crlf: boolean, at: number): number {
+  private lineEnd(out: UnstuffedOutput, crlf: boolean, at: number): void {
     if (!crlf) {
       this.bareLf++;
       this.firstBareLfAt ??= at;
     }
     // Bare LF is stored as CRLF ("process as if the client sent <CR><LF>").
-    out[n++] = CR;
-    out[n++] = LF;
+    out.put(CR);
+    out.put(LF);
     this.prevCrLf = crlf;
     this.state = S.Start;
-    return n;
   }
 
-  private keepBareCr(out: Buffer, n: number): number {
+  private keepBareCr(out: UnstuffedOutput): void {
     this.bareCr++;
-    out[n++] = CR;
-    return n;
+    out.put(CR);
   }
 
   findings(): DataFindings {

@@ -32,7 +32,8 @@ test('MAIL FROM carries SIZE=, BODY=8BITMIME, RET=, ENVID=; RCPT TO carries NOTI
 });
 
 test('a server without DSN and 8BITMIME gets no DSN parameters and no BODY=', async () => {
-  const [rx] = await startReceivers([{ host: '127.0.0.2', dsn: false, eightBitMime: false, size: null }]);
+  // No SMTPUTF8 either: a server that offers SMTPUTF8 counts as 8BITMIME-capable (smtp_proto.c).
+  const [rx] = await startReceivers([{ host: '127.0.0.2', dsn: false, eightBitMime: false, smtputf8: false, size: null }]);
   const lab = await deliveryLab(ZONE, rx!.port);
   try {
     const o = outcomeOf(await lab.deliver({ recipients: [{ address: 'a@single.example', notify: ['NEVER'] }], nexthops: ['single.example'], eightBitMime: true, ret: 'FULL', envid: 'x' }));

@@ -22,6 +22,7 @@ import type { TlsEngine } from '../tls/types.ts';
 import type { DeliveryAgent } from '../types.ts';
 import { DeliveryAttempt, clientSettings, type ClientEnv } from './attempt.ts';
 import { connectSettings, openSocket, type SocketFactory } from './connect.ts';
+import { loopSettings } from './loop.ts';
 import { ConnectionCache, cacheLimits } from './reuse.ts';
 import { sessionSettings } from './session.ts';
 
@@ -44,7 +45,8 @@ export interface SmtpAgentContext {
 export function createSmtpAgent(ctx: SmtpAgentContext): DeliveryAgent {
   const now = ctx.now ?? Date.now;
   const warn = (t: string): void => ctx.log.warn(ctx.service, t);
-  const connect = connectSettings(ctx.config, ctx.random, warn);
+  // loop.ts: our own listeners (master.cf, as the loaded configuration carries it) and myhostname.
+  const connect = { ...connectSettings(ctx.config, ctx.random, warn), loop: loopSettings(ctx.config) };
   const cache = new ConnectionCache(cacheLimits(ctx.config), now);
   const env: ClientEnv = {
     config: ctx.config,

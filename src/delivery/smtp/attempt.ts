@@ -35,21 +35,20 @@
  *   server. TLS lines are not logged here: they are derived from the
  *   session records by the mail log subscriber. The `to=` lines are the
  *   queue manager's.
- * - Deliberate differences: a session is cached after every clean delivery
+ * - The content is not read before a server said 354 (content.ts streams it
+ *   from the queue file at DATA time, for each server anew); only a message
+ *   that asked for SMTPUTF8 has its header section scanned first (the
+ *   SMTPUTF8 pre-check).
+ * - Deliberate difference: a session is cached after every clean delivery
  *   (as if the queue manager always asked for on-demand caching; the idle
- *   limit smtp_connection_cache_time_limit bounds the cost); 8-bit content is
- *   sent as is to a server without 8BITMIME (no quoted-printable downgrade).
+ *   limit smtp_connection_cache_time_limit bounds the cost).
  *
  * Not here: routing (scheduler/), the spool (read-only access to the queue
  * file), policy decisions (delivery/tls/), what failures mean (trouble.ts).
  */
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../../config/types.ts';
-import { hasEightBit } from '../../lib/bytes.ts';
 import type { TableSet } from '../../maps/registry.ts';
-import { decodeQueueFile } from '../../queue/queue-file.ts';
 import type { MailLog } from '../../reports/maillog.ts';
-import { dotStuff } from '../../smtp/dot-stuff.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import type { TlsSessionRecord } from '../outcome.ts';
 import {
@@ -59,7 +58,7 @@ import {
 import type { ConnectPolicy, TlsEngine, TlsPolicy } from '../tls/types.ts';
 import type { DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../types.ts';
 import { resolveHop, type ConnectSettings, type ServerTarget } from './connect.ts';
-import { breakLongLines } from './line-limit.ts';
+import { contentSettings, queueContent, type ContentSettings } from './content.ts';
 import { notConnectedRecord, sessionRecord, tlsFeatureField } from './record.ts';
 import { cacheKey, type ConnectionCache } from './reuse.ts';
 import { findCredentials, type SaslCredentials } from './sasl.ts';
@@ -77,8 +76,8 @@ export interface ClientSettings {
   /** smtp_log_tls_feature_status. */
   readonly featureStatus: boolean;
   readonly relayhosts: readonly string[];
-  /** smtp_line_length_limit. */
-  readonly lineLimit: number;
+  /** smtp_line_length_limit, disable_mime_output_conversion, the MIME limits. */
+  readonly content: ContentSettings;
   /** soft_bounce, only to tell whether the destination is throttled (the queue manager applies it). */
   readonly softBounce: boolean;
   /** requiretls_enable, tls_required_enable, smtp_requiretls_policy (RFC 8689; requiretls.ts). */
@@ -94,7 +93,7 @@ export function clientSettings(config: Config): ClientSettings {
     saslEnabled: config.getBool('smtp_sasl_auth_enable'),
     featureStatus: config.getBool('smtp_log_tls_feature_status'),
     relayhosts: config.getList('relayhost'),
-    lineLimit: config.getInt('smtp_line_length_limit'),
+    content: contentSettings(config),
     softBounce: config.getBool('soft_bounce'),
     requireTlsEnable: config.getBool('requiretls_enable'),
     tlsRequiredEnable: config.getBool('tls_required_enable'),
@@ -143,11 +142,22 @@ interface SettleOptions {
   readonly logged?: boolean;
 }
 
-/** One read of the queue file; lines broken at smtp_line_length_limit, dot-stuffed once for every server tried. */
-export async function loadContent(queueFile: string, lineLimit: number): Promise<MessageContent> {
-  const { envelope, content } = decodeQueueFile(await readFile(queueFile));
-  const headersNeedUtf8 = hasEightBit(content.subarray(0, envelope.headerLength));
-  return { stuffed: dotStuff(breakLongLines(content, lineLimit)), headersNeedUtf8 };
+/**
+ * The content of a request, read from its queue file at DATA time (content.ts). Only
+ * SMTPUTF8 mail has its header section scanned up front (the pre-check needs it).
+ */
+export async function messageContent(env: ClientEnv, request: DeliveryRequest): Promise<MessageContent> {
+  const source = queueContent(request.queueFile);
+  const headersNeedUtf8 = request.smtputf8 ? await source.headersNeedUtf8() : false;
+  let logged = false;
+  const limit = env.settings.content.lineLimit;
+  // smtp_proto.c smtp_text_out(): logged once per delivery.
+  const onLineBroken = (): void => {
+    if (logged) return;
+    logged = true;
+    env.log.write(env.service, `${request.queueId}: breaking line > ${limit} bytes with <CR><LF>SPACE`);
+  };
+  return { source, headersNeedUtf8, settings: env.settings.content, onLineBroken };
 }
 
 export class DeliveryAttempt {
@@ -166,6 +176,8 @@ export class DeliveryAttempt {
   private content!: MessageContent;
   /** The smtp_requiretls_policy action of the current next hop (`disable` unless the message asked for REQUIRETLS). */
   private reqtls: RequireTlsPolicy = 'disable';
+  /** A next hop loops back to us: smtp_connect.c tries no further hop or fallback relay. */
+  private looped = false;
 
   constructor(private readonly env: ClientEnv, private readonly request: DeliveryRequest) {
     this.started = env.now();
@@ -174,7 +186,7 @@ export class DeliveryAttempt {
 
   async run(): Promise<DeliveryResult> {
     try {
-      this.content = await loadContent(this.request.queueFile, this.env.settings.lineLimit);
+      this.content = await messageContent(this.env, this.request);
     } catch (err) {
       this.settle(noConnection(`cannot read queue file: ${(err as Error).message}`, '4.3.0'), this.request.recipients, { finalServer: true });
       return { outcomes: this.outcomes, sessions: this.records };
@@ -183,7 +195,7 @@ export class DeliveryAttempt {
       ...this.request.nexthops.map((hop) => ({ hop, limited: true })),
       ...this.request.fallbackRelays.map((hop) => ({ hop, limited: false })),
     ];
-    for (let i = 0; i < hops.length && this.pending.size > 0; i++) {
+    for (let i = 0; i < hops.length && this.pending.size > 0 && !this.looped; i++) {
       await this.hop({ ...hops[i]!, last: i === hops.length - 1 });
     }
     return this.finish();
@@ -209,6 +221,7 @@ export class DeliveryAttempt {
     if (res.kind === 'fail') {
       this.last = noConnection(res.reason, res.dsn);
       this.lastHop = { hop: plan.hop, fallback: !plan.limited };
+      if (res.loop) this.looped = true;
       return;
     }
     const targets = res.targets.filter((t) => !used.has(`${t.address}:${t.port}`));

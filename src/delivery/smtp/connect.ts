@@ -11,6 +11,18 @@
  *   `smtp_mx_address_limit`, `smtp_address_preference`; `smtp_host_lookup`
  *   chooses DNS and/or the system resolver (native) for address records.
  *   Never throws for DNS or syntax trouble: it returns a `fail` value.
+ * - IDNA (smtp_addr.c "IDNA support"): a next-hop host that is not all ASCII
+ *   is looked up, connected to and named (`hostname`: relay=, TLS name
+ *   checks, SNI) in its A-label form (idna.ts asciiForLookup); one without a
+ *   valid A-label form fails 5.4.4 `Name service error for NAME: invalid
+ *   host or domain name` (dns_lookup.c) without any query. `nexthop` stays
+ *   verbatim (table keys are UTF-8, as Postfix's).
+ * - Loops (loop.ts, with `settings.loop`): a `[host]` that is one of our own
+ *   listeners fails `5.4.6 mail for HOST loops back to myself`; an MX list is
+ *   cut before our own preference, and fails the same way when nothing is
+ *   left. Such a failure carries `loop` (smtp_connect.c: no further next hop
+ *   or fallback relay is tried). `bestMx` marks the servers of the lowest
+ *   preference left (the EHLO loop check bounces there, defers elsewhere).
  * - `openSocket(server, timeoutMs, bind)`: a connected socket or the
  *   strerror text (`Connection refused`, `Connection timed out`); the
  *   default `SocketFactory` (tests inject their own).
@@ -24,20 +36,24 @@ import { lookup as nativeLookup } from 'node:dns/promises';
 import type { Config } from '../../config/types.ts';
 import { resolvePort } from '../../lib/services.ts';
 import { parseNexthop } from '../../maps/domain-walk.ts';
+import { asciiForLookup } from '../../smtp/idna.ts';
 import { familiesFor, resolveMx } from '../dns/mx.ts';
 import type { InetProtocols } from '../dns/mx.ts';
 import type { AddressRecord, IpFamily, LookupResult, MxRecord, Resolver } from '../dns/resolver.ts';
 import type { ServerIdentity } from '../tls/types.ts';
+import { selfCheck, type LoopSettings } from './loop.ts';
 import { errnoText } from './trouble.ts';
 
 export interface ServerTarget extends ServerIdentity {
   /** The next hop this server was found for, verbatim. */
   readonly nexthop: string;
+  /** A server of the best MX preference found (Postfix SMTP_FEATURE_BEST_MX); absent: treat as best. */
+  readonly bestMx?: boolean;
 }
 
 export type HopResolution =
   | { readonly kind: 'targets'; readonly targets: readonly ServerTarget[] }
-  | { readonly kind: 'fail'; readonly dsn: string; readonly reason: string };
+  | { readonly kind: 'fail'; readonly dsn: string; readonly reason: string; readonly loop?: true };
 
 export type AddressPreference = 'any' | 'ipv4' | 'ipv6';
 
@@ -53,6 +69,8 @@ export interface ConnectSettings {
   readonly bindAddress6: string;
   readonly random?: () => number;
   readonly warn?: (text: string) => void;
+  /** Our own listeners and name, for the loop checks (the delivery agent sets it; probes do not). */
+  readonly loop?: LoopSettings;
 }
 
 /** Read the connection parameters from the service's config. */
@@ -145,42 +163,55 @@ export async function resolveHop(hop: string, settings: ConnectSettings, resolve
   }
   const families = familiesFor(settings.inetProtocols);
   const lookups = hostLookupResolver(resolver, settings.hostLookup);
-  if (parsed.bracketed) {
-    const host = literalHost(parsed.host);
-    const fam = isIP(host);
-    if (fam !== 0) return { kind: 'targets', targets: [{ hostname: host, address: host, port, nexthop: hop, mxAuthenticated: false }] };
-    const r = await lookups.addresses(host, families);
-    const type = families.length === 1 && families[0] === 'ipv6' ? 'AAAA' : 'A';
-    if (r.status === 'tempfail') return { kind: 'fail', dsn: '4.4.3', reason: addressFailText(host, type, 'tempfail') };
-    if (r.status === 'notfound') return { kind: 'fail', dsn: '5.4.4', reason: addressFailText(host, type, r.reason) };
-    const ordered = applyAddressPreference(r.records, settings.addressPreference);
-    const limited = settings.addressLimit > 0 ? ordered.slice(0, settings.addressLimit) : ordered;
-    return {
-      kind: 'targets',
-      // A [nexthop] is treated like a validated `MX 0 nexthop` (postconf(5) smtp_dns_support_level).
-      targets: limited.map((a) => ({
-        hostname: host, address: a.address, port, nexthop: hop, mxAuthenticated: r.authenticated,
-        // DANE (RFC 7672 §2.2): the host's own address lookup and its CNAME chain.
-        addressAuthenticated: r.authenticated, ...(a.canonicalName !== undefined ? { canonicalName: a.canonicalName } : {}),
-      })),
-    };
-  }
-  const mx = await resolveMx(parsed.host, lookups, {
+  const host = parsed.bracketed ? literalHost(parsed.host) : parsed.host;
+  // smtp_addr.c: "IDNA support" — DNS and connections use the A-label form.
+  const ahost = asciiForLookup(host);
+  if (ahost === undefined) return { kind: 'fail', dsn: '5.4.4', reason: `Name service error for ${host}: invalid host or domain name` };
+  if (parsed.bracketed) return bracketedHop(hop, host, ahost, port, settings, lookups);
+  const mx = await resolveMx(ahost, lookups, {
     inetProtocols: settings.inetProtocols,
     addressLimit: settings.addressLimit,
     ...(settings.random ? { random: settings.random } : {}),
     ...(settings.warn ? { warn: settings.warn } : {}),
   });
   if (mx.kind !== 'targets') return { kind: 'fail', dsn: mx.dsn, reason: mx.text };
-  const ordered = applyAddressPreference(mx.targets, settings.addressPreference);
+  const ordered = applyAddressPreference(mx.targets, settings.addressPreference).map((t) => ({ ...t, port }));
+  const self = selfCheck(settings.loop, host, ordered, false);
+  if (self.kind === 'loop') return { kind: 'fail', dsn: self.dsn, reason: self.reason, loop: true };
+  const best = Math.min(...self.targets.map((t) => t.preference));
   return {
     kind: 'targets',
-    targets: ordered.map((t) => ({
-      hostname: t.hostname, address: t.address, port, nexthop: hop, mxAuthenticated: mx.mxAuthenticated,
+    targets: self.targets.map((t) => ({
+      hostname: t.hostname, address: t.address, port, nexthop: hop, mxAuthenticated: mx.mxAuthenticated, bestMx: t.preference === best,
       // DANE (RFC 7672 §2.2): the host's own address lookup and its CNAME chain.
       addressAuthenticated: t.addressAuthenticated, ...(t.canonicalName !== undefined ? { canonicalName: t.canonicalName } : {}),
     })),
   };
+}
+
+/** `[host]` / `[host]:port`: address records only, no MX (smtp_host_addr()). */
+async function bracketedHop(hop: string, host: string, ahost: string, port: number, settings: ConnectSettings, lookups: Resolver): Promise<HopResolution> {
+  let targets: ServerTarget[];
+  if (isIP(ahost) !== 0) {
+    targets = [{ hostname: ahost, address: ahost, port, nexthop: hop, mxAuthenticated: false }];
+  } else {
+    const families = familiesFor(settings.inetProtocols);
+    const r = await lookups.addresses(ahost, families);
+    const type = families.length === 1 && families[0] === 'ipv6' ? 'AAAA' : 'A';
+    if (r.status === 'tempfail') return { kind: 'fail', dsn: '4.4.3', reason: addressFailText(ahost, type, 'tempfail') };
+    if (r.status === 'notfound') return { kind: 'fail', dsn: '5.4.4', reason: addressFailText(ahost, type, r.reason) };
+    const ordered = applyAddressPreference(r.records, settings.addressPreference);
+    const limited = settings.addressLimit > 0 ? ordered.slice(0, settings.addressLimit) : ordered;
+    // A [nexthop] is treated like a validated `MX 0 nexthop` (postconf(5) smtp_dns_support_level).
+    targets = limited.map((a) => ({
+      hostname: ahost, address: a.address, port, nexthop: hop, mxAuthenticated: r.authenticated,
+      // DANE (RFC 7672 §2.2): the host's own address lookup and its CNAME chain.
+      addressAuthenticated: r.authenticated, ...(a.canonicalName !== undefined ? { canonicalName: a.canonicalName } : {}),
+    }));
+  }
+  const self = selfCheck(settings.loop, host, targets, true);
+  if (self.kind === 'loop') return { kind: 'fail', dsn: self.dsn, reason: self.reason, loop: true };
+  return { kind: 'targets', targets };
 }
 
 export type SocketResult = { readonly ok: true; readonly socket: Socket } | { readonly ok: false; readonly error: string };

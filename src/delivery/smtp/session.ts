@@ -31,6 +31,10 @@
  *   with a REQUIRETLS failure (trouble.ts requireTlsTrouble: 5.7.30 / 5.7.10,
  *   the next server first), taking precedence over the level's own; the
  *   ready session says whether to send the MAIL FROM parameter.
+ * - Loops (loop.ts, smtp_proto.c): a greeting that names myhostname is a
+ *   warning; an EHLO reply that names it fails the session ("mail for ...
+ *   loops back to myself", 5.4.6 at a best MX, 4.4.6 at a backup). A server
+ *   that offers SMTPUTF8 but not 8BITMIME is noted, as Postfix notes it.
  * - The TCP connection comes from an injected socket factory
  *   (`SessionEnv.openSocket`, connect.ts openSocket by default), so tests
  *   drive the client over a socket pair.
@@ -57,6 +61,7 @@ import type { ConnectPolicy, TlsDecision, TlsEngine, TlsEvaluation } from '../tl
 import { ChatFailure, SmtpChat } from './chat.ts';
 import { sslConnectErrorLines, type HandshakeFailure } from './handshake-error.ts';
 import type { ConnectSettings, ServerTarget, SocketFactory } from './connect.ts';
+import { ehloLoop, greetingWarning } from './loop.ts';
 import { authenticate, chooseMechanism } from './sasl.ts';
 import type { SaslCredentials } from './sasl.ts';
 import { connectFailed, namaddr, refusedToTalk, relayName, requireTlsTrouble, saslCannot, saslFailed, streamFailure, tlsTrouble } from './trouble.ts';
@@ -235,13 +240,27 @@ async function hello(env: SessionEnv, chat: SmtpChat, server: ServerTarget, afte
       const caps = parseEhloReply(r);
       // smtp_proto.c: msg_warn("bad EHLO SIZE limit \"%s\" from %s", ...).
       for (const w of caps.warnings) env.log.warn(env.service, `${w} from ${server.hostname}[${server.address}]:${server.port}`);
+      ehloChecks(env, server, caps);
       return caps;
     }
     if (r.code === 421) throw new SessionFailed(refusedToTalk(server, r, false));
   }
   const h = await command(chat, server, `HELO ${env.settings.heloName}`, t, 'performing the HELO handshake');
   if (h.code < 200 || h.code >= 300) throw new SessionFailed(refusedToTalk(server, h, false));
-  return parseEhlo([h.lines[0] ?? '']);
+  const caps = parseEhlo([h.lines[0] ?? '']);
+  ehloChecks(env, server, caps);
+  return caps;
+}
+
+/** smtp_proto.c after the EHLO/HELO reply: a server that names us (loop.ts); SMTPUTF8 without 8BITMIME. */
+function ehloChecks(env: SessionEnv, server: ServerTarget, caps: EhloCapabilities): void {
+  const namaddr = `${server.hostname}[${server.address}]`;
+  const loop = ehloLoop(env.connect.loop, caps.domain, server, server.nexthop, relayName(server.hostname, server.address, server.port), `${namaddr}:${server.port}`);
+  if (loop) {
+    env.log.warn(env.service, loop.warning);
+    throw new SessionFailed(loop.trouble);
+  }
+  if (caps.smtpUtf8 && !caps.eightBitMime) env.log.write(env.service, `host ${namaddr} offers SMTPUTF8 support, but not 8BITMIME`);
 }
 
 function decisionTrouble(d: Extract<TlsDecision, { action: 'fail' }>, server: ServerTarget): Trouble {
@@ -428,6 +447,8 @@ export async function openSession(env: SessionEnv, server: ServerTarget, policy:
     if (greeting.code < 200 || greeting.code >= 300) {
       throw new SessionFailed(refusedToTalk(server, greeting, env.settings.skip5xxGreeting));
     }
+    const greetedMe = greetingWarning(env.connect.loop, greeting.lines[0] ?? '', `${server.hostname}[${server.address}]:${server.port}`, server.port);
+    if (greetedMe) env.log.warn(env.service, greetedMe);
     const caps = await hello(env, chat, server);
     helo = caps.domain || undefined;
     const tls = await starttls(env, chat, server, policy, caps, opts);

@@ -16,6 +16,13 @@
  *   and the replies are matched in order; without it, one command per reply.
  * - Pre-checks of smtp_proto.c: message size against the server's SIZE
  *   limit (5.3.4), SMTPUTF8 required but not offered (5.6.7).
+ * - The content is read from the queue file only after the 354 reply, piece
+ *   by piece through content.ts dataStream() (MIME downgrade when the server
+ *   is not 8BITMIME-capable and disable_mime_output_conversion = no — then
+ *   MAIL FROM carries no SIZE=, smtp_proto.c; bare CR/LF to CRLF;
+ *   smtp_line_length_limit; dot-stuffing), each piece written only when the
+ *   socket took the previous one (chat.write waits for `drain`). A queue file
+ *   that cannot be read ends the connection without the final dot.
  *
  * Not here: connection setup (session.ts), what the results mean (trouble.ts).
  */
@@ -24,6 +31,7 @@ import type { EhloCapabilities } from '../../smtp/ehlo.ts';
 import { envelopeNeedsSmtpUtf8, formatMailFrom, formatRcptTo, xtextDecode } from '../../smtp/esmtp-params.ts';
 import type { SmtpReply } from '../../smtp/reply.ts';
 import { ChatFailure } from './chat.ts';
+import { dataStream, eightBitCapable, mimeDowngradeWanted, unreadableContent, type ContentSettings, type MessageSource } from './content.ts';
 import type { Session, Timeouts } from './session.ts';
 import { hostSaid, sizeExceeded, smtputf8NotOffered, streamFailure } from './trouble.ts';
 import type { Trouble, Where } from './trouble.ts';
@@ -45,10 +53,13 @@ export interface TransactionResult {
 }
 
 export interface MessageContent {
-  /** The content, already dot-stuffed and ending in `.` CRLF. */
-  readonly stuffed: Buffer;
+  /** The queue file's content, read again for every DATA (content.ts). */
+  readonly source: MessageSource;
   /** The header section is not pure ASCII (for the SMTPUTF8 check). */
   readonly headersNeedUtf8: boolean;
+  readonly settings: ContentSettings;
+  /** Called the first time a line is broken at smtp_line_length_limit (Postfix logs it once). */
+  readonly onLineBroken?: () => void;
 }
 
 /** ORCPT as stored (`rfc822;xtext`): type and decoded address. */
@@ -134,7 +145,11 @@ export async function runTransaction(
 ): Promise<TransactionResult> {
   const results = new Map<number, RecipientResult>();
   const mailStarted = now();
-  const { mail, rcpts } = buildCommands(request, recipients, session.caps, session.tlsUsed, session.requireTls);
+  const downgrade = mimeDowngradeWanted(content.settings, session.caps);
+  // smtp_proto.c: SMTPUTF8 without 8BITMIME counts as 8BITMIME; "Don't announce SIZE if
+  // we're going to MIME downgrade."
+  const caps = { ...session.caps, eightBitMime: eightBitCapable(session.caps), size: session.caps.size && !downgrade };
+  const { mail, rcpts } = buildCommands(request, recipients, caps, session.tlsUsed, session.requireTls);
   const pipelining = session.caps.pipelining;
   let clean = true;
   let mailAnswered = false;
@@ -180,7 +195,13 @@ export async function runTransaction(
       for (const r of accepted) results.set(r.index, { kind: 'trouble', trouble: tr });
       return { results, reusable: await rset(session, t), mailStarted };
     }
-    await send(session, content.stuffed, t.dataXfer, 'sending message body');
+    const unreadable = await sendData(session, content, downgrade, t);
+    if (unreadable) {
+      // smtp_proto.c: "abort stream with prejudice" — no final dot, the session is not reused.
+      session.chat.destroy();
+      for (const r of accepted) results.set(r.index, { kind: 'trouble', trouble: unreadable });
+      return { results, reusable: false, mailStarted };
+    }
     const end = await read(session, t.dataDone, 'sending end of data -- message may be sent more than once');
     for (const r of accepted) {
       results.set(r.index, end.code >= 200 && end.code < 300
@@ -194,6 +215,58 @@ export async function runTransaction(
       return { results, sessionTrouble: err.trouble, reusable: false, mailStarted, ...(mailAnswered ? {} : { brokeBeforeMail: true }) };
     }
     throw err;
+  }
+}
+
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * Wait until the socket holds none of what was written (dataStream may reuse the buffer of
+ * the piece just sent for the next one). An empty write's callback runs once every earlier
+ * write is done — `drain` alone would not come when the last write stayed under the high
+ * water mark (TLS sockets do that on every write). A connection that fails meanwhile is left
+ * to the next write to report.
+ */
+function flushed(session: Session, timeoutMs: number, where: Where): Promise<void> {
+  const socket = session.chat.current;
+  if (socket.writableLength === 0 || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Broken(streamFailure('timeout', session.server, where, '')));
+    }, timeoutMs);
+    socket.write(NOTHING, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Send the content after 354, one piece at a time (backpressure: each write waits for the
+ * socket to drain, and the next piece is read only once the socket holds none of this one).
+ * A socket failure throws Broken; a queue file that cannot be read returns its Trouble
+ * (nothing after the last piece, in particular no final dot, was sent).
+ */
+async function sendData(session: Session, content: MessageContent, downgrade: boolean, t: Timeouts): Promise<Trouble | undefined> {
+  const stream = dataStream(content.source, {
+    settings: content.settings, downgrade, ...(content.onLineBroken ? { onLineBroken: content.onLineBroken } : {}),
+  });
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await stream.next();
+      } catch (err) {
+        return unreadableContent(session.relay, err);
+      }
+      if (next.done) return undefined;
+      await send(session, next.value, t.dataXfer, 'sending message body');
+      await flushed(session, t.dataXfer, 'sending message body');
+    }
+  } finally {
+    // Closes the queue file when the socket failed mid-stream.
+    await stream.return(undefined);
   }
 }
 

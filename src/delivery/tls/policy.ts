@@ -36,6 +36,7 @@
  * Not here: certificate evaluation (verify.ts), SecureContexts (context.ts),
  * caching (engine.ts), what each source looks up (sources/).
  */
+import { asciiForLookup } from '../../smtp/idna.ts';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { domainToASCII } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
@@ -215,7 +216,10 @@ export async function decideHop(env: PolicyEnv, nexthop: string, flags: MessageT
   const p = env.prefix ?? 'smtp';
   let nexthopDomain: string;
   try {
-    nexthopDomain = parseNexthop(nexthop).host;
+    // Name checks, SNI and the published-policy domain use the A-label form (smtp(8) with IDNA
+    // support); the tables are still asked with the next hop as routing gave it.
+    const host = parseNexthop(nexthop).host;
+    nexthopDomain = asciiForLookup(host) ?? host;
   } catch (err) {
     env.warn(`bad next-hop destination "${nexthop}": ${(err as Error).message}`);
     const applied = Object.freeze({ source: 'default' as const, type: 'no-policy-found' as const, domain: nexthop, strings: [], mxHostPatterns: [], level: 'none' as const, configuredLevel: 'none' as const });

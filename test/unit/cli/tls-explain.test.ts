@@ -96,7 +96,7 @@ test('invalid entry: Postfix warning, level INVALID, deferral; lookup error: cli
 
 test('non-SMTP routes: local bounce, error: transport', async () => {
   const local = await explain('', '', ['root@mail.example.org']);
-  assert.match(local.stdout, /result: bounced, dsn=5\.1\.1 \(unknown user: "root"\)/);
+  assert.match(local.stdout, /result: bounced, dsn=5\.1\.1 \(unknown user: "root" \(sealpost has no local delivery: route this domain with transport_maps, or take it out of mydestination\)\)/);
   const err = await explain('transport_maps = inline:{{closed.example=error:5.7.1 closed}}\n', '', ['u@closed.example']);
   assert.match(err.stdout, /transport: error\nno connection: master\.cf service error bounces the mail with "5\.7\.1 closed"/);
 });

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { tempDir } from '../../harness/cli.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import { TableSet } from '../../../src/maps/registry.ts';
-import { Router, splitNexthops, splitTransport, type Route } from '../../../src/scheduler/resolve.ts';
+import { NO_LOCAL_DELIVERY, Router, splitNexthops, splitTransport, type Route } from '../../../src/scheduler/resolve.ts';
 
-async function route(mainCf: string, recipient: string, sender = 'alice@sender.example', files: Record<string, string> = {}): Promise<Route> {
+async function route(mainCf: string, recipient: string, sender = 'alice@sender.example', files: Record<string, string> = {}, localAddresses?: () => string[]): Promise<Route> {
   const t = tempDir();
   try {
     const base = 'myhostname = mx.home.example\nmydomain = home.example\n';
@@ -21,7 +21,7 @@ async function route(mainCf: string, recipient: string, sender = 'alice@sender.e
     const config = loadConfig({ configDir: t.dir });
     const tables = new TableSet({ baseDir: t.dir });
     try {
-      return await new Router({ config, tables }).resolve(recipient, sender);
+      return await new Router({ config, tables, ...(localAddresses ? { localAddresses } : {}) }).resolve(recipient, sender);
     } finally {
       await tables.close();
     }
@@ -118,13 +118,13 @@ test('sender_dependent_relayhost_maps and sender_dependent_default_transport_map
 test('mydestination without transport entry bounces like local(8) for an unknown user', async () => {
   const r = await route('recipient_delimiter = +\n', 'Bob+ext@mx.home.example');
   assert.equal(r.kind, 'bounce');
-  if (r.kind === 'bounce') assert.deepEqual([r.dsn, r.reason], ['5.1.1', 'unknown user: "bob"']);
+  if (r.kind === 'bounce') assert.deepEqual([r.dsn, r.reason], ['5.1.1', `unknown user: "bob" ${NO_LOCAL_DELIVERY}`]);
   // transport_maps may route a local domain elsewhere.
   const moved = await route('transport_maps = inline:{{localhost.home.example=smtp:[mailbox-host]}}\n', 'bob@localhost.home.example');
   assert.deepEqual(deliverOf(moved), { transport: 'smtp', nexthops: ['[mailbox-host]'], domainClass: 'local' });
   // `:[gw]` keeps the local transport, and there is no local delivery.
   const kept = await route('transport_maps = inline:{{mx.home.example=:[gw]}}\n', 'bob@mx.home.example');
-  assert.ok(kept.kind === 'bounce' && kept.reason === 'unknown user: "bob"');
+  assert.ok(kept.kind === 'bounce' && kept.reason === `unknown user: "bob" ${NO_LOCAL_DELIVERY}`);
   // An address without domain is local.
   assert.equal((await route('', 'bob')).kind, 'bounce');
 });
@@ -164,4 +164,40 @@ test('splitTransport / splitNexthops', () => {
   assert.deepEqual(splitTransport('smtp'), { transport: 'smtp' });
   assert.deepEqual(splitTransport(':'), { transport: '', nexthop: '' });
   assert.deepEqual(splitNexthops(' a, b  c,'), ['a', 'b', 'c']);
+});
+
+test('address syntax (resolve.c): invalid domains and literals bounce 5.1.3 bad address syntax; UTF-8 only with smtputf8_enable', async () => {
+  for (const rcpt of ['u@-bad.example', 'u@a..example', 'u@123', 'u@[300.1.1.1]', 'u@[::1]', 'u@[IPv6:zz]', 'u@bü--x.test', 'u@exa mple.com']) {
+    const r = await route('', rcpt);
+    assert.ok(r.kind === 'bounce' && r.dsn === '5.1.3' && r.reason === 'bad address syntax', `${rcpt}: ${JSON.stringify(r)}`);
+  }
+  // U-labels are routed in UTF-8 (table keys as written); the A-label form is the SMTP client's business.
+  const u = await route('transport_maps = inline:{{bücher.test=smtp:[gw.example]}}\n', 'user@Bücher.test');
+  assert.deepEqual(deliverOf(u).nexthops, ['[gw.example]']);
+  assert.deepEqual(deliverOf(await route('', 'user@bücher.test')).nexthops, ['bücher.test']);
+  const off = await route('smtputf8_enable = no\n', 'user@bücher.test');
+  assert.ok(off.kind === 'bounce' && off.dsn === '5.1.3');
+  // resolve_numeric_domain: user@1.2.3.4 is user@[1.2.3.4].
+  assert.deepEqual(deliverOf(await route('resolve_numeric_domain = yes\n', 'u@192.0.2.9')).nexthops, ['[192.0.2.9]']);
+  assert.deepEqual(deliverOf(await route('', 'u@[IPv6:2001:db8::1]')).nexthops, ['[ipv6:2001:db8::1]']);
+});
+
+test('resolve_local: an address literal of this machine is local (no loop through our own listener); others are routed', async () => {
+  const machine = () => ['127.0.0.1', '::1', '192.0.2.2'];
+  for (const [mainCf, rcpt] of [
+    ['inet_interfaces = all\n', 'someone@[127.0.0.1]'],
+    ['inet_interfaces = all\n', 'someone@[192.0.2.2]'],
+    ['inet_interfaces = all\n', 'someone@[IPv6:::1]'],
+    ['inet_interfaces = loopback-only\n', 'someone@[127.0.0.1]'],
+    ['inet_interfaces = 192.0.2.2\n', 'someone@[192.0.2.2]'],
+    ['inet_interfaces = 127.0.0.1\nproxy_interfaces = 198.51.100.7\n', 'someone@[198.51.100.7]'],
+  ] as const) {
+    const r = await route(mainCf, rcpt, 'alice@sender.example', {}, machine);
+    assert.ok(r.kind === 'bounce' && r.dsn === '5.1.1' && r.reason === `unknown user: "someone" ${NO_LOCAL_DELIVERY}`, `${mainCf} ${rcpt}: ${JSON.stringify(r)}`);
+    assert.ok(r.steps.some((s) => s.what === 'domain class' && s.detail.startsWith('local (')));
+  }
+  assert.deepEqual(deliverOf(await route('inet_interfaces = 127.0.0.1\n', 'someone@[192.0.2.2]', 'a@b.example', {}, machine)).nexthops, ['[192.0.2.2]']);
+  assert.deepEqual(deliverOf(await route('inet_interfaces = all\n', 'someone@[192.0.2.77]', 'a@b.example', {}, machine)).nexthops, ['[192.0.2.77]']);
+  // localhost is in the default mydestination.
+  assert.equal((await route('', 'root@localhost')).kind, 'bounce');
 });

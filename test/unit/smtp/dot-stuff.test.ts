@@ -47,6 +47,94 @@ test('dot-stuffing gives the same bytes at every chunk split', () => {
   }
 });
 
+test('line length limit: smtp_text_out() breaks a long line with CRLF SPACE, dots stuffed only at a line start', () => {
+  const cases: Array<[string, number, string]> = [
+    [`A: ${'b'.repeat(22)}\r\nnext\n`, 10, 'A: bbbbbbb\r\n bbbbbbbbb\r\n bbbbbb\r\nnext\r\n.\r\n'],
+    ['0123456789abc', 10, '0123456789\r\n abc\r\n.\r\n'],
+    // Exactly the limit: no break; one more octet: a continuation of one octet.
+    ['0123456789\r\n0123456789x\r\n', 10, '0123456789\r\n0123456789\r\n x\r\n.\r\n'],
+    // The stuffed dot does not count; a continuation that starts with "." is not stuffed.
+    [`.${'a'.repeat(9)}.b`, 10, `..${'a'.repeat(9)}\r\n .b\r\n.\r\n`],
+    [`${'a'.repeat(25)}`, 10, 'aaaaaaaaaa\r\n aaaaaaaaa\r\n aaaaaa\r\n.\r\n'],
+    [`${'a'.repeat(25)}`, 0, `${'a'.repeat(25)}\r\n.\r\n`],
+  ];
+  for (const [input, limit, want] of cases) {
+    const whole = s(dotStuff(b(input), { lineLimit: limit, bareCr: 'crlf' }));
+    assert.equal(whole, want, `${JSON.stringify(input)} @${limit}`);
+    for (const line of whole.split('\r\n')) assert.ok(limit === 0 || line.length <= limit + 1, line);
+    // The same bytes at every split.
+    for (let i = 0; i <= input.length; i++) {
+      const st = new DotStuffer({ lineLimit: limit, bareCr: 'crlf' });
+      assert.equal(s(Buffer.concat([st.push(b(input.slice(0, i))), st.push(b(input.slice(i))), st.end()])), want, `split ${i}`);
+    }
+  }
+  const st = new DotStuffer({ lineLimit: 10 });
+  st.push(b(`${'x'.repeat(35)}\r\nshort\r\n${'y'.repeat(11)}`));
+  assert.equal(st.linesBroken, 4);
+});
+
+test('client output: a queue file with every smuggling shape never yields a bare CR or LF, nor a second end of data', () => {
+  const shapes = ['\n.\n', '\n.\r\n', '\r.\r\n', '\r\n.\r', '\r\n.\n', '\n.\r', '\r.\n', '\r\r\n.\r\r\n'];
+  for (const shape of shapes) {
+    const content = `Subject: x\r\n\r\nbefore${shape}MAIL FROM:<evil@x>\r\nafter\r\n`;
+    for (let i = 0; i <= content.length; i++) {
+      const st = new DotStuffer({ bareCr: 'crlf', lineLimit: 998 });
+      const wire = s(Buffer.concat([st.push(b(content.slice(0, i))), st.push(b(content.slice(i))), st.end()]));
+      assert.equal(/\r(?!\n)|(?<!\r)\n/.test(wire), false, `bare CR/LF for ${JSON.stringify(shape)} split ${i}`);
+      assert.equal(wire.indexOf('\r\n.\r\n'), wire.length - 5, `early end of data for ${JSON.stringify(shape)}`);
+      assert.ok(!wire.startsWith('.\r\n'));
+    }
+  }
+});
+
+/** An independent reading of smtp_text_out() for the client's `crlf` policy, over a whole message. */
+function oracle(text: string, limit: number): string {
+  const lines = text.split(/\r\n|\r|\n/);
+  const last = lines.pop()!;
+  let out = '';
+  for (const l of last === '' ? lines : [...lines, last]) {
+    if (limit === 0) {
+      out += `${l.startsWith('.') ? '.' : ''}${l}\r\n`;
+      continue;
+    }
+    const first = l.slice(0, limit);
+    out += `${first.startsWith('.') ? '.' : ''}${first}`;
+    for (let rest = l.slice(limit); rest !== ''; rest = rest.slice(limit - 1)) out += `\r\n ${rest.slice(0, limit - 1)}`;
+    out += '\r\n';
+  }
+  return `${out}.\r\n`;
+}
+
+test('random content, random chunking: the stuffer agrees with an independent whole-message reading', () => {
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let round = 0; round < 3000; round++) {
+    const len = rnd(40);
+    let text = '';
+    for (let k = 0; k < len; k++) text += 'a.\r\n'[rnd(4)];
+    const limit = [0, 3, 5][rnd(3)]!;
+    const st = new DotStuffer({ bareCr: 'crlf', lineLimit: limit });
+    const parts: Buffer[] = [];
+    for (let at = 0; at < text.length;) {
+      const next = Math.min(text.length, at + 1 + rnd(8));
+      parts.push(st.push(b(text.slice(at, next))));
+      at = next;
+    }
+    parts.push(st.end());
+    assert.equal(s(Buffer.concat(parts)), oracle(text, limit), `${JSON.stringify(text)} @${limit}`);
+  }
+});
+
+test('an unchanged chunk is handed back without a copy', () => {
+  const st = new DotStuffer({ lineLimit: 998 });
+  const chunk = b('plain text in the middle of a line');
+  st.push(b('x'));
+  assert.equal(st.push(chunk), chunk);
+});
+
 test('DotStuffer refuses use after end()', () => {
   const st = new DotStuffer();
   st.end();

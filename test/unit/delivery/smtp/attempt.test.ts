@@ -54,6 +54,9 @@ function lab(mainCf: string, scripts: Record<string, Script>) {
   const dir = join(tmp.dir, `c${n++}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'main.cf'), `myhostname = client.test\ninet_protocols = ipv4\n${mainCf}`);
+  // No smtpd listener: the default master.cf's port 25 on every interface would make a
+  // scripted server at one of this machine's addresses "ourselves" (loop.ts).
+  writeFileSync(join(dir, 'master.cf'), 'smtp unix - - n - - smtp\n');
   const config = loadConfig({ configDir: dir });
   const log = memoryMailLog();
   const tables = new TableSet({ baseDir: dir });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { PacketResolver } from '../../../../src/delivery/dns/resolver.ts';
 import { applyAddressPreference, openSocket, resolveHop } from '../../../../src/delivery/smtp/connect.ts';
 import type { ConnectSettings } from '../../../../src/delivery/smtp/connect.ts';
+import type { LoopSettings } from '../../../../src/delivery/smtp/loop.ts';
 import { startDnsServer } from '../../../harness/dns-server.ts';
 import type { DnsLab } from '../../../harness/dns-server.ts';
 import { closedPort } from '../../../harness/smtp-receiver.ts';
@@ -18,6 +19,15 @@ before(async () => {
     'nomx.example': { A: ['192.0.2.10'] },
     'null.example': { MX: [[0, '.']] },
     'broken.example': { servfail: true },
+    // IDNA: the lab serves only the A-label forms.
+    'xn--bcher-kva.test': { MX: [[10, 'mx.xn--bcher-kva.test']] },
+    'mx.xn--bcher-kva.test': { A: ['192.0.2.20'] },
+    'xn--mnchen-3ya.test': { A: ['192.0.2.21'] },
+    // Loops: we are MX 20 (192.0.2.50), a better MX 10 exists; we are the only MX.
+    'backup.example': { MX: [[10, 'primary.backup.example'], [20, 'me.example']] },
+    'primary.backup.example': { A: ['192.0.2.40'] },
+    'me.example': { A: ['192.0.2.50'] },
+    'only-me.example': { MX: [[10, 'me.example']] },
   });
   resolver = new PacketResolver([{ host: '127.0.0.1', port: dns.port }], 1000);
 });
@@ -85,4 +95,58 @@ test('smtp_host_lookup = native resolves [localhost] through the system resolver
 test('openSocket: Connection refused as strerror text', async () => {
   const port = await closedPort(['127.0.0.2']);
   assert.deepEqual(await openSocket({ address: '127.0.0.2', port }, 1000, { bindAddress: '', bindAddress6: '' }), { ok: false, error: 'Connection refused' });
+});
+
+test('IDNA: a U-label domain is looked up and named in its A-label form; the next hop stays as written', async () => {
+  const before = dns.queries.length;
+  const r = await resolveHop('bücher.test', settings(), resolver);
+  assert.ok(r.kind === 'targets', JSON.stringify(r));
+  assert.deepEqual(r.targets.map((t) => [t.hostname, t.address, t.nexthop]), [['mx.xn--bcher-kva.test', '192.0.2.20', 'bücher.test']]);
+  const b = await resolveHop('[München.test]:2525', settings(), resolver);
+  assert.ok(b.kind === 'targets', JSON.stringify(b));
+  assert.deepEqual(b.targets.map((t) => [t.hostname, t.address, t.port]), [['xn--mnchen-3ya.test', '192.0.2.21', 2525]]);
+  // Postfix's text names the A-label.
+  assert.deepEqual(await resolveHop('müller.test', settings(), resolver),
+    { kind: 'fail', dsn: '5.4.4', reason: 'Host or domain name not found. Name service error for name=xn--mller-kva.test type=MX: Host not found' });
+  const asked = dns.queries.slice(before).map((q) => q.name);
+  assert.ok(asked.every((n) => /^[\x21-\x7e]+$/.test(n)), asked.join(' '));
+});
+
+test('IDNA: a name without a valid A-label form fails 5.4.4 without any DNS query', async () => {
+  const before = dns.queries.length;
+  for (const hop of ['bü--cher.test', '[bü--cher.test]', 'xn--a\u00e9.test']) {
+    const r = await resolveHop(hop, settings(), resolver);
+    assert.equal(r.kind, 'fail', hop);
+    if (r.kind === 'fail') {
+      assert.equal(r.dsn, '5.4.4');
+      assert.match(r.reason, /^Name service error for .*: invalid host or domain name$/);
+    }
+  }
+  assert.equal(dns.queries.length, before);
+});
+
+const LOOP: LoopSettings = {
+  myhostname: 'me.example', listeners: [{ host: '192.0.2.50', port: 25 }, { host: '127.0.0.1', port: 2525 }], proxyAddresses: [], localAddresses: ['192.0.2.50'],
+};
+
+test('loops: [host] on one of our listeners is 5.4.6; another port of the same address is not us', async () => {
+  assert.deepEqual(await resolveHop('[127.0.0.1]:2525', settings({ loop: LOOP }), resolver),
+    { kind: 'fail', dsn: '5.4.6', reason: 'mail for 127.0.0.1 loops back to myself', loop: true });
+  assert.deepEqual(await resolveHop('[me.example]', settings({ loop: LOOP }), resolver),
+    { kind: 'fail', dsn: '5.4.6', reason: 'mail for me.example loops back to myself', loop: true });
+  const other = await resolveHop('[127.0.0.1]:2526', settings({ loop: LOOP }), resolver);
+  assert.equal(other.kind, 'targets');
+  // Without loop settings (tls-finger's probes) nothing is checked.
+  assert.equal((await resolveHop('[127.0.0.1]:2525', settings(), resolver)).kind, 'targets');
+});
+
+test('loops: an MX list is cut before our own preference (smtp_truncate_self); as the best MX the mail loops', async () => {
+  const backup = await resolveHop('backup.example', settings({ loop: LOOP }), resolver);
+  assert.ok(backup.kind === 'targets');
+  assert.deepEqual(backup.targets.map((t) => [t.hostname, t.bestMx]), [['primary.backup.example', true]]);
+  assert.deepEqual(await resolveHop('only-me.example', settings({ loop: LOOP }), resolver),
+    { kind: 'fail', dsn: '5.4.6', reason: 'mail for only-me.example loops back to myself', loop: true });
+  const all = await resolveHop('backup.example', settings(), resolver);
+  assert.ok(all.kind === 'targets');
+  assert.deepEqual(all.targets.map((t) => [t.hostname, t.bestMx]), [['primary.backup.example', true], ['me.example', false]]);
 });
