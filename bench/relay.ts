@@ -20,7 +20,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { startPostfixPeer, type PostfixPeer } from '../test/harness/postfix-daemon.ts';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -70,9 +70,13 @@ export function procFigures(pid: number): { cpu: number; peakRssMiB: number } {
 }
 
 export async function startSealpost(dir: string, mainCf: readonly string[], masterCf: string): Promise<ChildProcess> {
+  // Run as root, the daemon becomes mail_owner after binding: it must reach its configuration and queue.
+  chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'main.cf'), [`queue_directory = ${dir}/queue`, `data_directory = ${dir}/data`, `maillog_file = ${dir}/maillog`, 'compatibility_level = 3.11', ...mainCf, ''].join('\n'));
   writeFileSync(join(dir, 'master.cf'), masterCf);
-  return spawn(process.execPath, ['bin/sealpost.js', 'start-fg', '-c', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // SEALPOST_BENCH_NODE_ARGS: extra node options for the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const nodeArgs = (process.env.SEALPOST_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, 'bin/sealpost.js', 'start-fg', '-c', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 export async function stopDaemon(child: ChildProcess): Promise<void> {

@@ -88,6 +88,18 @@ export const POSTFIX_3_8_TO_3_11: Readonly<Record<string, string>> = {
   smtpd_hide_client_session: 'no',
 };
 
+/**
+ * Postfix parameters whose default sealpost changes on purpose (docs/differences-from-postfix.md;
+ * `postconf -d` prints these values).
+ */
+export const SEALPOST_DEFAULTS: Readonly<Record<string, string>> = {
+  // TLS connection reuse on by default: Postfix needs its tlsproxy(8) for it and defaults to no;
+  // sealpost's client keeps the TLS session in-process and reuses it only for the same next hop
+  // and the same effective policy (delivery/smtp/reuse.ts). One handshake per connection, not per message.
+  smtp_tls_connection_reuse: 'yes',
+  lmtp_tls_connection_reuse: 'yes',
+};
+
 /** Parameters only sealpost has. */
 const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // Empty = the system resolver (/etc/resolv.conf); else a list of ip[:port] (tests, labs, a validating resolver).
@@ -254,6 +266,7 @@ function build(): Map<string, ParamSpec> {
     defaults.set(n, v);
     origin.set(n, 'postfix-3.8+');
   }
+  for (const [n, v] of Object.entries(SEALPOST_DEFAULTS)) defaults.set(n, v);
   const m = new Map<string, ParamSpec>();
   for (const [name, text] of defaults) {
     const { type, unit } = inferType(name, text, defaults);
