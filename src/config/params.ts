@@ -113,6 +113,9 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // How many worker threads run each smtp(8) service's SMTP client (TLS handshakes and
   // crypto off the intake's event loop); 0 = in the master's thread.
   { name: 'sealpost_delivery_workers', defaultText: '1', type: 'int', origin: 'sealpost' },
+  // Group commit (queue/journal.ts): one fdatasync of the queue journal makes every message
+  // that arrived together durable; `no` = each queue file fsynced with its directory.
+  { name: 'sealpost_queue_journal', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
   // TLS-RPT (RFC 8460), docs/tls.md "TLS-RPT": record sessions and send daily reports to the
   // domains that publish _smtp._tls; the report fields default from $mydomain/$myhostname.
   { name: 'sealpost_tlsrpt', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
