@@ -89,6 +89,18 @@ export interface JournalEntry {
   readonly bytes: Buffer;
 }
 
+/**
+ * What the spool needs from a group-commit log (Journal; bench/queue-commit.ts puts LMDB and
+ * SQLite behind the same two calls to compare them).
+ */
+export interface CommitLog {
+  /** Resolves once the whole file of `id` is durable in the log. */
+  append(queue: JournalQueue, id: string, bytes: readonly Uint8Array[]): Promise<void>;
+  /** The message left the queue. */
+  forget(id: string): void;
+  readonly stats: JournalStats;
+}
+
 /** Counters for the bench and metrics. */
 export interface JournalStats {
   /** fdatasync calls completed. */
@@ -181,7 +193,7 @@ export function readJournal(dir: string): { entries: JournalEntry[]; segments: s
   return { entries: [...live.values()], segments: segments.map((n) => join(dir, n)) };
 }
 
-export class Journal {
+export class Journal implements CommitLog {
   readonly stats: JournalStats = { syncs: 0, messages: 0 };
   private readonly io: JournalIo;
   private readonly now: () => number;

@@ -68,7 +68,7 @@ import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
 import { encodeDelayRecord, parseDelayLog } from './defer-log.ts';
 import type { DelayReason } from './defer-log.ts';
 import { errnoCode, isNotFound } from '../lib/fs-errors.ts';
-import type { Journal } from './journal.ts';
+import type { CommitLog } from './journal.ts';
 
 /** Queues that hold message files, in showq(8) listing order. */
 export const MESSAGE_QUEUES = ['maildrop', 'active', 'incoming', 'deferred', 'hold'] as const;
@@ -132,7 +132,7 @@ export interface SpoolOptions {
    * The group-commit journal (journal.ts): whole messages are written without an fsync
    * and made durable by the journal. Only the daemon has one; tools write with fsync.
    */
-  readonly journal?: Journal;
+  readonly journal?: CommitLog;
 }
 
 export interface ScanEntry {
@@ -360,7 +360,7 @@ export class Spool {
   private readonly now: () => bigint;
   private readonly io: SpoolIo;
   private seq = 0;
-  private journal_: Journal | undefined;
+  private journal_: CommitLog | undefined;
   /** Files just committed through the journal, for the queue manager's first read (takeFresh). */
   private readonly fresh = new Map<string, { bytes: readonly Uint8Array[]; size: number }>();
   private freshBytes = 0;
@@ -375,12 +375,12 @@ export class Spool {
   }
 
   /** The group-commit journal, when this spool writes through one. */
-  get journal(): Journal | undefined {
+  get journal(): CommitLog | undefined {
     return this.journal_;
   }
 
   /** Start (a journal) or stop (undefined) writing through the group-commit journal. */
-  useJournal(journal: Journal | undefined): void {
+  useJournal(journal: CommitLog | undefined): void {
     this.journal_ = journal;
     this.fresh.clear();
     this.freshBytes = 0;
