@@ -19,6 +19,7 @@ const MODULES: ReadonlyArray<readonly [string, () => Promise<{ bench: () => Prom
   ['intake-large', () => import('./intake-large.ts')],
   ['relay', () => import('./relay.ts')],
   ['relay-tls', () => import('./relay-tls.ts')],
+  ['relay-workers', () => import('./relay-workers.ts')],
   ['observe', () => import('./observe.ts')],
 ];
 
