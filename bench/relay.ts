@@ -28,6 +28,8 @@
  * Needs /usr/sbin/smtp-source and smtp-sink; the Postfix runs need root and
  * Debian's postfix (test/harness/postfix-daemon.ts), else they print why they
  * were skipped. Run alone: `node --import tsx bench/relay.ts`.
+ * SEALPOST_BENCH_ROOT=/path/to/another/checkout (built) measures that sealpost
+ * instead (before/after comparisons; every bench that starts the daemon).
  * Also exports the helpers the other benches use (startSealpost, ...).
  * Not here: thresholds (figures only).
  */
@@ -90,7 +92,9 @@ export async function startSealpost(dir: string, mainCf: readonly string[], mast
   writeFileSync(join(dir, 'master.cf'), masterCf);
   // SEALPOST_BENCH_NODE_ARGS: extra node options for the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
   const nodeArgs = (process.env.SEALPOST_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, [...nodeArgs, 'bin/sealpost.js', 'start-fg', '-c', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // SEALPOST_BENCH_ROOT: another built checkout to measure (before/after comparisons).
+  const bin = join(process.env.SEALPOST_BENCH_ROOT ?? '.', 'bin', 'sealpost.js');
+  return spawn(process.execPath, [...nodeArgs, bin, 'start-fg', '-c', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 export async function stopDaemon(child: ChildProcess): Promise<void> {
