@@ -15,9 +15,9 @@
  *   next one, which then covers all of them (group commit). With 20
  *   sessions sending at once, one fdatasync covers up to 20 messages.
  * - When a message leaves the queue (delivered, bounced, deleted), `forget`
- *   appends a small record, written with the next batch without an fsync of
- *   its own: it only has to survive a crash of the process (the page cache
- *   does), not a power loss (then a delivered message may be delivered
+ *   writes a small record at once, before the file is unlinked, without an
+ *   fsync of its own: it only has to survive a crash of the process (the page
+ *   cache does), not a power loss (then a delivered message may be delivered
  *   again — the same window as an unlink that was not yet durable).
  * - Segments: `journal/SEQUENCE` files. The current one is sealed when it
  *   is `segmentBytes` long or `sealAfterMs` old; a sealed segment is retired
@@ -248,14 +248,32 @@ export class Journal implements CommitLog {
     });
   }
 
-  /** The message left the queue: written with the next batch, never fsynced on its own. */
+  /**
+   * The message left the queue. The record is written at once (one write, never fsynced on
+   * its own), before the caller unlinks the file: a process killed between the two leaves a
+   * file the journal no longer vouches for (delivered again at most), never the reverse.
+   */
   forget(id: string): void {
     if (this.failure) return;
-    let known = this.pendingMessages.some((m) => m.id === id);
-    for (const s of this.segments) if (s.live.delete(id)) known = true;
-    if (!known) return;
-    this.pending.push(...encodeRecord('forget', id, 'incoming'));
-    this.schedule();
+    let written = false;
+    for (const s of this.segments) if (s.live.delete(id)) written = true;
+    const pending = this.pendingMessages.some((m) => m.id === id);
+    if (!written && !pending) return;
+    const record = encodeRecord('forget', id, 'incoming');
+    if (pending) {
+      // Its message record is not written yet: the forget record goes after it.
+      this.pending.push(...record);
+      this.schedule();
+      return;
+    }
+    try {
+      let size = 0;
+      for (const p of record) size += p.length;
+      writeAllv(this.fd, record, size);
+      this.current.size += size;
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** Messages still vouched for by sealed segments, oldest segment first (the store settles them). */
