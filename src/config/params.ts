@@ -88,6 +88,18 @@ export const POSTFIX_3_8_TO_3_11: Readonly<Record<string, string>> = {
   smtpd_hide_client_session: 'no',
 };
 
+/**
+ * Postfix parameters whose default sealpost changes on purpose (docs/differences-from-postfix.md;
+ * `postconf -d` prints these values).
+ */
+export const SEALPOST_DEFAULTS: Readonly<Record<string, string>> = {
+  // TLS connection reuse on by default: Postfix needs its tlsproxy(8) for it and defaults to no;
+  // sealpost's client keeps the TLS session in-process and reuses it only for the same next hop
+  // and the same effective policy (delivery/smtp/reuse.ts). One handshake per connection, not per message.
+  smtp_tls_connection_reuse: 'yes',
+  lmtp_tls_connection_reuse: 'yes',
+};
+
 /** Parameters only sealpost has. */
 const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // Empty = the system resolver (/etc/resolv.conf); else a list of ip[:port] (tests, labs, a validating resolver).
@@ -101,6 +113,9 @@ const SEALPOST_PARAMS: readonly ParamSpec[] = [
   // How many worker threads run each smtp(8) service's SMTP client (TLS handshakes and
   // crypto off the intake's event loop); 0 = in the master's thread.
   { name: 'sealpost_delivery_workers', defaultText: '1', type: 'int', origin: 'sealpost' },
+  // Group commit (queue/journal.ts): one fdatasync of the queue journal makes every message
+  // that arrived together durable; `no` = each queue file fsynced with its directory.
+  { name: 'sealpost_queue_journal', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
   // TLS-RPT (RFC 8460), docs/tls.md "TLS-RPT": record sessions and send daily reports to the
   // domains that publish _smtp._tls; the report fields default from $mydomain/$myhostname.
   { name: 'sealpost_tlsrpt', defaultText: 'yes', type: 'bool', origin: 'sealpost' },
@@ -254,6 +269,7 @@ function build(): Map<string, ParamSpec> {
     defaults.set(n, v);
     origin.set(n, 'postfix-3.8+');
   }
+  for (const [n, v] of Object.entries(SEALPOST_DEFAULTS)) defaults.set(n, v);
   const m = new Map<string, ParamSpec>();
   for (const [name, text] of defaults) {
     const { type, unit } = inferType(name, text, defaults);

@@ -13,7 +13,9 @@
  *   caller's backpressure). Memory per message stays around one write buffer.
  * - `finish(envelope)` writes the envelope and the fixed header (with the content's length
  *   and CRC) in front of the content, then commits: file fsynced, renamed to the ID,
- *   directory fsynced — only then does it resolve (then, and only then, 250).
+ *   directory fsynced — or, for a message that fit in the write buffer, the whole file
+ *   in one write made durable by the spool's group-commit journal (spool.ts, journal.ts) —
+ *   only then does it resolve (then, and only then, 250).
  * - Any failure is a QueueWriteError and leaves no file; `abort()` removes the temporary
  *   file (a refused message, a lost connection).
  * - `writeWithQueueId()` writes a whole message built in memory (notices, small copies).
@@ -90,8 +92,18 @@ export class QueueFileStream {
     if (this.done) throw new Error('QueueFileStream: finished twice');
     if (envelope.recipients.length !== this.recipients) throw new RangeError('QueueFileStream: the recipient count changed');
     this.done = true;
+    const head = encodeQueueFileHead(envelope, this.counter.facts(), this.reserve);
+    if (this.offset === HEADER_LENGTH + this.recipients + this.reserve) {
+      // Nothing written yet (the usual small message): the whole file in one write, made
+      // durable by the spool's journal when it has one (one fdatasync for many messages).
+      const whole = [head, ...this.buffered];
+      this.buffered = [];
+      this.bufferedLen = 0;
+      await this.file.commit(whole);
+      return this.file.id;
+    }
     await this.flush();
-    await this.file.write(encodeQueueFileHead(envelope, this.counter.facts(), this.reserve), 0);
+    await this.file.write(head, 0);
     await this.file.commit();
     return this.file.id;
   }

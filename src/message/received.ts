@@ -64,6 +64,17 @@ function zoneName(d: Date, utc: boolean): string {
  * day of month space-padded as Postfix prints it. `utc` forces UTC (tests).
  */
 export function mailDate(d: Date, utc = false): string {
+  // One formatting per second: local-time getters cost a time-zone lookup each.
+  const second = Math.floor(d.getTime() / 1000);
+  if (lastDate && lastDate.second === second && lastDate.utc === utc) return lastDate.text;
+  const text = formatMailDate(d, utc);
+  lastDate = { second, utc, text };
+  return text;
+}
+
+let lastDate: { second: number; utc: boolean; text: string } | undefined;
+
+function formatMailDate(d: Date, utc: boolean): string {
   const two = (n: number) => String(n).padStart(2, '0');
   const off = utc ? 0 : -d.getTimezoneOffset();
   const get = utc

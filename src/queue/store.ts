@@ -6,9 +6,15 @@
  *
  * Contract:
  * - Async only: no call blocks the event loop.
- * - Durability is the store's: `writeMessage` resolves only once the message
- *   is durable (the `250` to DATA waits for it); `markDone` is durable before
- *   it resolves (a crash may repeat a delivery, never lose a recipient).
+ * - Durability is the store's: `writeMessage` (and a MessageFile's commit)
+ *   resolves only once the message is durable (the `250` to DATA waits for
+ *   it); `markDone` is durable before it resolves (a crash may repeat a
+ *   delivery, never lose a recipient). With the spool's group-commit journal
+ *   (journal.ts, journal-store.ts) one fdatasync covers every message that
+ *   arrived together; without it each file is fsynced with its directory.
+ * - Nothing that may wait for the disk runs on the event loop: creating,
+ *   renaming and removing files can wait for the file system's own journal
+ *   commit (ext4 does, while an fsync runs), so they stay asynchronous.
  * - A message that vanished or moved under the caller (postsuper) is not an
  *   error where the caller can tell: `move` and `remove` resolve false,
  *   `mtime` and `locate` undefined; the other calls reject with ENOENT
@@ -23,12 +29,14 @@ import { access } from 'node:fs/promises';
 import { isNotFound } from '../lib/fs-errors.ts';
 import type { DelayReason } from './defer-log.ts';
 import { isValidQueueId } from './queue-id.ts';
-import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
-import { MESSAGE_QUEUES, type QueueName, type Spool } from './spool.ts';
+import { decodeEnvelope, type EnvelopeInput, type QueueEnvelope } from './queue-file.ts';
+import { MESSAGE_QUEUES, type MessageFile, type QueueName, type Spool } from './spool.ts';
 
 export interface QueueStore {
   /** Write a new message durably into `queue` and return its queue ID (`content` may depend on the ID). */
   writeMessage(envelope: EnvelopeInput, content: Uint8Array | ((queueId: string) => Uint8Array), queue?: 'incoming' | 'maildrop'): Promise<string>;
+  /** Start a message written in pieces (streaming intake); durable when its commit() resolves. */
+  openMessage(queue?: 'incoming' | 'maildrop'): Promise<MessageFile>;
   /** Queue IDs in one queue (unsorted). */
   list(queue: QueueName): Promise<string[]>;
   /** The first queue (showq order) that holds `id`. */
@@ -56,10 +64,11 @@ export interface QueueStore {
   path(queue: QueueName, id: string): string;
 }
 
-/** The file spool behind the QueueStore interface. */
+/** The file spool behind the QueueStore interface (with its group-commit journal when it has one). */
 export function spoolStore(spool: Spool): QueueStore {
   return {
     writeMessage: (envelope, content, queue) => spool.writeMessage(envelope, content, queue),
+    openMessage: (queue) => spool.openMessage(queue),
     list: (queue) => spool.listAsync(queue),
     async locate(id, queues = MESSAGE_QUEUES) {
       if (!isValidQueueId(id)) return undefined;
@@ -75,17 +84,34 @@ export function spoolStore(spool: Spool): QueueStore {
     },
     mtime: (queue, id) => spool.mtime(queue, id),
     move: (id, from, to) => spool.move(id, from, to),
-    readEnvelope: (queue, id) => spool.readEnvelopeAsync(queue, id),
+    readEnvelope: async (queue, id) => {
+      // New mail committed through the journal a moment ago: its envelope from memory, once.
+      const fresh = spool.takeFresh(id);
+      return fresh ? decodeEnvelope(fresh.bytes[0]!, fresh.size) : spool.readEnvelopeAsync(queue, id);
+    },
     readMessage: (queue, id) => spool.readMessage(queue, id),
     readContent: (queue, id) => spool.readContent(queue, id),
-    quarantine: (queue, id) => spool.quarantine(queue, id),
-    markDone: (queue, id, indexes) => spool.markDoneMany(queue, id, indexes),
+    quarantine: async (queue, id) => {
+      spool.journal?.forget(id);
+      await spool.quarantine(queue, id);
+    },
+    markDone: (queue, id, indexes) => {
+      spool.dropFresh(id);
+      return spool.markDoneMany(queue, id, indexes);
+    },
     setDelayReason: (id, reason) => spool.setDelayReason(id, reason),
     clearDelayReasons: (id) => spool.clearDelayReasons(id),
     setNextAttempt: (queue, id, whenMs) => spool.setNextAttempt(queue, id, whenMs),
     markWarned: (id) => spool.markWarned(id),
     isWarned: (id) => spool.isWarned(id),
-    remove: (queue, id, opts) => (opts?.sideFiles === false ? spool.removeFile(queue, id) : spool.remove(queue, id)),
+    remove: async (queue, id, opts) => {
+      spool.dropFresh(id);
+      // The journal's forget record first: a crash after it and before the unlink re-delivers
+      // an in-flight message (as ever), never resurrects a delivered one.
+      spool.journal?.forget(id);
+      if (opts?.sideFiles === false) return spool.removeFile(queue, id);
+      return spool.remove(queue, id);
+    },
     path: (queue, id) => spool.path(queue, id),
   };
 }

@@ -15,10 +15,10 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { postfix, postfixTool, sealpost, tempDir } from '../harness/cli.ts';
 import type { RunResult } from '../harness/cli.ts';
-import { paramSpec, POSTFIX_3_8_TO_3_11, SYSTEM_PARAMS } from '../../src/config/params.ts';
+import { paramSpec, POSTFIX_3_8_TO_3_11, SEALPOST_DEFAULTS, SYSTEM_PARAMS } from '../../src/config/params.ts';
 
 /** Names whose -d output differs on purpose (docs/parameters.md). */
-const EXCLUDED = new Set<string>([...SYSTEM_PARAMS, 'compatibility_level', ...Object.keys(POSTFIX_3_8_TO_3_11)]);
+const EXCLUDED = new Set<string>([...SYSTEM_PARAMS, 'compatibility_level', ...Object.keys(POSTFIX_3_8_TO_3_11), ...Object.keys(SEALPOST_DEFAULTS)]);
 
 /** Postfix's msg_fatal() sleeps a second: run failing commands concurrently. */
 function postconfAsync(args: readonly string[]): Promise<RunResult> {

@@ -52,6 +52,8 @@ export interface PeerOptions {
   readonly prefix?: string;
   /** master.cf `-o name=value` overrides per service name (e.g. `{ smtp: ['max_use=1'] }`). */
   readonly serviceOptions?: Readonly<Record<string, readonly string[]>>;
+  /** Lines added to master.cf (e.g. the tlsproxy service Debian ships commented out). */
+  readonly extraMasterCf?: string;
 }
 
 export async function startPostfixPeer(host: string, port: number, mainCf: readonly string[], opts: PeerOptions = {}): Promise<PostfixPeer> {
@@ -81,7 +83,7 @@ export async function startPostfixPeer(host: string, port: number, mainCf: reado
     mkdirSync(dirname(join(dir, 'queue', rel)), { recursive: true });
     writeFileSync(join(dir, 'queue', rel), text);
   }
-  writeFileSync(join(conf, 'master.cf'), `${host}:${port} inet n - n - - smtpd\n${master}\npostlog   unix-dgram n  -       n       -       1       postlogd\n`);
+  writeFileSync(join(conf, 'master.cf'), `${host}:${port} inet n - n - - smtpd\n${master}\npostlog   unix-dgram n  -       n       -       1       postlogd\n${opts.extraMasterCf ?? ''}`);
   for (const f of ['dynamicmaps.cf', 'dynamicmaps.cf.d']) if (existsSync(`/etc/postfix/${f}`)) cpSync(`/etc/postfix/${f}`, join(conf, f), { recursive: true });
   const logFile = join(dir, 'maillog');
   writeFileSync(

@@ -115,9 +115,9 @@ test('encrypt: server without STARTTLS → deferred 4.7.4 "TLS is required, but 
   }
 });
 
-test('TLS connections are cached only with connection reuse enabled', async () => {
+test('TLS connections are cached by default (sealpost) and not with smtp_tls_connection_reuse = no (Postfix\'s default)', async () => {
   const [rx] = await startReceivers([{ host: '127.0.0.2', tls: { key: pki.server.key, cert: pki.server.cert } }]);
-  const noReuse = await deliveryLab(ZONE, rx!.port, { smtp_tls_security_level: 'may' });
+  const noReuse = await deliveryLab(ZONE, rx!.port, { smtp_tls_security_level: 'may', smtp_tls_connection_reuse: 'no' });
   try {
     await noReuse.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'] });
     await noReuse.deliver({ recipients: ['b@single.example'], nexthops: ['single.example'] });
@@ -125,13 +125,19 @@ test('TLS connections are cached only with connection reuse enabled', async () =
   } finally {
     await noReuse.close();
   }
-  const reuse = await deliveryLab(ZONE, rx!.port, { smtp_tls_security_level: 'may', smtp_tls_connection_reuse: 'yes' });
+  const reuse = await deliveryLab(ZONE, rx!.port, { smtp_tls_security_level: 'may' });
   try {
-    await reuse.deliver({ recipients: ['c@single.example'], nexthops: ['single.example'] });
-    const o = outcomeOf(await reuse.deliver({ recipients: ['d@single.example'], nexthops: ['single.example'] }));
+    const first = await reuse.deliver({ recipients: ['c@single.example'], nexthops: ['single.example'] });
+    const second = await reuse.deliver({ recipients: ['d@single.example'], nexthops: ['single.example'] });
+    const o = outcomeOf(second);
     assert.equal(o.connUse, 2);
     assert.equal(rx!.connections, 3);
     assert.ok(rx!.messages.every((m) => m.tls));
+    // The reused connection keeps its certificate evaluation: the record says reused, same trust and cipher.
+    assert.equal(first.sessions![0]!.tls!.reused, false);
+    assert.equal(second.sessions![0]!.tls!.reused, true);
+    assert.equal(second.sessions![0]!.tls!.trust, first.sessions![0]!.tls!.trust);
+    assert.equal(second.sessions![0]!.tls!.cipher, first.sessions![0]!.tls!.cipher);
   } finally {
     await reuse.close();
     await rx!.close();

@@ -7,10 +7,12 @@
  *
  * Protocol (structured-clone messages on parentPort):
  *   in:  {kind:'deliver', id, request}   {kind:'close'}
+ *        {kind:'batch', items}              several of these, sent in one event-loop turn
  *   out: {kind:'ready'} | {kind:'failed', message}
  *        {kind:'log', service, text}      one mail-log line, written by the master
  *        {kind:'result', id, result}       {kind:'error', id, message}
  *        {kind:'closed'}
+ *        {kind:'batch', items}              results and log lines of one turn, in order
  * The configuration is read again here from workerData (config directory +
  * the service's master.cf -o overrides): a LoadedConfig holds functions and
  * cannot cross threads. `stsPort`, when present, is this worker's end of a
@@ -27,6 +29,7 @@ import { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { StsClient } from '../mta-sts/rpc.ts';
 import { createSmtpServiceAgent } from './smtp-service.ts';
+import { Outbox } from './outbox.ts';
 
 export interface ThreadData {
   readonly configDir: string;
@@ -36,15 +39,22 @@ export interface ThreadData {
   readonly stsPort?: MessagePort;
 }
 
-type Inbound = { readonly kind: 'deliver'; readonly id: number; readonly request: DeliveryRequest } | { readonly kind: 'close' };
+type Inbound =
+  | { readonly kind: 'batch'; readonly items: readonly Inbound[] }
+  | { readonly kind: 'deliver'; readonly id: number; readonly request: DeliveryRequest }
+  | { readonly kind: 'close' };
 
 const port = parentPort;
 if (!port) throw new Error('thread-main.ts runs only as a worker thread');
 const data = workerData as ThreadData;
 
+/** Results and log lines, one message per event-loop turn (outbox.ts), in order. */
+const outbox = new Outbox();
+const post = (m: unknown): void => outbox.post(port, m);
+
 const log: MailLog = {
-  write: (service, text) => port.postMessage({ kind: 'log', service, text }),
-  warn: (service, text) => port.postMessage({ kind: 'log', service, text: `warning: ${text}` }),
+  write: (service, text) => post({ kind: 'log', service, text }),
+  warn: (service, text) => post({ kind: 'log', service, text: `warning: ${text}` }),
   close: () => undefined,
 };
 
@@ -55,21 +65,25 @@ async function main(): Promise<void> {
   const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash', warn: (m) => log.warn('smtp', m) });
   const sts = data.stsPort ? new StsClient(data.stsPort) : undefined;
   const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log, ...(sts ? { sts } : {}) });
-  port!.on('message', (m: Inbound) => {
-    if (m.kind === 'deliver') {
+  const onMessage = (m: Inbound): void => {
+    if (m.kind === 'batch') {
+      for (const item of m.items) onMessage(item);
+    } else if (m.kind === 'deliver') {
       agent.deliver(m.request).then(
-        (result) => port!.postMessage({ kind: 'result', id: m.id, result }),
-        (err: unknown) => port!.postMessage({ kind: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+        (result) => post({ kind: 'result', id: m.id, result }),
+        (err: unknown) => post({ kind: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) }),
       );
     } else {
       void Promise.allSettled([agent.close()]).then(async () => {
         await tables.close();
         sts?.close();
+        outbox.flush();
         port!.postMessage({ kind: 'closed' });
         port!.close();
       });
     }
-  });
+  };
+  port!.on('message', onMessage);
   port!.postMessage({ kind: 'ready' });
 }
 

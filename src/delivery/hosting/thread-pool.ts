@@ -13,6 +13,9 @@
  *   relayhost) so spreads over every worker; each worker keeps its own
  *   connection cache (smtp_connection_cache_on_demand, TLS connection
  *   reuse), which serves the requests it gets, so reuse still works.
+ * - Requests to a worker (and its results and log lines back) made in the same
+ *   event-loop turn travel as one message (`Outbox`): a postMessage wakes the
+ *   other thread, so one per turn instead of one per request.
  * - Log lines from workers are written through the service's log in the
  *   master (one log, one order per worker). TLS lines travel in the results
  *   as session records (delivery/outcome.ts), plain data, and are logged by
@@ -39,8 +42,10 @@ import { openStsChannel } from '../mta-sts/rpc.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../types.ts';
 import type { AgentContext } from './context.ts';
 import type { ThreadData } from './thread-main.ts';
+import { Outbox } from './outbox.ts';
 
 type Outbound =
+  | { readonly kind: 'batch'; readonly items: readonly Outbound[] }
   | { readonly kind: 'ready' }
   | { readonly kind: 'failed'; readonly message: string }
   | { readonly kind: 'log'; readonly service: string; readonly text: string }
@@ -61,6 +66,7 @@ class AgentThread {
   /** Deliveries handed over and not yet answered. */
   load = 0;
   private closedWaiter: (() => void) | undefined;
+  private readonly outbox = new Outbox();
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -74,8 +80,11 @@ class AgentThread {
     worker.once('exit', () => channel?.close());
     this.worker = worker;
     const ready = new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: Outbound) => {
+      const onMessage = (m: Outbound): void => {
         switch (m.kind) {
+          case 'batch':
+            for (const item of m.items) onMessage(item);
+            return;
           case 'ready':
             return resolve();
           case 'failed':
@@ -92,7 +101,8 @@ class AgentThread {
           case 'closed':
             return this.closedWaiter?.();
         }
-      });
+      };
+      worker.on('message', onMessage);
       worker.on('error', (err) => {
         reject(err);
         this.ctx.log.warn('smtp', `delivery worker thread failed: ${err.message}`);
@@ -125,7 +135,7 @@ class AgentThread {
       const id = this.nextId++;
       return await new Promise<DeliveryResult>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        worker.postMessage({ kind: 'deliver', id, request });
+        this.outbox.post(worker, { kind: 'deliver', id, request });
       });
     } finally {
       this.load--;
@@ -140,6 +150,7 @@ class AgentThread {
       this.closedWaiter = resolve;
       setTimeout(resolve, 10_000).unref();
     });
+    this.outbox.flush();
     worker.postMessage({ kind: 'close' });
     await closed;
     await worker.terminate();

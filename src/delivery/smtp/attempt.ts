@@ -60,7 +60,7 @@ import type { DeliveryRecipient, DeliveryRequest, DeliveryResult, RecipientOutco
 import { resolveHop, type ConnectSettings, type ServerTarget } from './connect.ts';
 import { contentSettings, queueContent, type ContentSettings } from './content.ts';
 import { notConnectedRecord, sessionRecord, tlsFeatureField } from './record.ts';
-import { cacheKey, type ConnectionCache } from './reuse.ts';
+import { cacheKey, sameEffectivePolicy, type ConnectionCache } from './reuse.ts';
 import { findCredentials, type SaslCredentials } from './sasl.ts';
 import { openSession, quietQuit, type OpenResult, type RequireTlsOptions, type Session, type SessionEnv } from './session.ts';
 import { precheck, runTransaction, type MessageContent } from './transaction.ts';
@@ -215,7 +215,7 @@ export class DeliveryAttempt {
     // the engine's tag keeps a cached session from outliving a change of a published policy.
     const key = policy.level === 'invalid' ? ''
       : `${cacheKey(request.transport, plan.hop, policy)}${env.tls.reuseTag?.(policy) ?? ''}${this.reqtls === 'disable' ? '' : `|requiretls=${this.reqtls}`}`;
-    const used = policy.level === 'invalid' ? new Set<string>() : await this.reuseCached(key);
+    const used = policy.level === 'invalid' ? new Set<string>() : await this.reuseCached(key, policy);
     if (this.pending.size === 0) return;
     const res = await resolveHop(plan.hop, env.connect, env.resolver);
     if (res.kind === 'fail') {
@@ -239,9 +239,15 @@ export class DeliveryAttempt {
    * smtp_connect.c smtp_reuse_session(): a cached session first; its server is
    * then taken off the address list and counts as one session.
    */
-  private async reuseCached(key: string): Promise<Set<string>> {
+  private async reuseCached(key: string, hopPolicy: ConnectPolicy): Promise<Set<string>> {
     const used = new Set<string>();
     for (let cached = this.env.cache.take(key); cached && this.pending.size > 0; cached = this.env.cache.take(key)) {
+      // The same effective policy for this server as when the connection was made (reuse.ts).
+      const sp = await this.env.tls.serverPolicy(hopPolicy, cached.server);
+      if (sp.kind !== 'connect' || !sameEffectivePolicy(cached.policy, sp.policy)) {
+        await quietQuit(cached.chat, this.env.session.settings.timeouts.quit);
+        continue;
+      }
       if (!(await this.transaction(cached, key, { finalServer: false, reused: true }))) {
         cached.chat.destroy();
         continue;

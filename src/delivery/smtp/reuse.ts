@@ -10,8 +10,14 @@
  *   closed with QUIT after smtp_connection_cache_time_limit. `take(key)`
  *   returns a live cached session or undefined.
  * - A TLS session is cached only when the policy allows connection reuse
- *   (`connection_reuse=yes` / smtp_tls_connection_reuse); plaintext sessions
- *   always (postconf(5) smtp_connection_cache_on_demand = yes).
+ *   (`connection_reuse=yes` / smtp_tls_connection_reuse, which sealpost turns
+ *   on by default: config/params.ts SEALPOST_DEFAULTS); plaintext sessions
+ *   always (postconf(5) smtp_connection_cache_on_demand = yes). It keeps its
+ *   certificate evaluation (Session.evaluation): a reused connection logs
+ *   `... TLS connection reused to ...` from it and `conn_use=N`, with no
+ *   new handshake and no new certificate lines.
+ * - Reused only for the same transport, next hop and effective policy shape
+ *   (`cacheKey`, `sameEffectivePolicy`).
  * - Idle timers are unref()ed: a cache never keeps the process alive.
  *
  * Not here: the RSET after an aborted transaction (transaction.ts), sharing
@@ -43,11 +49,33 @@ export function cacheLimits(config: Config): CacheLimits {
   };
 }
 
-/** The policy fields that make two sessions interchangeable. */
+/**
+ * The effective policy's shape: every field that decides what a connection had to prove
+ * (level, name checks or fingerprints, protocols, ciphers, SNI, trust anchors, the deciding
+ * source with its RFC 8460 facts, TLS-Required: No). Two sessions with equal shapes are
+ * interchangeable; a session is reused only under a policy of the same shape, so a cached
+ * connection never carries mail that its certificate evaluation did not cover.
+ */
+export function policyShape(policy: ConnectPolicy): string {
+  const a = policy.applied;
+  return [policy.level, policy.configuredLevel ?? '', policy.match.join(','), policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers,
+    policy.servername ?? '', policy.trustAnchorFiles.join(','), policy.tlsRequiredNo ? 'trn' : '', policy.connectionReuse ? 'reuse' : '',
+    a.source, a.type, a.domain, a.strings.join(','), a.mxHostPatterns.join(',')].join('|');
+}
+
+/**
+ * The cache key: transport, next hop and the hop policy's shape (Postfix keys its
+ * connection cache by next hop and TLS policy too: smtp_key_prefix() with the TLS level
+ * and its attributes). The per-server policy of a cached session is checked again when it
+ * is taken (attempt.ts), because DANE and MTA-STS decide per server.
+ */
 export function cacheKey(transport: string, nexthop: string, policy: ConnectPolicy): string {
-  const shape = [policy.level, policy.match.join(','), policy.minProtocol ?? '', policy.maxProtocol ?? '', policy.ciphers,
-    policy.servername ?? '', policy.trustAnchorFiles.join(','), policy.tlsRequiredNo ? 'trn' : ''].join('|');
-  return `${transport}\u0000${nexthop}\u0000${shape}`;
+  return `${transport}\u0000${nexthop}\u0000${policyShape(policy)}`;
+}
+
+/** May a cached session opened under `opened` carry mail that the per-server step now gives `now` for? */
+export function sameEffectivePolicy(opened: ConnectPolicy, now: ConnectPolicy): boolean {
+  return opened === now || policyShape(opened) === policyShape(now);
 }
 
 interface Entry {

@@ -31,6 +31,16 @@ import type { ConnectPolicy } from './types.ts';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
 
+/**
+ * Key-exchange groups, cheapest first (bench/relay-tls.ts measures them: an X25519 key
+ * share costs the client about half of a P-256 one). The set is OpenSSL 3's default
+ * set — nothing a server may need is dropped — in Postfix's tls_eecdh_auto_curves order,
+ * FFDHE last. Signature algorithms keep OpenSSL's order (ECDSA before RSA-PSS): an RSA
+ * signature is cheaper for the client to verify but costs the receiver ~9× an ECDSA one
+ * to make, and with connection reuse a full handshake is rare.
+ */
+export const CLIENT_GROUPS = 'X25519:prime256v1:X448:secp521r1:secp384r1:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192';
+
 /** Split PEM text into certificate and private-key blocks. */
 export function pemBlocks(text: string): { certs: string[]; keys: string[] } {
   const certs: string[] = [];
@@ -155,6 +165,7 @@ export class ContextCache {
         // An empty array (not undefined) keeps Node from adding its default roots.
         ca,
         ciphers,
+        ecdhCurve: CLIENT_GROUPS,
         ...(policy.minProtocol ? { minVersion: policy.minProtocol as 'TLSv1' } : {}),
         ...(policy.maxProtocol ? { maxVersion: policy.maxProtocol as 'TLSv1.3' } : {}),
         ...(cred ? { key: cred.key, cert: cred.cert } : {}),

@@ -131,7 +131,7 @@ async function queueSpaceReply(s: Session): Promise<string | undefined> {
   if (standAlone(s)) return undefined;
   let fs;
   try {
-    fs = await statfs(s.env.spool.dir);
+    fs = await queueSpace(s.env.spool.dir);
   } catch {
     return undefined; // the write itself will fail and say so (452 4.3.1)
   }
@@ -141,6 +141,18 @@ async function queueSpaceReply(s: Session): Promise<string | undefined> {
   s.logReject('MAIL', reply);
   s.warn(`not enough free space in mail queue: ${fs.bavail * fs.bsize} bytes < 1.5*message size limit`);
   return reply;
+}
+
+/** statfs of a queue directory, at most one call per second per directory (one per MAIL cost a thread-pool round trip each). */
+const spaceCache = new Map<string, { at: number; fs: Promise<{ bsize: number; bavail: number }> }>();
+function queueSpace(dir: string): Promise<{ bsize: number; bavail: number }> {
+  const now = Date.now();
+  const hit = spaceCache.get(dir);
+  if (hit && now - hit.at < 1000) return hit.fs;
+  const fs = statfs(dir).then((f) => ({ bsize: f.bsize, bavail: f.bavail }));
+  spaceCache.set(dir, { at: now, fs });
+  fs.catch(() => spaceCache.delete(dir));
+  return fs;
 }
 
 /** RFC 5321 §4.1.1.2 MAIL. */

@@ -14,7 +14,9 @@
  *   addresses do not include the client's: `unknown`, with `hostname NAME
  *   does not resolve to address ADDR`.
  * - The resolver is injected (tests); `systemPeerResolver` uses node:dns
- *   lookupService/lookup, i.e. the C library's getnameinfo/getaddrinfo.
+ *   lookupService/lookup, i.e. the C library's getnameinfo/getaddrinfo. Its
+ *   answers are kept per address for 5 s (a connection per message would
+ *   otherwise cost two resolver calls each; Postfix leaves caching to nscd).
  *
  * Not here: reject_unknown_client_hostname and friends (the name status is
  * not kept), the reverse name for reject_unknown_reverse_client_hostname.
@@ -96,9 +98,28 @@ async function verifiedName(peer: string, r: PeerResolver, warn: (text: string) 
   return name;
 }
 
+/**
+ * Names found through the system resolver, per address, for a few seconds: a client that
+ * opens a connection per message (smtp-source, many MTAs) cost a getnameinfo and a
+ * getaddrinfo per connection. Warnings are logged when the lookup is made.
+ */
+const NAME_TTL_MS = 5000;
+const names = new Map<string, { name: string; until: number }>();
+
 /** The client name for `address`; see the header. */
 export async function peerName(address: string, opts: PeerNameOptions): Promise<string> {
   if (!opts.enabled) return 'unknown';
+  if (opts.resolver !== undefined) return lookupName(address, opts);
+  const now = Date.now();
+  const hit = names.get(address);
+  if (hit && hit.until > now) return hit.name;
+  const name = await lookupName(address, opts);
+  if (names.size >= 1000) names.clear();
+  names.set(address, { name, until: Date.now() + NAME_TTL_MS });
+  return name;
+}
+
+async function lookupName(address: string, opts: PeerNameOptions): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve('unknown'), opts.timeoutMs ?? 10_000);
