@@ -40,6 +40,17 @@
  *   finish for `gracefulTimeoutMs` (what is left stays in active/ and is
  *   delivered after the next start).
  *
+ * - Observability (reports/observe.ts): started first in start() (a bad
+ *   sealpost_http_* setting refuses the start before any SMTP listener binds);
+ *   its HTTP listener binds as root with the others, its stores (under
+ *   data_directory) open after the privilege drop, as mail_owner. Intake
+ *   (smtpd, pickup) publishes `received` events on the bus; the metrics'
+ *   hooks go out once as a HookRelay (observe-hooks.ts) to the smtpd
+ *   listeners and the delivery agents (DNS lookups; worker threads forward
+ *   theirs), and to the MTA-STS and TLS-RPT services. A reload that changes
+ *   an observability setting restarts it (a failure is a warning: the mail
+ *   system runs on without it); a stop closes it after the queue manager.
+ *
  * Hooks: `onFlush` and `onQueued` also receive each flush request and each
  * new queue ID (tests observe them).
  *
@@ -54,6 +65,10 @@ import { startSmtpd } from '../intake/smtpd/server.ts';
 import type { SmtpdContext } from '../intake/smtpd/server.ts';
 import { UserError } from '../lib/errors.ts';
 import { createSpool, type Spool } from '../queue/spool.ts';
+import { defaultSmtpAgent } from '../delivery/hosting/service-agent.ts';
+import { startObservability, observabilityKey, type Observability } from '../reports/observe.ts';
+import { HookRelay, NO_HOOKS } from '../reports/observe-hooks.ts';
+import type { DeliveryEvent } from '../reports/events.ts';
 import { spoolStore } from '../queue/store.ts';
 import { QueueManager } from '../scheduler/qmgr.ts';
 import { createRuntimeFactory } from '../scheduler/wiring.ts';
@@ -178,6 +193,12 @@ class Master {
   /** The delivery event stream (reports/events.ts); the mail log is its first subscriber. */
   readonly events: EventBus;
   private readonly onQueued: (queueId: string) => void;
+  /** Metrics, status page, TLS posture and proof stores (reports/observe.ts). */
+  private observe: Observability | undefined;
+  /** The metrics' hooks as every component gets them once (reports/observe-hooks.ts). */
+  private readonly hooks = new HookRelay();
+  /** Intake's way onto the bus (`received` events). */
+  private readonly publish = (e: DeliveryEvent): void => this.events.publish(e);
 
   constructor(
     private readonly opts: MasterOptions,
@@ -195,7 +216,7 @@ class Master {
     this.events = new EventBus((err) => this.log.warn('master', `event subscriber failed: ${err instanceof Error ? err.message : String(err)}`));
     // The mail log first: a delivery's TLS lines, then its status= lines (maillog-subscriber.ts).
     this.events.subscribe(mailLogSubscriber({ log: this.log, resolutionLimit: () => resolutionLimitOf(this.config) }));
-    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log) });
+    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log, defaultSmtpAgent, this.hooks) });
     this.onQueued = (id) => {
       this.qmgr.onQueued(id);
       this.opts.onQueued?.(id);
@@ -219,12 +240,31 @@ class Master {
         log: programLog(this.log, config.get('syslog_name') || 'sealpost'),
         serviceName: endpoint.service.name,
         onQueued: this.onQueued,
+        publish: this.publish,
+        hooks: this.hooks.smtpd,
       };
       return { endpoint, ctx };
     });
   }
 
+  /** Start (or restart, on reload) the observability pieces; their hooks go to the relay. */
+  private async startObserve(config: LoadedConfig): Promise<void> {
+    this.observe = await startObservability({ config, bus: this.events, spool: this.spool, warn: (m) => this.log.warn('master', m), deferStores: true });
+    this.hooks.target = this.observe.hooks;
+  }
+
   async start(report: CheckReport): Promise<void> {
+    // First: a refused observability setting stops the start before any listener binds.
+    await this.startObserve(this.config);
+    try {
+      await this.startServices(report);
+    } catch (err) {
+      await this.observe?.stop();
+      throw err;
+    }
+  }
+
+  private async startServices(report: CheckReport): Promise<void> {
     for (const w of report.warnings) this.log.warn('master', w);
     const result = await this.listeners.apply(this.desired(report), { graceful: false, timeoutMs: 0 });
     if (result.failed.length > 0) {
@@ -237,11 +277,14 @@ class Master {
       this.secrets = startSecretsHelper(this.opts.configDir);
       dropPrivileges(this.plan.owner);
     }
+    // The stores' files under data_directory belong to mail_owner.
+    await this.observe?.openStores();
     this.pickup = new Pickup({
       spool: this.spool,
       config: this.config,
       log: this.log,
       onQueued: this.onQueued,
+      publish: this.publish,
       ...(this.opts.pickupIntervalMs !== undefined ? { intervalMs: this.opts.pickupIntervalMs } : {}),
     });
     await this.pickup.start();
@@ -292,17 +335,33 @@ class Master {
       }
     }
     for (const w of report.warnings) this.log.warn('master', w);
+    const previous = this.config;
     this.config = next;
     const result = await this.listeners.apply(this.desired(report), { graceful: true, timeoutMs: this.graceMs });
     for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
     this.pickup?.update(next);
     this.showq?.update(next);
+    await this.reloadObserve(next, previous);
     try {
       await this.qmgr.reload(next);
     } catch (e) {
       this.log.warn('master', `queue manager: ${(e as Error).message}; delivery keeps the previous tables and agents`);
     }
     this.log.write('master', `reload -- ${this.version()}`);
+  }
+
+  /** A changed observability setting restarts metrics, stores and listener; a failure leaves them off, with a warning. */
+  private async reloadObserve(next: LoadedConfig, previous: LoadedConfig): Promise<void> {
+    if (observabilityKey(next) === observabilityKey(previous)) return;
+    await this.observe?.stop();
+    this.observe = undefined;
+    this.hooks.target = NO_HOOKS;
+    try {
+      await this.startObserve(next);
+      await this.observe!.openStores();
+    } catch (e) {
+      this.log.warn('master', `${(e as Error).message}; metrics, status page and TLS report stores stay off until this is fixed and reloaded`);
+    }
   }
 
   async stop(signal: StopSignal): Promise<void> {
@@ -320,6 +379,7 @@ class Master {
     await this.flush?.stop();
     await this.showq?.close();
     await this.qmgr.stop(this.graceMs);
+    await this.observe?.stop();
     this.secrets?.stop();
     removePidFile(this.spool.dir);
     this.log.close();

@@ -276,10 +276,15 @@ export class SealpostMetrics {
       },
       smtpd: {
         connectionOpened: (service) => {
-          c.connIn.inc({ service: nameLabel(service) });
-          c.openIn.inc({ service: nameLabel(service) });
+          const labels = { service: nameLabel(service) };
+          c.connIn.inc(labels);
+          c.openIn.inc(labels);
+          let open = true;
+          return () => {
+            if (open) c.openIn.dec(labels);
+            open = false;
+          };
         },
-        connectionClosed: (service) => c.openIn.dec({ service: nameLabel(service) }),
       },
     };
   }

@@ -15,6 +15,9 @@
  * - `hooks` are the metrics' hooks (observe-hooks.ts), or NO_HOOKS when
  *   metrics are off: hand them to the DNS client, the MTA-STS cache, TLS-RPT
  *   and the SMTP listeners.
+ * - With `deferStores` the stores count in memory from the start and
+ *   touch the disk from `openStores()` on (the daemon calls it after the
+ *   privilege drop); a store never opened is not flushed at stop.
  * - `stop()` unsubscribes, flushes the stores and closes the listener.
  *   A reload that changes any `sealpost_http_*`, `sealpost_metrics_*` or
  *   `sealpost_tls_*` value needs stop() and a new start (see `observabilityKey`).
@@ -28,7 +31,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { UserError } from '../lib/errors.ts';
 import { TableSet } from '../maps/registry.ts';
 import type { Spool } from '../queue/spool.ts';
-import type { EventBus } from './events.ts';
+import type { EventBus, Subscriber } from './events.ts';
 import { parseAuthFile, parseListen, type Credentials } from './http/access.ts';
 import { ObservabilityServer, type StatusSources } from './http/server.ts';
 import type { SealpostMetrics } from './metrics.ts';
@@ -44,6 +47,12 @@ export interface ObservabilityOptions {
   readonly spool: Spool;
   readonly warn: (message: string) => void;
   readonly startedAt?: number;
+  /**
+   * Subscribe the stores now but touch the disk only at `openStores()`: the
+   * daemon binds the listener as root and opens the stores after it became
+   * mail_owner, so their files belong to mail_owner.
+   */
+  readonly deferStores?: boolean;
 }
 
 export interface Observability {
@@ -51,6 +60,8 @@ export interface Observability {
   readonly metrics?: SealpostMetrics;
   /** The listener's URL when it runs. */
   readonly url?: string;
+  /** Open the stores (create their directories, compact, start the append timers); once. */
+  openStores(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -83,7 +94,7 @@ function listenerSecrets(config: LoadedConfig): { credentials?: Credentials; tls
   return out;
 }
 
-function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture: PostureStore | undefined): StatusSources {
+function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture: PostureStore | undefined, storesOpen: () => boolean): StatusSources {
   const { config, spool } = o;
   return {
     hostname: config.get('myhostname') || hostname(),
@@ -92,7 +103,8 @@ function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture:
     queues: () => gauge.read(),
     snapshot: () => takeSnapshot(spool),
     posture: async (w) => {
-      await posture?.flush();
+      // Before openStores() the counts stay in memory (the directory may not exist yet).
+      if (storesOpen()) await posture?.flush();
       return readPosture(config.get('data_directory'), w);
     },
     explain: async (recipient) => {
@@ -108,30 +120,57 @@ function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture:
   };
 }
 
-export async function startObservability(o: ObservabilityOptions): Promise<Observability> {
+/** A store as observe.ts drives it. */
+interface Store {
+  readonly subscriber: Subscriber;
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The enabled stores, subscribed at once; the disk is touched from `open()` on. */
+function storesOf(o: ObservabilityOptions, posture: PostureStore | undefined, cleanups: Array<() => Promise<void> | void>): { open: () => Promise<void>; isOpen: () => boolean } {
   const { config, bus } = o;
   const dataDir = config.get('data_directory');
+  const stores: Store[] = [];
+  if (posture) stores.push(posture);
+  if (config.getBool('sealpost_tls_proof_enable')) {
+    stores.push(new ProofStore({ dataDir, retentionMs: config.getTime('sealpost_tls_proof_retention') * 1000, onError: o.warn }));
+  }
+  let opened: Promise<void> | undefined;
+  let done = false;
+  for (const store of stores) {
+    cleanups.push(async () => {
+      if (opened) await opened.then(() => store.close(), () => undefined);
+    });
+    cleanups.push(bus.subscribe(store.subscriber));
+  }
+  const open = () =>
+    (opened ??= (async () => {
+      for (const store of stores) await store.open();
+      done = true;
+    })());
+  return { open, isOpen: () => done };
+}
+
+function postureStore(o: ObservabilityOptions): PostureStore | undefined {
+  if (!o.config.getBool('sealpost_tls_report_enable')) return undefined;
+  return new PostureStore({ dataDir: o.config.get('data_directory'), retentionMs: o.config.getTime('sealpost_tls_report_retention') * 1000, onError: o.warn });
+}
+
+export async function startObservability(o: ObservabilityOptions): Promise<Observability> {
+  const { config, bus } = o;
   const cleanups: Array<() => Promise<void> | void> = [];
   const stop = async () => {
     for (const c of cleanups.reverse()) await c();
+    cleanups.length = 0;
   };
   try {
-    let posture: PostureStore | undefined;
-    if (config.getBool('sealpost_tls_report_enable')) {
-      posture = new PostureStore({ dataDir, retentionMs: config.getTime('sealpost_tls_report_retention') * 1000, onError: o.warn });
-      await posture.open();
-      const p = posture;
-      cleanups.push(() => p.close());
-      cleanups.push(bus.subscribe(p.subscriber));
-    }
-    if (config.getBool('sealpost_tls_proof_enable')) {
-      const proof = new ProofStore({ dataDir, retentionMs: config.getTime('sealpost_tls_proof_retention') * 1000, onError: o.warn });
-      await proof.open();
-      cleanups.push(() => proof.close());
-      cleanups.push(bus.subscribe(proof.subscriber));
-    }
+    const posture = postureStore(o);
+    const stores = storesOf(o, posture, cleanups);
+    const openStores = stores.open;
+    if (!o.deferStores) await openStores();
     const listen = parseListen(config.get('sealpost_http_listen'));
-    if (!listen) return { hooks: NO_HOOKS, stop };
+    if (!listen) return { hooks: NO_HOOKS, openStores, stop };
     const secrets = listenerSecrets(config);
     const gauge = new SpoolQueueGauge(config.get('queue_directory'));
     // prom-client is loaded only when metrics are on.
@@ -143,10 +182,10 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
       version: config.get('mail_version'),
     });
     cleanups.push(bus.subscribe(metrics.subscriber));
-    const server = new ObservabilityServer({ listen, ...secrets, metrics, status: statusSources(o, gauge, posture), onError: o.warn });
+    const server = new ObservabilityServer({ listen, ...secrets, metrics, status: statusSources(o, gauge, posture, stores.isOpen), onError: o.warn });
     const { url } = await server.start();
     cleanups.push(() => server.stop());
-    return { hooks: metrics.hooks, metrics, url, stop };
+    return { hooks: metrics.hooks, metrics, url, openStores, stop };
   } catch (err) {
     await stop();
     throw err;

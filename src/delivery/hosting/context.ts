@@ -15,6 +15,7 @@ import type { LoadedConfig } from '../../config/load.ts';
 import type { MasterService } from '../../config/master-cf.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
+import type { ObservabilityHooks } from '../../reports/observe-hooks.ts';
 import type { DeliveryAgent } from '../types.ts';
 
 export interface AgentContext {
@@ -26,6 +27,8 @@ export interface AgentContext {
   readonly tables: TableSet;
   /** Logs as `syslog_name/service` of the service's configuration. */
   readonly log: MailLog;
+  /** Metrics hooks (DNS lookups); a worker thread forwards its calls to these (thread-pool.ts). */
+  readonly hooks?: ObservabilityHooks;
 }
 
 /** How an smtp(8) service's agent is made (tests inject their own). */

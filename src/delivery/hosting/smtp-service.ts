@@ -23,5 +23,5 @@ export async function createSmtpServiceAgent(ctx: AgentContext): Promise<Deliver
   // The log already carries the service's syslog_name (reports/program-log.ts): the
   // agent and the engine name only the program, `smtp`.
   const tls = createTlsEngine({ config, tables, log, service: service.command });
-  return createSmtpAgent({ config, resolver: createResolver(config), tls, tables, log, service: service.command });
+  return createSmtpAgent({ config, resolver: createResolver(config, undefined, ctx.hooks?.dns), tls, tables, log, service: service.command });
 }

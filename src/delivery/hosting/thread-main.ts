@@ -9,6 +9,8 @@
  *   in:  {kind:'deliver', id, request}   {kind:'close'}
  *   out: {kind:'ready'} | {kind:'failed', message}
  *        {kind:'log', service, text}      one mail-log line, written by the master
+ *        {kind:'hook', call, args}         one metrics hook call (DNS lookups; only when
+ *                                          sealpost_http_listen is set), replayed by the master
  *        {kind:'result', id, result}       {kind:'error', id, message}
  *        {kind:'closed'}
  * The configuration is read again here from workerData (config directory +
@@ -23,6 +25,7 @@ import { loadConfig } from '../../config/load.ts';
 import type { DeliveryRequest } from '../types.ts';
 import { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
+import { forwardingHooks } from '../../reports/observe-hooks.ts';
 import { createSmtpServiceAgent } from './smtp-service.ts';
 
 export interface ThreadData {
@@ -48,7 +51,9 @@ async function main(): Promise<void> {
   const service = config.services.find((s) => s.name === data.serviceName);
   if (!service) throw new Error(`master.cf has no service "${data.serviceName}" any more`);
   const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash', warn: (m) => log.warn('smtp', m) });
-  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log });
+  // Metrics live in the master's registry: this thread's hook calls travel as messages (observe-hooks.ts).
+  const hooks = config.get('sealpost_http_listen') !== '' ? { hooks: forwardingHooks((m) => port!.postMessage(m)) } : {};
+  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log, ...hooks });
   port!.on('message', (m: Inbound) => {
     if (m.kind === 'deliver') {
       agent.deliver(m.request).then(

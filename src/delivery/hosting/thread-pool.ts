@@ -13,6 +13,8 @@
  *   relayhost) so spreads over every worker; each worker keeps its own
  *   connection cache (smtp_connection_cache_on_demand, TLS connection
  *   reuse), which serves the requests it gets, so reuse still works.
+ * - A worker's metrics hook calls (DNS lookups) arrive as `hook` messages and
+ *   are replayed on `ctx.hooks` in this thread (reports/observe-hooks.ts).
  * - Log lines from workers are written through the service's log in the
  *   master (one log, one order per worker). TLS lines travel in the results
  *   as session records (delivery/outcome.ts), plain data, and are logged by
@@ -30,6 +32,7 @@
 import type { Worker } from 'node:worker_threads';
 import { siblingScript, startWorker } from '../../lib/worker.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../types.ts';
+import { applyHookMessage, type HookMessage } from '../../reports/observe-hooks.ts';
 import type { AgentContext } from './context.ts';
 import type { ThreadData } from './thread-main.ts';
 
@@ -39,7 +42,8 @@ type Outbound =
   | { readonly kind: 'log'; readonly service: string; readonly text: string }
   | { readonly kind: 'result'; readonly id: number; readonly result: DeliveryResult }
   | { readonly kind: 'error'; readonly id: number; readonly message: string }
-  | { readonly kind: 'closed' };
+  | { readonly kind: 'closed' }
+  | HookMessage;
 
 interface Pending {
   resolve(r: DeliveryResult): void;
@@ -79,6 +83,8 @@ class AgentThread {
           }
           case 'closed':
             return this.closedWaiter?.();
+          case 'hook':
+            return this.ctx.hooks && applyHookMessage(this.ctx.hooks, m);
         }
       });
       worker.on('error', (err) => {
