@@ -111,6 +111,9 @@ export class SealpostMetrics {
   private readonly tracked = new Map<string, Tracked>();
   private readonly trackLimit: number;
   private readonly c;
+  /** Sessions of the delivery being published, and those its outcomes said ran on a cached connection. */
+  private pendingSessions: TlsSessionRecord[] = [];
+  private readonly reusedSessions = new WeakSet<TlsSessionRecord>();
   readonly hooks: ObservabilityHooks;
 
   constructor(opts: MetricsOptions = {}) {
@@ -186,6 +189,7 @@ export class SealpostMetrics {
   }
 
   private outcome(e: RecipientOutcomeEvent): void {
+    if (e.session && e.connUse !== undefined && e.connUse >= 2) this.reusedSessions.add(e.session);
     const transport = nameLabel(e.transport);
     this.c.recipients.inc({ status: e.status, transport });
     this.c.destRcpt.inc({ destination: this.labels.label(recipientDomain(e.recipient)), status: e.status });
@@ -214,9 +218,26 @@ export class SealpostMetrics {
     if (s.result.kind === 'failure') {
       this.c.failures.inc({ result_type: s.result.type, policy_type: s.policy.type, enforced: s.result.enforced ? 'yes' : 'no' });
     }
-    // A session that read a greeting or shook hands connected; a reused one did not connect anew.
-    if ((s.server.helo !== undefined || s.tls !== undefined) && !s.tls?.reused) this.c.connOut.inc();
+    this.connectionOut(s);
     this.c.destTls.inc({ destination: this.labels.label(s.policy.domain.toLowerCase()), trust: trustLabel(s) });
+  }
+
+  /**
+   * A session that read a greeting or shook hands connected — unless it ran on
+   * a cached connection: `tls.reused` says so for TLS, the outcomes' `connUse`
+   * (≥ 2, Postfix's conn_use) for plaintext. The queue manager publishes a
+   * delivery's sessions and then its outcomes in one synchronous batch, so the
+   * sessions are judged in a microtask, after their outcomes.
+   */
+  private connectionOut(s: TlsSessionRecord): void {
+    if ((s.server.helo === undefined && s.tls === undefined) || s.tls?.reused) return;
+    this.pendingSessions.push(s);
+    if (this.pendingSessions.length === 1) queueMicrotask(() => this.countConnections());
+  }
+
+  private countConnections(): void {
+    for (const s of this.pendingSessions) if (!this.reusedSessions.has(s)) this.c.connOut.inc();
+    this.pendingSessions = [];
   }
 
   private removed(queueId: string, reason: 'delivered' | 'expired' | 'deleted'): void {
