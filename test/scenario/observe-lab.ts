@@ -47,9 +47,11 @@ export interface ObserveLab {
 
 export interface ObserveLabOptions {
   readonly mainCf?: readonly string[];
-  /** More receivers (127.0.0.5 and up), on the same port. */
-  readonly extraReceivers?: readonly ReceiverOptions[];
+  /** More receivers (127.0.0.5 and up), on the same port; given the lab's PKI for their certificates. */
+  readonly extraReceivers?: (pki: TestPki) => readonly ReceiverOptions[];
   readonly extraZone?: Zone;
+  /** More policy-table entries (`{partner.test = secure}`) besides `{secure.test = secure}`. */
+  readonly policyEntries?: readonly string[];
 }
 
 export function fingerprintOf(certFile: string): string {
@@ -65,7 +67,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     // Its RSET is refused, so its connections are never cached: a deferral on a reused
     // connection loses its session link (attempt.ts finish(); reported), which these tests do not test.
     { host: '127.0.0.4', name: 'mx.defer.test', replies: { rcpt: () => DEFER_REPLY, rset: () => '421 4.3.2 closing' } },
-    ...(opts.extraReceivers ?? []),
+    ...(opts.extraReceivers?.(pki) ?? []),
   ]);
   const [secure, plain, defer, ...extra] = receivers as [Receiver, Receiver, Receiver, ...Receiver[]];
   const httpPort = await freePort();
@@ -84,7 +86,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     mainCf: [
       'smtp_tls_security_level = may',
       `smtp_tls_CAfile = ${pki.caCert}`,
-      'smtp_tls_policy_maps = inline:{ {secure.test = secure} }',
+      `smtp_tls_policy_maps = inline:{ ${['{secure.test = secure}', ...(opts.policyEntries ?? [])].join(', ')} }`,
       `sealpost_http_listen = 127.0.0.1:${httpPort}`,
       'minimal_backoff_time = 300s',
       'maximal_backoff_time = 600s',
