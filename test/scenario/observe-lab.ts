@@ -21,7 +21,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../harness/cli.ts';
+import { sealpost, tempDir, type RunResult } from '../harness/cli.ts';
 import type { Zone } from '../harness/dns-server.ts';
 import { makePki, type TestPki } from '../harness/pki.ts';
 import { startReceivers, type Receiver, type ReceiverOptions } from '../harness/smtp-receiver.ts';
@@ -42,6 +42,8 @@ export interface ObserveLab {
   readonly secureFingerprint: string;
   /** Text of /metrics. */
   metrics(): Promise<string>;
+  /** `sealpost tls SUB -c CONFIG_DIR ARGS...` (report, proof). */
+  tls(sub: string, args: readonly string[]): Promise<RunResult>;
   cleanup(): Promise<void>;
 }
 
@@ -50,8 +52,8 @@ export interface ObserveLabOptions {
   /** More receivers (127.0.0.5 and up), on the same port; given the lab's PKI for their certificates. */
   readonly extraReceivers?: (pki: TestPki) => readonly ReceiverOptions[];
   readonly extraZone?: Zone;
-  /** More policy-table entries (`{partner.test = secure}`) besides `{secure.test = secure}`. */
-  readonly policyEntries?: readonly string[];
+  /** More policy-table entries (`{partner.test = secure}`) besides `{secure.test = secure}`; a function is called after the receivers started. */
+  readonly policyEntries?: readonly string[] | (() => readonly string[]);
 }
 
 export function fingerprintOf(certFile: string): string {
@@ -86,7 +88,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     mainCf: [
       'smtp_tls_security_level = may',
       `smtp_tls_CAfile = ${pki.caCert}`,
-      `smtp_tls_policy_maps = inline:{ ${['{secure.test = secure}', ...(opts.policyEntries ?? [])].join(', ')} }`,
+      `smtp_tls_policy_maps = inline:{ ${['{secure.test = secure}', ...(typeof opts.policyEntries === 'function' ? opts.policyEntries() : opts.policyEntries ?? [])].join(', ')} }`,
       `sealpost_http_listen = 127.0.0.1:${httpPort}`,
       'minimal_backoff_time = 300s',
       'maximal_backoff_time = 600s',
@@ -109,6 +111,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
       if (res.status !== 200) throw new Error(`/metrics: HTTP ${res.status}`);
       return res.text();
     },
+    tls: (sub, args) => sealpost(['tls', sub, '-c', lab.configDir, ...args], { env: { PATH: process.env.PATH, MAIL_CONFIG: lab.configDir } }),
     cleanup: async () => {
       await lab.cleanup();
       await Promise.all(receivers.map((r) => r.close()));
