@@ -350,7 +350,11 @@ class Master {
     this.log.write('master', `reload -- ${this.version()}`);
   }
 
-  /** A changed observability setting restarts metrics, stores and listener; a failure leaves them off, with a warning. */
+  /**
+   * A changed observability setting restarts metrics, stores and listener. When the listener
+   * cannot start (as mail_owner: a port below 1024, a root-only key), the stores run on
+   * without it — the TLS evidence is never dropped for a metrics problem — with a warning.
+   */
   private async reloadObserve(next: LoadedConfig, previous: LoadedConfig): Promise<void> {
     if (observabilityKey(next) === observabilityKey(previous)) return;
     await this.observe?.stop();
@@ -359,8 +363,14 @@ class Master {
     try {
       await this.startObserve(next);
       await this.observe!.openStores();
+      return;
     } catch (e) {
-      this.log.warn('master', `${(e as Error).message}; metrics, status page and TLS report stores stay off until this is fixed and reloaded`);
+      this.log.warn('master', `${(e as Error).message}; metrics and the status page stay off until this is fixed (a port below 1024 or a root-only file needs "sealpost stop" and "sealpost start")`);
+    }
+    try {
+      this.observe = await startObservability({ config: next, bus: this.events, spool: this.spool, warn: (m) => this.log.warn('master', m), storesOnly: true });
+    } catch (e) {
+      this.log.warn('master', `TLS report and proof stores: ${(e as Error).message}`);
     }
   }
 

@@ -53,6 +53,8 @@ export interface ObservabilityOptions {
    * mail_owner, so their files belong to mail_owner.
    */
   readonly deferStores?: boolean;
+  /** Stores only, whatever sealpost_http_listen says (the daemon's fallback when the listener cannot start on reload). */
+  readonly storesOnly?: boolean;
 }
 
 export interface Observability {
@@ -169,7 +171,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
     const stores = storesOf(o, posture, cleanups);
     const openStores = stores.open;
     if (!o.deferStores) await openStores();
-    const listen = parseListen(config.get('sealpost_http_listen'));
+    const listen = o.storesOnly ? undefined : parseListen(config.get('sealpost_http_listen'));
     if (!listen) return { hooks: NO_HOOKS, openStores, stop };
     const secrets = listenerSecrets(config);
     const gauge = new SpoolQueueGauge(config.get('queue_directory'));
