@@ -22,24 +22,18 @@
  *   A reload that changes any `sealpost_http_*`, `sealpost_metrics_*` or
  *   `sealpost_tls_*` value needs stop() and a new start (see `observabilityKey`).
  *
- * Not here: the pieces themselves (metrics.ts, posture.ts, proof.ts,
- * http/server.ts), who publishes events (the queue manager).
+ * Not here: the listener with metrics and the status page
+ * (observe-listener.ts, loaded only when sealpost_http_listen is set), the
+ * pieces themselves (metrics.ts, posture.ts, proof.ts, http/server.ts), who
+ * publishes events (intake, the queue manager).
  */
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { LoadedConfig } from '../config/load.ts';
-import { UserError } from '../lib/errors.ts';
-import { TableSet } from '../maps/registry.ts';
 import type { Spool } from '../queue/spool.ts';
 import type { EventBus, Subscriber } from './events.ts';
-import { parseAuthFile, parseListen, type Credentials } from './http/access.ts';
-import { ObservabilityServer, type StatusSources } from './http/server.ts';
 import type { SealpostMetrics } from './metrics.ts';
 import { NO_HOOKS, type ObservabilityHooks } from './observe-hooks.ts';
-import { PostureStore, readPosture } from './posture.ts';
+import { PostureStore } from './posture.ts';
 import { ProofStore } from './proof.ts';
-import { SpoolQueueGauge } from './queue-gauge.ts';
-import { takeSnapshot } from './queue-snapshot.ts';
 
 export interface ObservabilityOptions {
   readonly config: LoadedConfig;
@@ -75,51 +69,6 @@ export function observabilityKey(config: LoadedConfig): string {
     'sealpost_tls_report_retention', 'sealpost_tls_proof_enable', 'sealpost_tls_proof_retention', 'data_directory',
   ];
   return JSON.stringify(names.map((n) => config.get(n)));
-}
-
-function readParamFile(config: LoadedConfig, name: string): string {
-  const file = config.get(name);
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UserError(`cannot read ${name} = ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-function listenerSecrets(config: LoadedConfig): { credentials?: Credentials; tls?: { cert: string; key: string } } {
-  const out: { credentials?: Credentials; tls?: { cert: string; key: string } } = {};
-  if (config.get('sealpost_http_auth_file') !== '') out.credentials = parseAuthFile(readParamFile(config, 'sealpost_http_auth_file'), config.get('sealpost_http_auth_file'));
-  const cert = config.get('sealpost_http_tls_cert_file');
-  const key = config.get('sealpost_http_tls_key_file');
-  if ((cert === '') !== (key === '')) throw new UserError('set both sealpost_http_tls_cert_file and sealpost_http_tls_key_file, or neither');
-  if (cert !== '') out.tls = { cert: readParamFile(config, 'sealpost_http_tls_cert_file'), key: readParamFile(config, 'sealpost_http_tls_key_file') };
-  return out;
-}
-
-function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture: PostureStore | undefined, storesOpen: () => boolean): StatusSources {
-  const { config, spool } = o;
-  return {
-    hostname: config.get('myhostname') || hostname(),
-    version: config.get('mail_version'),
-    startedAt: o.startedAt ?? Date.now(),
-    queues: () => gauge.read(),
-    snapshot: () => takeSnapshot(spool),
-    posture: async (w) => {
-      // Before openStores() the counts stay in memory (the directory may not exist yet).
-      if (storesOpen()) await posture?.flush();
-      return readPosture(config.get('data_directory'), w);
-    },
-    explain: async (recipient) => {
-      // tls-explain.ts is loaded only when a page asks (it pulls in the router and the policy engine).
-      const { explainRecipient } = await import('../cli/tls-explain.ts');
-      const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash' });
-      try {
-        return await explainRecipient({ config, tables, recipient, sender: '' });
-      } finally {
-        await tables.close();
-      }
-    },
-  };
 }
 
 /** A store as observe.ts drives it. */
@@ -171,23 +120,12 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
     const stores = storesOf(o, posture, cleanups);
     const openStores = stores.open;
     if (!o.deferStores) await openStores();
-    const listen = o.storesOnly ? undefined : parseListen(config.get('sealpost_http_listen'));
-    if (!listen) return { hooks: NO_HOOKS, openStores, stop };
-    const secrets = listenerSecrets(config);
-    const gauge = new SpoolQueueGauge(config.get('queue_directory'));
-    // prom-client is loaded only when metrics are on.
-    const { SealpostMetrics } = await import('./metrics.ts');
-    const metrics = new SealpostMetrics({
-      destinations: config.getList('sealpost_metrics_destinations'),
-      destinationLimit: config.getInt('sealpost_metrics_destination_limit'),
-      queueGauge: gauge,
-      version: config.get('mail_version'),
-    });
-    cleanups.push(bus.subscribe(metrics.subscriber));
-    const server = new ObservabilityServer({ listen, ...secrets, metrics, status: statusSources(o, gauge, posture, stores.isOpen), onError: o.warn });
-    const { url } = await server.start();
-    cleanups.push(() => server.stop());
-    return { hooks: metrics.hooks, metrics, url, openStores, stop };
+    if (o.storesOnly || config.get('sealpost_http_listen').trim() === '') return { hooks: NO_HOOKS, openStores, stop };
+    // The listener, prom-client and the status page are loaded only when they run.
+    const { startListener } = await import('./observe-listener.ts');
+    const l = await startListener(o, posture, stores.isOpen);
+    cleanups.push(() => l.stop());
+    return { hooks: l.metrics.hooks, metrics: l.metrics, url: l.url, openStores, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -42,6 +42,8 @@ test('sendmail while the daemon is down, then start: the message moves to incomi
     const line = await d.waitFor(/sealpost\/pickup\[\d+\]: [0-9A-F]+: uid=\d+ from=<alice@example\.org>/);
     const id = /: ([0-9A-F]+): uid=/.exec(line)![1]!;
     await d.waitFor(new RegExp(`sealpost/cleanup\\[\\d+\\]: ${id}: message-id=<\\d{14}\\.${id}@mx\\.example\\.org>`));
+    // Pickup removes the maildrop file once the queue file is durable, just after cleanup's line.
+    for (let i = 0; i < 100 && spool.list('maildrop').length > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(spool.list('maildrop'), []);
     assert.deepEqual(queued(spool), [id]);
     const { envelope, content } = await readQueued(spool, id);
