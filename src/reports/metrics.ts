@@ -123,7 +123,7 @@ export class SealpostMetrics {
     const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: r });
     const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []) => new Histogram({ name, help, buckets, labelNames, registers: r });
     this.c = {
-      received: counter('sealpost_messages_received_total', 'Messages accepted into the queue, by origin (smtpd, submission, pickup, bounce, tlsrpt)', ['origin']),
+      received: counter('sealpost_messages_received_total', 'Messages accepted into the queue, by origin (smtpd, submission, pickup, bounce)', ['origin']),
       delivered: counter('sealpost_messages_delivered_total', 'Messages removed from the queue after delivery with no bounced recipient'),
       deferredMsgs: counter('sealpost_messages_deferred_total', 'Messages that had at least one recipient deferred (counted once per message)'),
       bouncedMsgs: counter('sealpost_messages_bounced_total', 'Messages that had at least one recipient bounced (counted once per message)'),
