@@ -29,7 +29,6 @@ import { join } from 'node:path';
 import type { EnvelopeInput } from '../../queue/queue-file.ts';
 import { mailDate } from '../../message/received.ts';
 import type { HttpsPoster } from './https.ts';
-import type { TlsRptHooks } from '../observe-hooks.ts';
 import { writeDurable } from './journal.ts';
 import { reportMail } from './report.ts';
 import type { Rua } from './discover.ts';
@@ -60,8 +59,6 @@ export interface OutboxDeps {
   readonly retryLifetimeMs: number;
   readonly log: (text: string) => void;
   readonly warn: (text: string) => void;
-  /** Metrics: each delivery attempt's method and result (reports/observe-hooks.ts). */
-  readonly hooks?: TlsRptHooks;
 }
 
 export class Outbox {
@@ -149,17 +146,14 @@ export class Outbox {
     try {
       const queueId = await this.d.queueMail(envelope, content);
       await this.remove(item);
-      this.d.hooks?.reportDelivered('mailto', true);
       this.d.log(`${item.domain}: report ${item.reportId} queued for ${item.rua.addresses.join(',')} as ${queueId}`);
     } catch (err) {
-      this.d.hooks?.reportDelivered('mailto', false);
       await this.retry(item, `queue file write error: ${(err as Error).message}`);
     }
   }
 
   private async post(item: OutboxItem, body: Buffer): Promise<void> {
     const r = await this.d.https.post(item.rua.uri, body);
-    this.d.hooks?.reportDelivered('https', r.ok);
     if (r.ok) {
       await this.remove(item);
       this.d.log(`${item.domain}: report ${item.reportId} posted to ${item.rua.uri}: status ${r.status}`);

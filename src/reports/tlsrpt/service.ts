@@ -30,7 +30,6 @@ import { join } from 'node:path';
 import type { Config } from '../../config/types.ts';
 import type { EnvelopeInput } from '../../queue/queue-file.ts';
 import type { EventBus } from '../events.ts';
-import type { TlsRptHooks } from '../observe-hooks.ts';
 import type { MailLog } from '../maillog.ts';
 import { discoverRua, type TxtLookup } from './discover.ts';
 import { createHttpsPoster, trustRoots, type HttpsPoster } from './https.ts';
@@ -47,8 +46,6 @@ export interface TlsRptServiceOptions {
   /** Queue a message through maildrop (intake/maildrop.ts writeMaildrop on the daemon's spool). */
   readonly queueMail: (envelope: EnvelopeInput, content: Buffer) => Promise<string>;
   readonly bus?: EventBus;
-  /** Metrics: reports generated and delivered (reports/observe-hooks.ts). */
-  readonly hooks?: TlsRptHooks;
   readonly txt?: TxtLookup;
   readonly https?: HttpsPoster;
   readonly clock?: () => number;
@@ -138,7 +135,6 @@ export class TlsRptService {
       retryLifetimeMs: this.config.getTime('sealpost_tlsrpt_retry_lifetime') * 1000,
       log: (t) => this.info(t),
       warn: (t) => this.warn(t),
-      ...(this.opts.hooks ? { hooks: this.opts.hooks } : {}),
     });
   }
 
@@ -253,7 +249,6 @@ export class TlsRptService {
     } else {
       const meta = this.meta(p);
       const report = buildReport(meta, domain, p.total.forDomain(domain));
-      this.opts.hooks?.reportGenerated();
       const gz = gzipReport(report);
       for (const rua of found.rua) {
         await this.outbox!.add({ domain, reportId: reportId(meta, domain), fileName: reportFileName(meta, domain), rua, start: meta.start, end: meta.end }, gz);
