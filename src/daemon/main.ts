@@ -40,6 +40,9 @@
  *   finish for `gracefulTimeoutMs` (what is left stays in active/ and is
  *   delivered after the next start).
  *
+ * Hooks: `onFlush` and `onQueued` also receive each flush request and each
+ * new queue ID (tests observe them).
+ *
  * - Observability (reports/observe.ts): started first in start() (a bad
  *   sealpost_http_* setting refuses the start before any SMTP listener binds);
  *   its HTTP listener binds as root with the others, its stores (under
@@ -50,9 +53,6 @@
  *   theirs), and to the MTA-STS and TLS-RPT services. A reload that changes
  *   an observability setting restarts it (a failure is a warning: the mail
  *   system runs on without it); a stop closes it after the queue manager.
- *
- * Hooks: `onFlush` and `onQueued` also receive each flush request and each
- * new queue ID (tests observe them).
  *
  * Not here: the control commands (control.ts), validation (check.ts),
  * listener bookkeeping (services.ts), pickup (pickup.ts), the queue listing
@@ -341,12 +341,12 @@ class Master {
     for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
     this.pickup?.update(next);
     this.showq?.update(next);
-    await this.reloadObserve(next, previous);
     try {
       await this.qmgr.reload(next);
     } catch (e) {
       this.log.warn('master', `queue manager: ${(e as Error).message}; delivery keeps the previous tables and agents`);
     }
+    await this.reloadObserve(next, previous);
     this.log.write('master', `reload -- ${this.version()}`);
   }
 
@@ -389,8 +389,9 @@ class Master {
     await this.flush?.stop();
     await this.showq?.close();
     await this.qmgr.stop(this.graceMs);
-    await this.observe?.stop();
     this.secrets?.stop();
+    // After the queue manager: its last outcomes are counted and stored.
+    await this.observe?.stop();
     removePidFile(this.spool.dir);
     this.log.close();
     await this.lock.release();
