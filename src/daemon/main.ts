@@ -65,10 +65,6 @@ import { startSmtpd } from '../intake/smtpd/server.ts';
 import type { SmtpdContext } from '../intake/smtpd/server.ts';
 import { UserError } from '../lib/errors.ts';
 import { createSpool, type Spool } from '../queue/spool.ts';
-import { defaultSmtpAgent } from '../delivery/hosting/service-agent.ts';
-import { startObservability, observabilityKey, type Observability } from '../reports/observe.ts';
-import { HookRelay, NO_HOOKS } from '../reports/observe-hooks.ts';
-import type { DeliveryEvent } from '../reports/events.ts';
 import { spoolStore } from '../queue/store.ts';
 import { QueueManager } from '../scheduler/qmgr.ts';
 import { createRuntimeFactory } from '../scheduler/wiring.ts';
@@ -78,6 +74,9 @@ import { findSyslogSocket, openSyslogLog } from '../reports/syslog.ts';
 import { mailLogSubscriber } from '../reports/maillog-subscriber.ts';
 import { resolutionLimitOf } from '../reports/delivery-log.ts';
 import { programLog } from '../reports/program-log.ts';
+import { startObservability, observabilityKey, type Observability } from '../reports/observe.ts';
+import { HookRelay, NO_HOOKS } from '../reports/observe-hooks.ts';
+import type { DeliveryEvent } from '../reports/events.ts';
 import { checkConfiguration, firstError, type CheckReport } from './check.ts';
 import { FlushWatcher, type FlushRequest } from './flush.ts';
 import { acquireMasterLock, AlreadyRunningError, type MasterLock } from './lock.ts';
@@ -182,6 +181,12 @@ class Master {
   private readonly listeners: ListenerSet;
   private readonly log: SwitchableLog;
   private logKeyNow: string;
+  /** Metrics, status page, TLS posture and proof stores (reports/observe.ts). */
+  private observe: Observability | undefined;
+  /** The metrics' hooks as every component gets them once (reports/observe-hooks.ts). */
+  private readonly hooks = new HookRelay();
+  /** Intake's way onto the bus (`received` events). */
+  private readonly publish = (e: DeliveryEvent): void => this.events.publish(e);
   private pickup: Pickup | undefined;
   private flush: FlushWatcher | undefined;
   private showq: ShowqService | undefined;
@@ -193,12 +198,6 @@ class Master {
   /** The delivery event stream (reports/events.ts); the mail log is its first subscriber. */
   readonly events: EventBus;
   private readonly onQueued: (queueId: string) => void;
-  /** Metrics, status page, TLS posture and proof stores (reports/observe.ts). */
-  private observe: Observability | undefined;
-  /** The metrics' hooks as every component gets them once (reports/observe-hooks.ts). */
-  private readonly hooks = new HookRelay();
-  /** Intake's way onto the bus (`received` events). */
-  private readonly publish = (e: DeliveryEvent): void => this.events.publish(e);
 
   constructor(
     private readonly opts: MasterOptions,
@@ -216,7 +215,7 @@ class Master {
     this.events = new EventBus((err) => this.log.warn('master', `event subscriber failed: ${err instanceof Error ? err.message : String(err)}`));
     // The mail log first: a delivery's TLS lines, then its status= lines (maillog-subscriber.ts).
     this.events.subscribe(mailLogSubscriber({ log: this.log, resolutionLimit: () => resolutionLimitOf(this.config) }));
-    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log, defaultSmtpAgent, this.hooks) });
+    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log, undefined, this.hooks) });
     this.onQueued = (id) => {
       this.qmgr.onQueued(id);
       this.opts.onQueued?.(id);

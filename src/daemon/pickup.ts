@@ -37,11 +37,11 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.ts';
 import { pickUpMaildrop } from '../intake/local-cleanup.ts';
 import { parseHeaders } from '../message/headers.ts';
+import type { Publish } from '../reports/received-event.ts';
 import type { QueueEnvelope } from '../queue/queue-file.ts';
 import { QueueFileFormatError } from '../queue/queue-file.ts';
 import type { Spool } from '../queue/spool.ts';
 import type { MailLog } from '../reports/maillog.ts';
-import type { Publish } from '../reports/received-event.ts';
 
 export { localCleanupSettings, pickupEnvelope } from '../intake/local-cleanup.ts';
 

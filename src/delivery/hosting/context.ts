@@ -13,9 +13,9 @@
  */
 import type { LoadedConfig } from '../../config/load.ts';
 import type { MasterService } from '../../config/master-cf.ts';
+import type { ObservabilityHooks } from '../../reports/observe-hooks.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
-import type { ObservabilityHooks } from '../../reports/observe-hooks.ts';
 import type { DeliveryAgent } from '../types.ts';
 
 export interface AgentContext {
@@ -25,10 +25,10 @@ export interface AgentContext {
   /** The service's -o overrides, `$service_name` expanded. */
   readonly overrides: Readonly<Record<string, string>>;
   readonly tables: TableSet;
-  /** Logs as `syslog_name/service` of the service's configuration. */
-  readonly log: MailLog;
   /** Metrics hooks (DNS lookups); a worker thread forwards its calls to these (thread-pool.ts). */
   readonly hooks?: ObservabilityHooks;
+  /** Logs as `syslog_name/service` of the service's configuration. */
+  readonly log: MailLog;
 }
 
 /** How an smtp(8) service's agent is made (tests inject their own). */

@@ -1,6 +1,8 @@
 /**
  * thread-pool.ts — an smtp(8) service's DeliveryAgent whose SMTP clients run
  * in worker threads (thread-main.ts), `sealpost_delivery_workers` of them.
+ * A worker's metrics hook calls (DNS lookups) arrive as `hook` messages and
+ * are replayed on `ctx.hooks` in this thread (reports/observe-hooks.ts).
  * Measured first (bench/relay.ts, bench/relay-tls.ts): with the client in
  * the master's thread, intake and delivery shared one core and TLS crypto
  * saturated it; a worker puts delivery on the second core. Threads, not
@@ -13,8 +15,6 @@
  *   relayhost) so spreads over every worker; each worker keeps its own
  *   connection cache (smtp_connection_cache_on_demand, TLS connection
  *   reuse), which serves the requests it gets, so reuse still works.
- * - A worker's metrics hook calls (DNS lookups) arrive as `hook` messages and
- *   are replayed on `ctx.hooks` in this thread (reports/observe-hooks.ts).
  * - Log lines from workers are written through the service's log in the
  *   master (one log, one order per worker). TLS lines travel in the results
  *   as session records (delivery/outcome.ts), plain data, and are logged by

@@ -294,7 +294,7 @@ export function stsCacheDir(config: Config): string {
  * HTTPS getter with the `secure` roots, resolving through `resolver`.
  * Throws a one-line Error when the CA file or path cannot be read.
  */
-export function createStsService(config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void; hooks?: MtaStsHooks }, now?: () => number): StsService {
+export function createStsService(config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number): StsService {
   const protocols = config.getList('inet_protocols').map((p) => p.toLowerCase());
   const families = familiesFor(protocols.length === 1 && (protocols[0] === 'ipv4' || protocols[0] === 'ipv6') ? protocols[0] : 'all');
   const getter = createHttpsGetter({ roots: stsTrustRoots(config), addresses: (host) => resolver.addresses(host, families) });
@@ -304,7 +304,6 @@ export function createStsService(config: Config, resolver: FullResolver, log: { 
     maxBytes: config.getSize('sealpost_mta_sts_max_policy_size'),
     warn: log.warn,
     ...(log.info ? { info: log.info } : {}),
-    ...(log.hooks ? { hooks: log.hooks } : {}),
     ...(now ? { now } : {}),
   });
 }
