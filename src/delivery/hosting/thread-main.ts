@@ -21,9 +21,9 @@
  * Not here: choosing a worker, restarting one (thread-pool.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { forwardingHooks } from '../../reports/observe-hooks.ts';
 import { loadConfig } from '../../config/load.ts';
 import type { DeliveryRequest } from '../types.ts';
+import { forwardingHooks } from '../../reports/observe-hooks.ts';
 import { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { createSmtpServiceAgent } from './smtp-service.ts';
