@@ -15,10 +15,10 @@
  *   every component: it forwards to the current metrics' hooks (or
  *   NO_HOOKS), so a reload that restarts the metrics needs no rewiring.
  * - Worker threads (the SMTP client, delivery/hosting/) cannot reach the
- *   main thread's registry: `forwardingHooks(post)` turns each call into a
- *   small `HookMessage` posted to the parent, and `applyHookMessage()` replays
- *   it on the main thread's hooks (unknown names are ignored, so a message
- *   cannot call anything else).
+ *   main thread's registry: `forwardingHooks(post)` collects the calls of one
+ *   event-loop turn into a small `HookMessage` posted to the parent, and
+ *   `applyHookMessage()` replays them on the main thread's hooks (unknown
+ *   names are ignored, so a message cannot call anything else).
  *
  * Not here: the metric names and their registry (metrics.ts), the delivery
  * events (events.ts), queue sizes (queue-gauge.ts).
@@ -112,16 +112,30 @@ export class HookRelay implements ObservabilityHooks {
   readonly smtpd: SmtpdHooks = { connectionOpened: (service) => this.target.smtpd.connectionOpened(service) };
 }
 
-/** One hook call of a worker thread, as posted to its parent (plain data). */
+/** A worker thread's hook calls of one event-loop turn, as posted to its parent (plain data). */
 export interface HookMessage {
   readonly kind: 'hook';
-  readonly call: 'dns.lookup' | 'mtaSts.cacheLookup' | 'mtaSts.policyFetch' | 'mtaSts.cachedPolicies' | 'tlsRpt.reportGenerated' | 'tlsRpt.reportDelivered';
-  readonly args: readonly unknown[];
+  readonly calls: ReadonlyArray<{ readonly call: HookCall; readonly args: readonly unknown[] }>;
 }
 
-/** Hooks for a worker thread: every call becomes a HookMessage handed to `post` (smtpd hooks are the listener's, never a worker's). */
-export function forwardingHooks(post: (m: HookMessage) => void): ObservabilityHooks {
-  const send = (call: HookMessage['call'], ...args: unknown[]): void => post({ kind: 'hook', call, args });
+export type HookCall = 'dns.lookup' | 'mtaSts.cacheLookup' | 'mtaSts.policyFetch' | 'mtaSts.cachedPolicies' | 'tlsRpt.reportGenerated' | 'tlsRpt.reportDelivered';
+
+/**
+ * Hooks for a worker thread: the calls of one event-loop turn go out as one
+ * HookMessage (a postMessage wakes the other thread: one per turn, not one per
+ * lookup). smtpd hooks are the listener's, never a worker's.
+ */
+export function forwardingHooks(post: (m: HookMessage) => void, schedule: (flush: () => void) => void = setImmediate): ObservabilityHooks {
+  let calls: Array<{ call: HookCall; args: unknown[] }> = [];
+  const send = (call: HookCall, ...args: unknown[]): void => {
+    calls.push({ call, args });
+    if (calls.length > 1) return;
+    schedule(() => {
+      const batch = calls;
+      calls = [];
+      post({ kind: 'hook', calls: batch });
+    });
+  };
   return {
     dns: { lookup: (type, result, seconds) => send('dns.lookup', type, result, seconds) },
     mtaSts: {
@@ -134,10 +148,13 @@ export function forwardingHooks(post: (m: HookMessage) => void): ObservabilityHo
   };
 }
 
-/** Replay a worker's HookMessage on the main thread's hooks; anything else is ignored. */
+/** Replay a worker's HookMessage on the main thread's hooks; unknown calls are ignored. */
 export function applyHookMessage(hooks: ObservabilityHooks, m: HookMessage): void {
-  const a = m.args as never[];
-  switch (m.call) {
+  for (const c of m.calls) applyCall(hooks, c.call, c.args as never[]);
+}
+
+function applyCall(hooks: ObservabilityHooks, call: HookCall, a: never[]): void {
+  switch (call) {
     case 'dns.lookup':
       return hooks.dns.lookup(a[0]!, a[1]!, a[2]!);
     case 'mtaSts.cacheLookup':

@@ -9,8 +9,8 @@
  *   in:  {kind:'deliver', id, request}   {kind:'close'}
  *   out: {kind:'ready'} | {kind:'failed', message}
  *        {kind:'log', service, text}      one mail-log line, written by the master
- *        {kind:'hook', call, args}         one metrics hook call (DNS lookups; only when
- *                                          sealpost_http_listen is set), replayed by the master
+ *        {kind:'hook', calls}              the metrics hook calls of one turn (DNS lookups;
+ *                                          only when sealpost_http_listen is set), replayed by the master
  *        {kind:'result', id, result}       {kind:'error', id, message}
  *        {kind:'closed'}
  * The configuration is read again here from workerData (config directory +

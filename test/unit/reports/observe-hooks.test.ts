@@ -39,21 +39,28 @@ test('a HookRelay forwards to its current target; a close reaches the metrics th
   assert.equal(sampleValue(b, 'sealpost_dns_lookups_total'), 0);
 });
 
-test('a worker\'s hook calls cross as plain messages and are replayed on the main thread\'s metrics', async () => {
+test('a worker\'s hook calls of one turn cross as one plain message and are replayed on the main thread\'s metrics', async () => {
   const posted: HookMessage[] = [];
-  const w = forwardingHooks((m) => posted.push(structuredClone(m)));
+  const pending: Array<() => void> = [];
+  const w = forwardingHooks((m) => posted.push(structuredClone(m)), (flush) => pending.push(flush));
   w.dns.lookup('TLSA', 'timeout', 5);
   w.dns.lookup('A', 'ok', 0.002);
   w.mtaSts.policyFetch('invalid', 0.2);
   w.mtaSts.cachedPolicies(3);
   w.tlsRpt.reportGenerated();
   w.smtpd.connectionOpened('smtp')(); // a worker has no listener: not forwarded
-  assert.equal(posted.length, 5);
+  assert.equal(posted.length, 0, 'nothing posted before the turn ends');
+  assert.equal(pending.length, 1, 'one flush scheduled for the turn');
+  pending.shift()!();
+  w.dns.lookup('MX', 'notfound', 0.01);
+  pending.shift()!();
+  assert.deepEqual(posted.map((p) => p.calls.length), [5, 1]);
   const m = new SealpostMetrics({ defaultMetrics: false });
   for (const p of posted) applyHookMessage(m.hooks, p);
-  applyHookMessage(m.hooks, { kind: 'hook', call: 'constructor' as never, args: [] });
+  applyHookMessage(m.hooks, { kind: 'hook', calls: [{ call: 'constructor' as never, args: [] }] });
   const s = await samples(m);
   assert.equal(sampleValue(s, 'sealpost_dns_lookups_total', { type: 'TLSA', result: 'timeout' }), 1);
+  assert.equal(sampleValue(s, 'sealpost_dns_lookups_total', { type: 'MX', result: 'notfound' }), 1);
   assert.equal(sampleValue(s, 'sealpost_dns_lookup_duration_seconds_count', { type: 'A' }), 1);
   assert.equal(sampleValue(s, 'sealpost_mta_sts_policy_fetches_total', { result: 'invalid' }), 1);
   assert.equal(sampleValue(s, 'sealpost_mta_sts_cached_policies'), 3);
