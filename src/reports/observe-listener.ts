@@ -21,7 +21,8 @@ import { TableSet } from '../maps/registry.ts';
 import { parseAuthFile, parseListen, type Credentials } from './http/access.ts';
 import { ObservabilityServer, type StatusSources } from './http/server.ts';
 import { SealpostMetrics } from './metrics.ts';
-import type { ObservabilityOptions } from './observe.ts';
+import type { EventBus } from './events.ts';
+import type { Spool } from '../queue/spool.ts';
 import { readPosture, type PostureStore } from './posture.ts';
 import { SpoolQueueGauge } from './queue-gauge.ts';
 import { takeSnapshot } from './queue-snapshot.ts';
@@ -45,7 +46,7 @@ function listenerSecrets(config: LoadedConfig): { credentials?: Credentials; tls
   return out;
 }
 
-function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture: PostureStore | undefined, storesOpen: () => boolean): StatusSources {
+function statusSources(o: ListenerOptions, gauge: SpoolQueueGauge, posture: PostureStore | undefined, storesOpen: () => boolean): StatusSources {
   const { config, spool } = o;
   return {
     hostname: config.get('myhostname') || hostname(),
@@ -71,8 +72,17 @@ function statusSources(o: ObservabilityOptions, gauge: SpoolQueueGauge, posture:
   };
 }
 
+/** What the listener needs of observe.ts's options. */
+export interface ListenerOptions {
+  readonly config: LoadedConfig;
+  readonly bus: EventBus;
+  readonly spool: Spool;
+  readonly warn: (message: string) => void;
+  readonly startedAt?: number;
+}
+
 export async function startListener(
-  o: ObservabilityOptions, posture: PostureStore | undefined, storesOpen: () => boolean,
+  o: ListenerOptions, posture: PostureStore | undefined, storesOpen: () => boolean,
 ): Promise<{ metrics: SealpostMetrics; url: string; stop: () => Promise<void> }> {
   const { config, bus } = o;
   const listen = parseListen(config.get('sealpost_http_listen'));
