@@ -30,7 +30,7 @@
  * Not here: the listener, authentication and TLS (http/), the queue directory
  * walk (queue-gauge.ts), configuration parsing (observe.ts).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TlsSessionRecord } from '../delivery/outcome.ts';
 import type { DeliveryEvent, RecipientOutcomeEvent, Subscriber } from './events.ts';
 import type { ObservabilityHooks } from './observe-hooks.ts';
@@ -114,7 +114,6 @@ export class SealpostMetrics {
   /** Sessions of the delivery being published, and those its outcomes said ran on a cached connection. */
   private pendingSessions: TlsSessionRecord[] = [];
   private readonly reusedSessions = new WeakSet<TlsSessionRecord>();
-  private readonly children = new Map<object, Map<string, unknown>>();
   readonly hooks: ObservabilityHooks;
 
   constructor(opts: MetricsOptions = {}) {
@@ -161,25 +160,11 @@ export class SealpostMetrics {
     this.hooks = this.makeHooks();
   }
 
-  /**
-   * The labelled child of a metric, cached by its label values: prom-client
-   * otherwise sorts and hashes the label object on every inc. Label values
-   * are bounded (see the header), so is the cache.
-   */
-  private child<C>(metric: { labels(l: LabelValues<string>): C }, labels: LabelValues<string>): C {
-    let byKey = this.children.get(metric) as Map<string, C> | undefined;
-    if (!byKey) this.children.set(metric, (byKey = new Map()));
-    const key = Object.values(labels).join('\u0000');
-    let c = byKey.get(key);
-    if (c === undefined) byKey.set(key, (c = metric.labels(labels)));
-    return c;
-  }
-
   /** The delivery-event subscriber. */
   readonly subscriber: Subscriber = (e: DeliveryEvent) => {
     switch (e.kind) {
       case 'received':
-        this.child(this.c.received, { origin: nameLabel(e.origin) }).inc();
+        this.c.received.inc({ origin: nameLabel(e.origin) });
         return;
       case 'outcome':
         this.outcome(e);
@@ -206,10 +191,10 @@ export class SealpostMetrics {
   private outcome(e: RecipientOutcomeEvent): void {
     if (e.session && e.connUse !== undefined && e.connUse >= 2) this.reusedSessions.add(e.session);
     const transport = nameLabel(e.transport);
-    this.child(this.c.recipients, { status: e.status, transport }).inc();
-    this.child(this.c.destRcpt, { destination: this.labels.label(recipientDomain(e.recipient)), status: e.status }).inc();
+    this.c.recipients.inc({ status: e.status, transport });
+    this.c.destRcpt.inc({ destination: this.labels.label(recipientDomain(e.recipient)), status: e.status });
     if (e.status === 'sent') {
-      this.child(this.c.latency, { transport }).observe(Math.max(0, (e.time - e.arrivalTime) / 1000));
+      this.c.latency.observe({ transport }, Math.max(0, (e.time - e.arrivalTime) / 1000));
       return;
     }
     const t = this.track(e.queueId);
@@ -223,18 +208,18 @@ export class SealpostMetrics {
   }
 
   private session(s: TlsSessionRecord): void {
-    this.child(this.c.sessions, {
+    this.c.sessions.inc({
       level: s.policy.level,
       trust: trustLabel(s),
       protocol: protocolLabel(s.tls?.protocol),
       policy_source: s.policy.source,
       result: s.result.kind,
-    }).inc();
+    });
     if (s.result.kind === 'failure') {
-      this.child(this.c.failures, { result_type: s.result.type, policy_type: s.policy.type, enforced: s.result.enforced ? 'yes' : 'no' }).inc();
+      this.c.failures.inc({ result_type: s.result.type, policy_type: s.policy.type, enforced: s.result.enforced ? 'yes' : 'no' });
     }
     this.connectionOut(s);
-    this.child(this.c.destTls, { destination: this.labels.label(s.policy.domain.toLowerCase()), trust: trustLabel(s) }).inc();
+    this.c.destTls.inc({ destination: this.labels.label(s.policy.domain.toLowerCase()), trust: trustLabel(s) });
   }
 
   /**
@@ -256,7 +241,7 @@ export class SealpostMetrics {
   }
 
   private removed(queueId: string, reason: 'delivered' | 'expired' | 'deleted'): void {
-    this.child(this.c.removed, { reason }).inc();
+    this.c.removed.inc({ reason });
     const t = this.tracked.get(queueId);
     this.tracked.delete(queueId);
     if (reason === 'delivered' && !t?.bounced) this.c.delivered.inc();
