@@ -10,18 +10,18 @@
  * 2. The real thing: bench/relay.ts's setup (smtp-source → sealpost start-fg
  *    → smtp-sink) with the daemon's own event flow (intake publishes
  *    `received`, the queue manager the rest), in interleaved rounds: a run
- *    with observability off (`sealpost_tls_report_enable = no`,
+ *    (ABBA order) with observability off (`sealpost_tls_report_enable = no`,
  *    `sealpost_tls_proof_enable = no`, no listener), then one with it on (the
  *    listener, metrics, both stores, and /metrics scraped every second, as a
  *    busy Prometheus would): msgs/s and daemon CPU per message (from the moment
- *    the daemon listens; the start's CPU is printed apart), their means per
+ *    the daemon listens; the start's CPU is printed apart), their medians per
  *    mode, the difference, and the load average before and after (the machine
  *    is shared). The last scrape's received/delivered counters are printed as a
  *    check that the events really flowed.
  *
  * SEALPOST_BENCH_OBSERVE_EVENTS (default 20000), SEALPOST_BENCH_OBSERVE_N
  * (relay messages per run, default 3000) and SEALPOST_BENCH_OBSERVE_ROUNDS
- * (default 3) scale it. Figures only, no thresholds.
+ * (default 6) scale it. Figures only, no thresholds.
  * Run alone: `node --import tsx bench/observe.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -165,8 +165,10 @@ async function relayRun(n: number, observe: boolean): Promise<RelayFigures> {
   }
 }
 
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function load(): string {
@@ -181,22 +183,22 @@ export async function bench(): Promise<void> {
     return;
   }
   const n = Number(process.env.SEALPOST_BENCH_OBSERVE_N ?? 3000);
-  const rounds = Number(process.env.SEALPOST_BENCH_OBSERVE_ROUNDS ?? 3);
-  process.stdout.write(`observe: ${rounds} interleaved rounds of ${n} messages, off then on (load average before: ${load()})\n`);
+  const rounds = Number(process.env.SEALPOST_BENCH_OBSERVE_ROUNDS ?? 6);
+  process.stdout.write(`observe: ${rounds} interleaved rounds of ${n} messages, ABBA order (load average before: ${load()})\n`);
   const off: RelayFigures[] = [];
   const on: RelayFigures[] = [];
-  // Interleaved A/B on a shared machine: a load change hits both modes alike.
+  // Interleaved on a shared machine, ABBA (off on, on off, ...): a load drift hits both modes alike.
   for (let i = 0; i < rounds; i++) {
-    off.push(await relayRun(n, false));
-    on.push(await relayRun(n, true));
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    for (const observe of order) (observe ? on : off).push(await relayRun(n, observe));
   }
-  const offCpu = mean(off.map((r) => r.cpuPerMsg));
-  const onCpu = mean(on.map((r) => r.cpuPerMsg));
-  const offRate = mean(off.map((r) => r.rate));
-  const onRate = mean(on.map((r) => r.rate));
+  const offCpu = median(off.map((r) => r.cpuPerMsg));
+  const onCpu = median(on.map((r) => r.cpuPerMsg));
+  const offRate = median(off.map((r) => r.rate));
+  const onRate = median(on.map((r) => r.rate));
   process.stdout.write(`observe: subscribers cost ${((perMsg / offCpu) * 100).toFixed(2)}% of the relay's CPU per message\n`);
   process.stdout.write(
-    `observe: relay on vs off (means of ${rounds}): ${onRate.toFixed(0)} vs ${offRate.toFixed(0)} msgs/s (${(((offRate - onRate) / offRate) * 100).toFixed(1)}% fewer), ` +
+    `observe: relay on vs off (medians of ${rounds}): ${onRate.toFixed(0)} vs ${offRate.toFixed(0)} msgs/s (${(((offRate - onRate) / offRate) * 100).toFixed(1)}% fewer), ` +
       `${onCpu.toFixed(0)} vs ${offCpu.toFixed(0)} µs daemon CPU per message (${(((onCpu - offCpu) / offCpu) * 100).toFixed(1)}% more); load average after: ${load()}\n`,
   );
 }
