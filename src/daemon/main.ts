@@ -50,7 +50,8 @@
  *   (smtpd, pickup) publishes `received` events on the bus; the metrics'
  *   hooks go out once as a HookRelay (observe-hooks.ts) to the smtpd
  *   listeners and the delivery agents (DNS lookups; worker threads forward
- *   theirs), and to the MTA-STS and TLS-RPT services. A reload that changes
+ *   theirs); `this.hooks.mtaSts` and `this.hooks.tlsRpt` are for the MTA-STS
+ *   and TLS-RPT services (their `hooks` options). A reload that changes
  *   an observability setting restarts it (a failure is a warning: the mail
  *   system runs on without it); a stop closes it after the queue manager.
  *
