@@ -7,23 +7,26 @@
  *    and the TLS proof store subscribed (their files written under a temp
  *    data_directory, flushes included), against the same events on a bus
  *    with no subscriber: CPU µs per message (process.cpuUsage).
- * 2. The relay's own CPU per message: bench/relay.ts's setup (smtp-source →
- *    sealpost start-fg → smtp-sink), run twice, with the observability
- *    parameters off (`sealpost_tls_report_enable = no`,
- *    `sealpost_tls_proof_enable = no`, no listener) and on
- *    (`sealpost_http_listen = 127.0.0.1:0`, both stores): msgs/s and daemon CPU
- *    per message for each, and the cost of (1) as a share of the relay's CPU
- *    per message. Once the daemon publishes its events and wires
- *    reports/observe.ts (main.ts), the on/off runs measure the real cost; until
- *    then they differ only by noise, and (1) is the estimate.
+ * 2. The real thing: bench/relay.ts's setup (smtp-source → sealpost start-fg
+ *    → smtp-sink) with the daemon's own event flow (intake publishes
+ *    `received`, the queue manager the rest), in interleaved rounds: a run
+ *    (ABBA order) with observability off (`sealpost_tls_report_enable = no`,
+ *    `sealpost_tls_proof_enable = no`, no listener), then one with it on (the
+ *    listener, metrics, both stores, and /metrics scraped every 5 s, three
+ *    times Prometheus' default rate): msgs/s and daemon CPU per message (from the moment
+ *    the daemon listens; the start's CPU is printed apart), their medians per
+ *    mode, the difference, and the load average before and after (the machine
+ *    is shared). The last scrape's received/delivered counters are printed as a
+ *    check that the events really flowed.
  *
- * SEALPOST_BENCH_OBSERVE_EVENTS (default 20000) and SEALPOST_BENCH_OBSERVE_N
- * (relay messages per run, default 5000) scale it. Figures only, no thresholds.
+ * SEALPOST_BENCH_OBSERVE_EVENTS (default 20000), SEALPOST_BENCH_OBSERVE_N
+ * (relay messages per run, default 3000) and SEALPOST_BENCH_OBSERVE_ROUNDS
+ * (default 6) scale it. Figures only, no thresholds.
  * Run alone: `node --import tsx bench/observe.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { EventBus } from '../src/reports/events.ts';
 import { SealpostMetrics } from '../src/reports/metrics.ts';
@@ -87,31 +90,89 @@ async function subscriberCost(n: number): Promise<number> {
   }
 }
 
-async function relayRun(n: number, extra: readonly string[], label: string): Promise<{ rate: number; cpuPerMsg: number }> {
+interface RelayFigures {
+  readonly rate: number;
+  readonly cpuPerMsg: number;
+  /** The last scrape's received and delivered counters (observability on). */
+  readonly scraped?: { readonly received: number; readonly delivered: number; readonly scrapes: number };
+}
+
+function counter(text: string, name: string): number {
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}
+
+/** Scrape /metrics every 5 s (a Prometheus scraping three times as often as its default 15 s) until `stop` resolves. */
+async function scraper(url: string, stop: Promise<void>): Promise<{ text: string; scrapes: number }> {
+  let text = '';
+  let scrapes = 0;
+  let done = false;
+  void stop.then(() => (done = true));
+  while (!done) {
+    try {
+      text = await (await fetch(url)).text();
+      scrapes++;
+    } catch {
+      // The listener is not up yet.
+    }
+    await Promise.race([new Promise((r) => setTimeout(r, 5000)), stop]);
+  }
+  text = await (await fetch(url)).text();
+  return { text, scrapes: scrapes + 1 };
+}
+
+/** One relay run through a real daemon (smtp-source → sealpost start-fg → smtp-sink); `observe` turns metrics, listener and stores on. */
+async function relayRun(n: number, observe: boolean): Promise<RelayFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-observe-relay-'));
+  // Run as root, the daemon becomes mail_owner after binding: it must reach its configuration and queue.
+  chmodSync(dir, 0o755);
   let sink: ChildProcess | undefined;
   let daemon: ChildProcess | undefined;
   try {
     const sinkPort = await freePort();
     const port = await freePort();
+    const httpPort = await freePort();
+    const extra = observe
+      ? [`sealpost_http_listen = 127.0.0.1:${httpPort}`, 'sealpost_tls_report_enable = yes', 'sealpost_tls_proof_enable = yes']
+      : ['sealpost_tls_report_enable = no', 'sealpost_tls_proof_enable = no'];
     sink = spawn('/usr/sbin/smtp-sink', ['-u', userInfo().username, `127.0.0.1:${sinkPort}`, '256'], { stdio: 'ignore' });
     await waitListening(sinkPort, 'smtp-sink');
     daemon = await startSealpost(dir, [`relayhost = [127.0.0.1]:${sinkPort}`, 'mynetworks = 127.0.0.0/8', 'smtp_tls_security_level = none', ...extra], `127.0.0.1:${port} inet n - n - - smtpd\nsmtp unix - - n - - smtp\n`);
     await waitListening(port, 'sealpost');
+    // Steady state: the CPU of the start (module loading, e.g. prom-client) is reported apart.
+    const startCpu = procFigures(daemon.pid!).cpu;
+    let finished!: () => void;
+    const stop = new Promise<void>((r) => (finished = r));
+    const scraping = observe ? scraper(`http://127.0.0.1:${httpPort}/metrics`, stop) : undefined;
     const t0 = process.hrtime.bigint();
     await runSmtpSource(['-s', '20', '-m', String(n), '-l', '4096', '-f', 'bench@example.org', '-t', 'sink@example.com', `127.0.0.1:${port}`]);
     const f = await waitDelivered(join(dir, 'maillog'), n, 600_000);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    const cpu = procFigures(daemon.pid!).cpu;
+    const cpu = procFigures(daemon.pid!).cpu - startCpu;
+    finished();
+    const last = await scraping;
     const rate = f.sent / secs;
     const cpuPerMsg = (cpu * 1e6) / Math.max(1, f.sent);
-    process.stdout.write(`observe: relay ${label}: ${rate.toFixed(0)} msgs/s (${f.sent} sent), daemon CPU ${cpuPerMsg.toFixed(0)} µs per message\n`);
-    return { rate, cpuPerMsg };
+    const scraped = last ? { received: counter(last.text, 'sealpost_messages_received_total'), delivered: counter(last.text, 'sealpost_messages_delivered_total'), scrapes: last.scrapes } : undefined;
+    const note = scraped ? `; ${scraped.scrapes} scrapes, last: received ${scraped.received}, delivered ${scraped.delivered}` : '';
+    process.stdout.write(`observe: relay ${observe ? 'on ' : 'off'}: ${rate.toFixed(0)} msgs/s (${f.sent} sent), daemon CPU ${cpuPerMsg.toFixed(0)} µs per message (start: ${(startCpu * 1000).toFixed(0)} ms)${note}\n`);
+    return { rate, cpuPerMsg, ...(scraped ? { scraped } : {}) };
   } finally {
     if (daemon) await stopDaemon(daemon);
     if (sink) sink.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function load(): string {
+  return loadavg().map((x) => x.toFixed(2)).join(' ');
 }
 
 export async function bench(): Promise<void> {
@@ -121,11 +182,25 @@ export async function bench(): Promise<void> {
     process.stdout.write('observe: relay runs skipped (smtp-source/smtp-sink from the Debian postfix package are not installed)\n');
     return;
   }
-  const n = Number(process.env.SEALPOST_BENCH_OBSERVE_N ?? 5000);
-  const off = await relayRun(n, ['sealpost_tls_report_enable = no', 'sealpost_tls_proof_enable = no'], 'observability off');
-  const on = await relayRun(n, ['sealpost_http_listen = 127.0.0.1:0'], 'observability on (listener, metrics, both stores)');
-  process.stdout.write(`observe: subscribers cost ${((perMsg / off.cpuPerMsg) * 100).toFixed(2)}% of the relay's CPU per message\n`);
-  process.stdout.write(`observe: relay on vs off: ${(((off.rate - on.rate) / off.rate) * 100).toFixed(1)}% fewer msgs/s, ${(((on.cpuPerMsg - off.cpuPerMsg) / off.cpuPerMsg) * 100).toFixed(1)}% more CPU per message\n`);
+  const n = Number(process.env.SEALPOST_BENCH_OBSERVE_N ?? 3000);
+  const rounds = Number(process.env.SEALPOST_BENCH_OBSERVE_ROUNDS ?? 6);
+  process.stdout.write(`observe: ${rounds} interleaved rounds of ${n} messages, ABBA order (load average before: ${load()})\n`);
+  const off: RelayFigures[] = [];
+  const on: RelayFigures[] = [];
+  // Interleaved on a shared machine, ABBA (off on, on off, ...): a load drift hits both modes alike.
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    for (const observe of order) (observe ? on : off).push(await relayRun(n, observe));
+  }
+  const offCpu = median(off.map((r) => r.cpuPerMsg));
+  const onCpu = median(on.map((r) => r.cpuPerMsg));
+  const offRate = median(off.map((r) => r.rate));
+  const onRate = median(on.map((r) => r.rate));
+  process.stdout.write(`observe: subscribers cost ${((perMsg / offCpu) * 100).toFixed(2)}% of the relay's CPU per message\n`);
+  process.stdout.write(
+    `observe: relay on vs off (medians of ${rounds}): ${onRate.toFixed(0)} vs ${offRate.toFixed(0)} msgs/s (${(((offRate - onRate) / offRate) * 100).toFixed(1)}% fewer), ` +
+      `${onCpu.toFixed(0)} vs ${offCpu.toFixed(0)} µs daemon CPU per message (${(((onCpu - offCpu) / offCpu) * 100).toFixed(1)}% more); load average after: ${load()}\n`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await bench();

@@ -48,6 +48,18 @@
  * Hooks: `onFlush` and `onQueued` also receive each flush request and each
  * new queue ID (tests observe them).
  *
+ * - Observability (reports/observe.ts): started first in start() (a bad
+ *   sealpost_http_* setting refuses the start before any SMTP listener binds);
+ *   its HTTP listener binds as root with the others, its stores (under
+ *   data_directory) open after the privilege drop, as mail_owner. Intake
+ *   (smtpd, pickup) publishes `received` events on the bus; the metrics'
+ *   hooks go out once as a HookRelay (observe-hooks.ts) to the smtpd
+ *   listeners and the delivery agents (DNS lookups; worker threads forward
+ *   theirs); `this.hooks.mtaSts` and `this.hooks.tlsRpt` are for the MTA-STS
+ *   and TLS-RPT services (their `hooks` options). A reload that changes
+ *   an observability setting restarts it (a failure is a warning: the mail
+ *   system runs on without it); a stop closes it after the queue manager.
+ *
  * Not here: the control commands (control.ts), validation (check.ts),
  * listener bookkeeping (services.ts), pickup (pickup.ts), the queue listing
  * service (showq-service.ts).
@@ -70,6 +82,9 @@ import { EventBus } from '../reports/events.ts';
 import { openMailLog, type MailLog } from '../reports/maillog.ts';
 import { findSyslogSocket, openSyslogLog } from '../reports/syslog.ts';
 import { mailLogSubscriber } from '../reports/maillog-subscriber.ts';
+import { startObservability, observabilityKey, type Observability } from '../reports/observe.ts';
+import { HookRelay, NO_HOOKS } from '../reports/observe-hooks.ts';
+import type { DeliveryEvent } from '../reports/events.ts';
 import { resolutionLimitOf } from '../reports/delivery-log.ts';
 import { programLog } from '../reports/program-log.ts';
 import { TlsRptService } from '../reports/tlsrpt/service.ts';
@@ -177,6 +192,12 @@ class Master {
   private readonly listeners: ListenerSet;
   private readonly log: SwitchableLog;
   private logKeyNow: string;
+  /** Metrics, status page, TLS posture and proof stores (reports/observe.ts). */
+  private observe: Observability | undefined;
+  /** The metrics' hooks as every component gets them once (reports/observe-hooks.ts). */
+  private readonly hooks = new HookRelay();
+  /** Intake's way onto the bus (`received` events). */
+  private readonly publish = (e: DeliveryEvent): void => this.events.publish(e);
   private pickup: Pickup | undefined;
   private flush: FlushWatcher | undefined;
   private showq: ShowqService | undefined;
@@ -209,9 +230,9 @@ class Master {
     this.events = new EventBus((err) => this.log.warn('master', `event subscriber failed: ${err instanceof Error ? err.message : String(err)}`));
     // The mail log first: a delivery's TLS lines, then its status= lines (maillog-subscriber.ts).
     this.events.subscribe(mailLogSubscriber({ log: this.log, resolutionLimit: () => resolutionLimitOf(this.config) }));
-    this.sts = new DaemonSts(this.config, this.log);
+    this.sts = new DaemonSts(this.config, this.log, { hooks: { mtaSts: this.hooks.mtaSts, dns: this.hooks.dns } });
     const smtpAgent = (ctx: Parameters<typeof defaultSmtpAgent>[0]) => defaultSmtpAgent({ ...ctx, sts: this.sts });
-    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log, smtpAgent) });
+    this.qmgr = new QueueManager({ store: spoolStore(spool), events: this.events, log: this.log, config: this.config, runtime: createRuntimeFactory(this.log, smtpAgent, this.hooks) });
     this.onQueued = (id) => {
       this.qmgr.onQueued(id);
       this.opts.onQueued?.(id);
@@ -235,12 +256,31 @@ class Master {
         log: programLog(this.log, config.get('syslog_name') || 'sealpost'),
         serviceName: endpoint.service.name,
         onQueued: this.onQueued,
+        publish: this.publish,
+        hooks: this.hooks.smtpd,
       };
       return { endpoint, ctx };
     });
   }
 
+  /** Start (or restart, on reload) the observability pieces; their hooks go to the relay. */
+  private async startObserve(config: LoadedConfig): Promise<void> {
+    this.observe = await startObservability({ config, bus: this.events, spool: this.spool, warn: (m) => this.log.warn('master', m), deferStores: true });
+    this.hooks.target = this.observe.hooks;
+  }
+
   async start(report: CheckReport): Promise<void> {
+    // First: a refused observability setting stops the start before any listener binds.
+    await this.startObserve(this.config);
+    try {
+      await this.startServices(report);
+    } catch (err) {
+      await this.observe?.stop();
+      throw err;
+    }
+  }
+
+  private async startServices(report: CheckReport): Promise<void> {
     for (const w of report.warnings) this.log.warn('master', w);
     const result = await this.listeners.apply(this.desired(report), { graceful: false, timeoutMs: 0 });
     if (result.failed.length > 0) {
@@ -253,11 +293,14 @@ class Master {
       this.secrets = startSecretsHelper(this.opts.configDir);
       dropPrivileges(this.plan.owner);
     }
+    // The stores' files under data_directory belong to mail_owner.
+    await this.observe?.openStores();
     this.pickup = new Pickup({
       spool: this.spool,
       config: this.config,
       log: this.log,
       onQueued: this.onQueued,
+      publish: this.publish,
       ...(this.opts.pickupIntervalMs !== undefined ? { intervalMs: this.opts.pickupIntervalMs } : {}),
     });
     await this.pickup.start();
@@ -274,7 +317,7 @@ class Master {
     this.showq = new ShowqService(this.spool, this.config, this.log);
     await this.showq.start();
     // TLS-RPT subscribes before the first delivery; its report mail goes in through maildrop (as mail_owner).
-    this.tlsrpt = new TlsRptService({ config: this.config, log: this.log, bus: this.events, daemon: true, queueMail: (env, content) => writeMaildrop(this.spool, env, content) });
+    this.tlsrpt = new TlsRptService({ config: this.config, log: this.log, bus: this.events, daemon: true, hooks: this.hooks.tlsRpt, queueMail: (env, content) => writeMaildrop(this.spool, env, content) });
     await this.tlsrpt.startInDaemon();
     await this.qmgr.start();
     this.log.write('master', `daemon started -- ${this.version()}`);
@@ -312,6 +355,7 @@ class Master {
       }
     }
     for (const w of report.warnings) this.log.warn('master', w);
+    const previous = this.config;
     this.config = next;
     const result = await this.listeners.apply(this.desired(report), { graceful: true, timeoutMs: this.graceMs });
     for (const f of result.failed) this.log.warn('master', `${f.error}: service not started`);
@@ -324,7 +368,32 @@ class Master {
     } catch (e) {
       this.log.warn('master', `queue manager: ${(e as Error).message}; delivery keeps the previous tables and agents`);
     }
+    await this.reloadObserve(next, previous);
     this.log.write('master', `reload -- ${this.version()}`);
+  }
+
+  /**
+   * A changed observability setting restarts metrics, stores and listener. When the listener
+   * cannot start (as mail_owner: a port below 1024, a root-only key), the stores run on
+   * without it — the TLS evidence is never dropped for a metrics problem — with a warning.
+   */
+  private async reloadObserve(next: LoadedConfig, previous: LoadedConfig): Promise<void> {
+    if (observabilityKey(next) === observabilityKey(previous)) return;
+    await this.observe?.stop();
+    this.observe = undefined;
+    this.hooks.target = NO_HOOKS;
+    try {
+      await this.startObserve(next);
+      await this.observe!.openStores();
+      return;
+    } catch (e) {
+      this.log.warn('master', `${(e as Error).message}; metrics and the status page stay off until this is fixed (a port below 1024 or a root-only file needs "sealpost stop" and "sealpost start")`);
+    }
+    try {
+      this.observe = await startObservability({ config: next, bus: this.events, spool: this.spool, warn: (m) => this.log.warn('master', m), storesOnly: true });
+    } catch (e) {
+      this.log.warn('master', `TLS report and proof stores: ${(e as Error).message}`);
+    }
   }
 
   async stop(signal: StopSignal): Promise<void> {
@@ -346,6 +415,8 @@ class Master {
     await this.sts.stop();
     await closeQueueJournal(this.spool);
     this.secrets?.stop();
+    // After the queue manager: its last outcomes are counted and stored.
+    await this.observe?.stop();
     removePidFile(this.spool.dir);
     this.log.close();
     await this.lock.release();

@@ -37,6 +37,7 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.ts';
 import { pickUpMaildrop } from '../intake/local-cleanup.ts';
 import { parseHeaders } from '../message/headers.ts';
+import type { Publish } from '../reports/received-event.ts';
 import type { QueueEnvelope } from '../queue/queue-file.ts';
 import { QueueFileFormatError } from '../queue/queue-file.ts';
 import type { Spool } from '../queue/spool.ts';
@@ -51,6 +52,8 @@ export interface PickupOptions {
   readonly log: MailLog;
   /** Called with each new queue ID once it is in incoming/. */
   readonly onQueued?: (queueId: string) => void;
+  /** The daemon's event bus: `received` events (intake/local-cleanup.ts). */
+  readonly publish?: Publish;
   /** Periodic scan interval (default 5 s). */
   readonly intervalMs?: number;
 }
@@ -83,6 +86,7 @@ export class Pickup {
   private config: Config;
   private readonly log: MailLog;
   private readonly onQueued: ((id: string) => void) | undefined;
+  private readonly publish: Publish | undefined;
   private readonly intervalMs: number;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -95,6 +99,7 @@ export class Pickup {
     this.config = opts.config;
     this.log = opts.log;
     this.onQueued = opts.onQueued;
+    this.publish = opts.publish;
     this.intervalMs = opts.intervalMs ?? 5000;
   }
 
@@ -190,7 +195,7 @@ export class Pickup {
     await this.writeState(id);
     try {
       // Another user's maildrop file: its own arrival time is not trusted (trustedArrival).
-      await pickUpMaildrop({ spool: this.spool, config: this.config, log: this.log, onQueued: this.onQueued }, id, uid, (e) => trustedArrival(e, { uid, mtimeMs }));
+      await pickUpMaildrop({ spool: this.spool, config: this.config, log: this.log, onQueued: this.onQueued, publish: this.publish }, id, uid, (e) => trustedArrival(e, { uid, mtimeMs }));
     } catch (err) {
       if (isNotFound(err)) return false;
       if (err instanceof QueueFileFormatError) {

@@ -21,6 +21,8 @@
  *   The notice returns the message with pickup's Received: header (at most
  *   bounce_size_limit of it, else the header only, as bounce(8) does).
  * - A QueueWriteError propagates: the maildrop file stays for the next scan.
+ * - Each committed queue file (the message, or a notice) is published as a `received`
+ *   event (origin `pickup` or `bounce`) through `ctx.publish`, before `onQueued`.
  *
  * Not here: watching maildrop/, crash recovery, the decision to remove the maildrop file
  * (daemon/pickup.ts); the SMTP path (smtpd/data.ts).
@@ -38,6 +40,7 @@ import { buildBounce, postmasterCopy } from '../reports/bounce.ts';
 import type { BounceMessage, BounceParams } from '../reports/bounce.ts';
 import { formatDeliveryLine } from '../reports/delivery-log.ts';
 import type { MailLog } from '../reports/maillog.ts';
+import { receivedEvent, type Publish } from '../reports/received-event.ts';
 import { autodetectClasses } from './smtpd/settings.ts';
 import { CleanupStream } from './cleanup.ts';
 import type { CleanupSettings } from './cleanup.ts';
@@ -95,6 +98,8 @@ export interface PickupContext {
   readonly now?: () => number;
   /** Called with each new incoming queue ID (notices included). */
   readonly onQueued?: ((queueId: string) => void) | undefined;
+  /** The daemon's event bus: a `received` event per queued message, notices included (reports/received-event.ts). */
+  readonly publish?: Publish | undefined;
 }
 
 /** The maildrop file's content, as it streams, checked against the CRC in its header. */
@@ -133,7 +138,7 @@ export async function pickUpMaildrop(
   try {
     ctx.log.write('pickup', `${stream.queueId}: uid=${uid} from=<${maildrop.sender}>`);
     for await (const chunk of maildropContent(path, maildrop)) await stream.write(chunk);
-    const { facts } = await stream.end();
+    const { facts, envelope } = await stream.end();
     if (facts.tooManyHops) {
       ctx.log.write('cleanup', `warning: ${stream.queueId}: message rejected: hopcount exceeded`);
       ctx.log.write('cleanup', `${stream.queueId}: message-id=${facts.messageId}`);
@@ -143,6 +148,7 @@ export async function pickUpMaildrop(
     const queueId = await stream.commit();
     committed = true;
     ctx.log.write('cleanup', `${queueId}: message-id=${facts.messageId}`);
+    ctx.publish?.(receivedEvent({ queueId, origin: 'pickup', sender: envelope.sender, size: stream.written, nrcpt: envelope.recipients.length, messageId: facts.messageId }));
     ctx.onQueued?.(queueId);
     return { kind: 'queued', queueId };
   } finally {
@@ -206,6 +212,7 @@ async function queueNotice(ctx: PickupContext, n: BounceMessage, now: number): P
     requireTls: n.requireTls,
   };
   const id = await ctx.spool.writeMessage(envelope, n.content, 'incoming');
+  ctx.publish?.(receivedEvent({ queueId: id, origin: 'bounce', sender: n.sender, size: n.content.length, nrcpt: 1, time: now }));
   ctx.onQueued?.(id);
   return id;
 }

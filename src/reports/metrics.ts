@@ -111,6 +111,9 @@ export class SealpostMetrics {
   private readonly tracked = new Map<string, Tracked>();
   private readonly trackLimit: number;
   private readonly c;
+  /** Sessions of the delivery being published, and those its outcomes said ran on a cached connection. */
+  private pendingSessions: TlsSessionRecord[] = [];
+  private readonly reusedSessions = new WeakSet<TlsSessionRecord>();
   readonly hooks: ObservabilityHooks;
 
   constructor(opts: MetricsOptions = {}) {
@@ -120,7 +123,7 @@ export class SealpostMetrics {
     const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: r });
     const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []) => new Histogram({ name, help, buckets, labelNames, registers: r });
     this.c = {
-      received: counter('sealpost_messages_received_total', 'Messages accepted into the queue, by origin (smtpd, submission, pickup, bounce, tlsrpt)', ['origin']),
+      received: counter('sealpost_messages_received_total', 'Messages accepted into the queue, by origin (smtpd, submission, pickup, bounce)', ['origin']),
       delivered: counter('sealpost_messages_delivered_total', 'Messages removed from the queue after delivery with no bounced recipient'),
       deferredMsgs: counter('sealpost_messages_deferred_total', 'Messages that had at least one recipient deferred (counted once per message)'),
       bouncedMsgs: counter('sealpost_messages_bounced_total', 'Messages that had at least one recipient bounced (counted once per message)'),
@@ -186,6 +189,7 @@ export class SealpostMetrics {
   }
 
   private outcome(e: RecipientOutcomeEvent): void {
+    if (e.session && e.connUse !== undefined && e.connUse >= 2) this.reusedSessions.add(e.session);
     const transport = nameLabel(e.transport);
     this.c.recipients.inc({ status: e.status, transport });
     this.c.destRcpt.inc({ destination: this.labels.label(recipientDomain(e.recipient)), status: e.status });
@@ -214,9 +218,26 @@ export class SealpostMetrics {
     if (s.result.kind === 'failure') {
       this.c.failures.inc({ result_type: s.result.type, policy_type: s.policy.type, enforced: s.result.enforced ? 'yes' : 'no' });
     }
-    // A session that read a greeting or shook hands connected; a reused one did not connect anew.
-    if ((s.server.helo !== undefined || s.tls !== undefined) && !s.tls?.reused) this.c.connOut.inc();
+    this.connectionOut(s);
     this.c.destTls.inc({ destination: this.labels.label(s.policy.domain.toLowerCase()), trust: trustLabel(s) });
+  }
+
+  /**
+   * A session that read a greeting or shook hands connected — unless it ran on
+   * a cached connection: `tls.reused` says so for TLS, the outcomes' `connUse`
+   * (≥ 2, Postfix's conn_use) for plaintext. The queue manager publishes a
+   * delivery's sessions and then its outcomes in one synchronous batch, so the
+   * sessions are judged in a microtask, after their outcomes.
+   */
+  private connectionOut(s: TlsSessionRecord): void {
+    if ((s.server.helo === undefined && s.tls === undefined) || s.tls?.reused) return;
+    this.pendingSessions.push(s);
+    if (this.pendingSessions.length === 1) queueMicrotask(() => this.countConnections());
+  }
+
+  private countConnections(): void {
+    for (const s of this.pendingSessions) if (!this.reusedSessions.has(s)) this.c.connOut.inc();
+    this.pendingSessions = [];
   }
 
   private removed(queueId: string, reason: 'delivered' | 'expired' | 'deleted'): void {
@@ -276,10 +297,15 @@ export class SealpostMetrics {
       },
       smtpd: {
         connectionOpened: (service) => {
-          c.connIn.inc({ service: nameLabel(service) });
-          c.openIn.inc({ service: nameLabel(service) });
+          const labels = { service: nameLabel(service) };
+          c.connIn.inc(labels);
+          c.openIn.inc(labels);
+          let open = true;
+          return () => {
+            if (open) c.openIn.dec(labels);
+            open = false;
+          };
         },
-        connectionClosed: (service) => c.openIn.dec({ service: nameLabel(service) }),
       },
     };
   }

@@ -19,6 +19,7 @@ import { tlsLogLevel } from '../delivery/tls/summary.ts';
 import type { DeliveryAgent } from '../delivery/types.ts';
 import { TableSet } from '../maps/registry.ts';
 import type { MailLog } from '../reports/maillog.ts';
+import type { ObservabilityHooks } from '../reports/observe-hooks.ts';
 import { programLog } from '../reports/program-log.ts';
 import { Router } from './resolve.ts';
 import { agentKind, deliveryServices, destinationSettings, logProgram, recipientLimit, serviceConfig, serviceMaxproc, serviceOverrides } from './transports.ts';
@@ -26,7 +27,8 @@ import type { QmgrRuntime, RuntimeFactory, TransportHandle } from './types.ts';
 
 export type { AgentContext, SmtpAgentFactory } from '../delivery/hosting/context.ts';
 
-export function createRuntimeFactory(log: MailLog, smtpAgent: SmtpAgentFactory = defaultSmtpAgent): RuntimeFactory {
+/** `hooks`: the daemon's metrics hooks (reports/observe-hooks.ts HookRelay), handed to every agent. */
+export function createRuntimeFactory(log: MailLog, smtpAgent: SmtpAgentFactory = defaultSmtpAgent, hooks?: ObservabilityHooks): RuntimeFactory {
   return async (config: LoadedConfig): Promise<QmgrRuntime> => {
     const tables = new TableSet({
       baseDir: config.configDir,
@@ -39,7 +41,7 @@ export function createRuntimeFactory(log: MailLog, smtpAgent: SmtpAgentFactory =
     try {
       for (const s of deliveryServices(config)) {
         const scfg = serviceConfig(config, s, (m) => log.warn('qmgr', m));
-        const ctx: AgentContext = { service: s, config: scfg, overrides: serviceOverrides(s), tables, log: programLog(log, scfg.get('syslog_name') || 'sealpost') };
+        const ctx: AgentContext = { service: s, config: scfg, overrides: serviceOverrides(s), tables, log: programLog(log, scfg.get('syslog_name') || 'sealpost'), ...(hooks ? { hooks } : {}) };
         const agent = await createServiceAgent(agentKind(s)!, ctx, smtpAgent);
         agents.push(agent);
         handles.set(s.name, {

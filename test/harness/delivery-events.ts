@@ -78,7 +78,8 @@ export interface MessageSpec {
   readonly messageId?: string;
   readonly arrival: number;
   /** Recipients grouped by the session that served them; `status` per group. */
-  readonly groups: ReadonlyArray<{ readonly session: SessionSpec; readonly recipients: readonly string[]; readonly status: 'sent' | 'deferred' | 'bounced' }>;
+  /** `connUse`: Postfix's conn_use=N of the outcomes (≥ 2: the session ran on a cached connection). */
+  readonly groups: ReadonlyArray<{ readonly session: SessionSpec; readonly recipients: readonly string[]; readonly status: 'sent' | 'deferred' | 'bounced'; readonly connUse?: number }>;
   readonly origin?: string;
   /** Publish `removed` after the outcomes (default: when no group is deferred). */
   readonly removed?: boolean;
@@ -110,6 +111,7 @@ export function publishMessage(bus: EventBus, m: MessageSpec): void {
         relay: `${record.server.hostname}[${record.server.address}]:25`,
         arrivalTime: m.arrival,
         session: record,
+        ...(g.connUse !== undefined ? { connUse: g.connUse } : {}),
       });
     }
   }

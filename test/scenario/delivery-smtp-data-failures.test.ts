@@ -45,11 +45,10 @@ test('slow receiver: smtp_data_done_timeout (1s) expires waiting for the reply t
   const [rx] = await startReceivers([{ host: '127.0.0.2', delayMs: { dataEnd: 3000 } }]);
   const lab = await deliveryLab(ZONE, rx!.port, { smtp_data_done_timeout: '1s' });
   try {
-    const t0 = Date.now();
+    // The receiver would answer 250 after 3 s: a deferral for a timeout proves our 1 s timer fired first.
     const o = outcomeOf(await lab.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'] }));
     assert.deepEqual([o.status, o.dsn], ['deferred', '4.4.2']);
     assert.equal(o.reason, 'conversation with mx.single.example[127.0.0.2] timed out while sending end of data -- message may be sent more than once');
-    assert.ok(Date.now() - t0 < 2500);
   } finally {
     await lab.close();
     await rx!.close();

@@ -12,10 +12,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { sealpost } from '../harness/cli.ts';
 
 test('sealpost demo tells the story and cleans up', async () => {
-  const started = Date.now();
   const r = await sealpost(['demo']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.ok(Date.now() - started < 30_000, 'well under 30 s');
   const o = r.stdout;
   // The log: one Verified, one Untrusted TLS connection, Postfix's words.
   assert.match(o, /sealpost\/smtp\[\d+\]: Verified TLS connection established to mx\.partner\.demo\[127\.0\.0\.4\]:\d+: TLSv1\.3 with cipher \S+ \(\d+\/\d+ bits\)/);

@@ -21,7 +21,8 @@
  *     and Node 20 cannot ask for TLSA: `tlsa()` answers an *insecure* NODATA
  *     (authenticated false), which DANE reads as "no DANE here" — `dane`
  *     runs as `may`, `dane-only` defers (fail closed; never a TLSA match made up).
- * `createResolver(config)` picks one.
+ * `createResolver(config)` picks one. Both report every lookup (type, result,
+ * duration) to optional DnsHooks (reports/observe-hooks.ts) for the metrics.
  *
  * Not here: MX policy (mx.ts), TLSA base-domain logic (tlsa.ts), caching.
  */
@@ -30,7 +31,8 @@ import { isIP } from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { ConfigError } from '../../lib/errors.ts';
 import type { Config } from '../../config/types.ts';
-import { DnsClient, DnsError } from './dns-client.ts';
+import { dnsLookupResult, dnsQueryType, type DnsHooks, type DnsQueryType } from '../../reports/observe-hooks.ts';
+import { DnsClient, DnsError, DnsTimeoutError } from './dns-client.ts';
 import type { DnsResponse, DnsServer } from './dns-client.ts';
 import { RR_TYPE, WireError, chaseCname, decodeA, decodeAAAA, decodeCname, decodeMx, decodeTxt, sameName, txtText } from './wire.ts';
 import type { RawRecord } from './wire.ts';
@@ -107,7 +109,7 @@ export class PacketResolver implements Resolver, PolicyResolver {
   readonly client: DnsClient;
   readonly timeoutMs: number;
 
-  constructor(servers: readonly DnsServer[], timeoutMs = DEFAULT_DNS_TIMEOUT_MS) {
+  constructor(servers: readonly DnsServer[], timeoutMs = DEFAULT_DNS_TIMEOUT_MS, private readonly hooks?: DnsHooks) {
     this.client = new DnsClient(servers, timeoutMs);
     this.timeoutMs = timeoutMs;
   }
@@ -137,16 +139,22 @@ export class PacketResolver implements Resolver, PolicyResolver {
   }
 
   private async lookup<T>(name: string, type: RecordType, pick: (r: DnsResponse, rec: RawRecord) => T[]): Promise<LookupResult<T>> {
+    const started = performance.now();
+    // Metrics (reports/observe-hooks.ts): every answer, its type, result and time.
+    const seen = (result: LookupResult<T>, timedOut = false): LookupResult<T> => {
+      this.hooks?.lookup(dnsQueryType(type), dnsLookupResult(result.status, timedOut), (performance.now() - started) / 1000);
+      return result;
+    };
     try {
       const r = await this.client.query(name, type, { timeoutMs: this.timeoutMs });
-      if (r.rcode === 'NXDOMAIN') return { status: 'notfound', reason: 'NXDOMAIN', authenticated: r.authenticatedData };
+      if (r.rcode === 'NXDOMAIN') return seen({ status: 'notfound', reason: 'NXDOMAIN', authenticated: r.authenticatedData });
       const records = r.records.flatMap((rec) => pick(r, rec));
-      if (records.length === 0) return { status: 'notfound', reason: 'NODATA', authenticated: r.authenticatedData };
-      return { status: 'found', records, authenticated: r.authenticatedData };
+      if (records.length === 0) return seen({ status: 'notfound', reason: 'NODATA', authenticated: r.authenticatedData });
+      return seen({ status: 'found', records, authenticated: r.authenticatedData });
     } catch (err) {
-      if (err instanceof DnsError) return { status: 'tempfail', reason: err.message };
+      if (err instanceof DnsError) return seen({ status: 'tempfail', reason: err.message }, err instanceof DnsTimeoutError);
       // A record we cannot read is a broken answer, never "no data" (no downgrade).
-      if (err instanceof WireError) return { status: 'tempfail', reason: `malformed reply for name=${name} type=${type}: ${err.message}` };
+      if (err instanceof WireError) return seen({ status: 'tempfail', reason: `malformed reply for name=${name} type=${type}: ${err.message}` });
       throw err;
     }
   }
@@ -171,26 +179,26 @@ export class SystemResolver implements Resolver, PolicyResolver {
   /** Override resolv.conf (tests, labs): `ip` or `ip:port` strings as node:dns takes them. */
   readonly servers: readonly string[] | undefined;
 
-  constructor(timeoutMs = DEFAULT_DNS_TIMEOUT_MS, servers?: readonly string[]) {
+  constructor(timeoutMs = DEFAULT_DNS_TIMEOUT_MS, servers?: readonly string[], private readonly hooks?: DnsHooks) {
     this.timeoutMs = timeoutMs;
     this.servers = servers;
   }
 
   async mx(domain: string): Promise<LookupResult<MxRecord>> {
-    return this.withDeadline((r) => r.resolveMx(domain), (recs) =>
+    return this.withDeadline('MX', (r) => r.resolveMx(domain), (recs) =>
       recs.map((m) => ({ preference: m.priority, exchange: m.exchange })), `name=${domain} type=MX`);
   }
 
   async addresses(host: string, families: readonly IpFamily[]): Promise<LookupResult<AddressRecord>> {
     const parts = await Promise.all(families.map((f) =>
       f === 'ipv4'
-        ? this.withDeadline((r) => r.resolve4(host), (a) => a.map((address): AddressRecord => ({ address, family: 4 })), `name=${host} type=A`)
-        : this.withDeadline((r) => r.resolve6(host), (a) => a.map((address): AddressRecord => ({ address, family: 6 })), `name=${host} type=AAAA`)));
+        ? this.withDeadline('A', (r) => r.resolve4(host), (a) => a.map((address): AddressRecord => ({ address, family: 4 })), `name=${host} type=A`)
+        : this.withDeadline('AAAA', (r) => r.resolve6(host), (a) => a.map((address): AddressRecord => ({ address, family: 6 })), `name=${host} type=AAAA`)));
     return mergeAddressResults(parts);
   }
 
   async txt(name: string): Promise<LookupResult<string>> {
-    return this.withDeadline((r) => r.resolveTxt(name), (recs) => recs.map((chunks) => chunks.join('')), `name=${name} type=TXT`);
+    return this.withDeadline('TXT', (r) => r.resolveTxt(name), (recs) => recs.map((chunks) => chunks.join('')), `name=${name} type=TXT`);
   }
 
   /** Node 20 cannot ask for TLSA: an insecure "no data" — DANE does not apply (see the header). */
@@ -199,13 +207,22 @@ export class SystemResolver implements Resolver, PolicyResolver {
   }
 
   async cname(name: string): Promise<LookupResult<string>> {
-    return this.withDeadline((r) => r.resolveCname(name), (targets) => targets, `name=${name} type=CNAME`);
+    return this.withDeadline('CNAME', (r) => r.resolveCname(name), (targets) => targets, `name=${name} type=CNAME`);
   }
 
   /** Node's resolver retries for ~27 s on a dead server: cancel it at our deadline. */
   private async withDeadline<R, T>(
-    run: (r: NodeResolver) => Promise<R>, map: (r: R) => T[], what: string,
+    type: DnsQueryType, run: (r: NodeResolver) => Promise<R>, map: (r: R) => T[], what: string,
   ): Promise<LookupResult<T>> {
+    const started = performance.now();
+    let timedOut = false;
+    const result = await this.ask(run, map, what, () => (timedOut = true));
+    // Metrics (reports/observe-hooks.ts): every answer, its type, result and time.
+    this.hooks?.lookup(type, dnsLookupResult(result.status, timedOut), (performance.now() - started) / 1000);
+    return result;
+  }
+
+  private async ask<R, T>(run: (r: NodeResolver) => Promise<R>, map: (r: R) => T[], what: string, onTimeout: () => void): Promise<LookupResult<T>> {
     const resolver = new NodeResolver({ timeout: Math.max(100, Math.floor(this.timeoutMs / 2)), tries: 2 });
     if (this.servers) resolver.setServers([...this.servers]);
     let timer: NodeJS.Timeout | undefined;
@@ -216,6 +233,7 @@ export class SystemResolver implements Resolver, PolicyResolver {
       const r = await Promise.race([run(resolver), deadline]);
       if (r === 'timeout') {
         resolver.cancel();
+        onTimeout();
         return { status: 'tempfail', reason: `DNS lookup timed out for ${what} after ${this.timeoutMs} ms` };
       }
       const records = map(r);
@@ -265,8 +283,8 @@ function parseOne(entry: string, param: string): DnsServer {
   return { host, port };
 }
 
-/** Our client when `sealpost_dns_resolvers` lists servers, else the system resolver. */
-export function createResolver(config: Config, timeoutMs = DEFAULT_DNS_TIMEOUT_MS): FullResolver {
+/** Our client when `sealpost_dns_resolvers` lists servers, else the system resolver; `hooks` count the lookups (metrics). */
+export function createResolver(config: Config, timeoutMs = DEFAULT_DNS_TIMEOUT_MS, hooks?: DnsHooks): FullResolver {
   const servers = parseResolverList(config.getList('sealpost_dns_resolvers'));
-  return servers.length > 0 ? new PacketResolver(servers, timeoutMs) : new SystemResolver(timeoutMs);
+  return servers.length > 0 ? new PacketResolver(servers, timeoutMs, hooks) : new SystemResolver(timeoutMs, undefined, hooks);
 }

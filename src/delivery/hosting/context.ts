@@ -18,6 +18,7 @@
  */
 import type { LoadedConfig } from '../../config/load.ts';
 import type { MasterService } from '../../config/master-cf.ts';
+import type { ObservabilityHooks } from '../../reports/observe-hooks.ts';
 import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import type { StsPolicySource } from '../mta-sts/service.ts';
@@ -30,6 +31,8 @@ export interface AgentContext {
   /** The service's -o overrides, `$service_name` expanded. */
   readonly overrides: Readonly<Record<string, string>>;
   readonly tables: TableSet;
+  /** Metrics hooks (DNS lookups); a worker thread forwards its calls to these (thread-pool.ts). */
+  readonly hooks?: ObservabilityHooks;
   /** Logs as `syslog_name/service` of the service's configuration. */
   readonly log: MailLog;
   /** The daemon's MTA-STS policy service (see the header). */

@@ -28,7 +28,7 @@ export async function createSmtpServiceAgent(ctx: AgentContext): Promise<Deliver
   const { config, tables, log, service } = ctx;
   // The log already carries the service's syslog_name (reports/program-log.ts): the
   // agent and the engine name only the program, `smtp`.
-  const resolver = createResolver(config);
+  const resolver = createResolver(config, undefined, ctx.hooks?.dns);
   const tls = createTlsEngine({ config, tables, log, service: service.command, resolver, ...(ctx.sts ? { sts: ctx.sts } : {}) });
   const agent = createSmtpAgent({ config, resolver, tls, tables, log, service: service.command });
   return {

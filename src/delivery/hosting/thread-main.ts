@@ -10,6 +10,8 @@
  *        {kind:'batch', items}              several of these, sent in one event-loop turn
  *   out: {kind:'ready'} | {kind:'failed', message}
  *        {kind:'log', service, text}      one mail-log line, written by the master
+ *        {kind:'hook', calls}              the metrics hook calls of one turn (DNS lookups;
+ *                                          only when sealpost_http_listen is set), replayed by the master
  *        {kind:'result', id, result}       {kind:'error', id, message}
  *        {kind:'closed'}
  *        {kind:'batch', items}              results and log lines of one turn, in order
@@ -25,6 +27,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { loadConfig } from '../../config/load.ts';
 import type { DeliveryRequest } from '../types.ts';
+import { forwardingHooks } from '../../reports/observe-hooks.ts';
 import { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { StsClient } from '../mta-sts/rpc.ts';
@@ -64,7 +67,9 @@ async function main(): Promise<void> {
   if (!service) throw new Error(`master.cf has no service "${data.serviceName}" any more`);
   const tables = new TableSet({ baseDir: config.configDir, defaultType: config.get('default_database_type') || 'hash', warn: (m) => log.warn('smtp', m) });
   const sts = data.stsPort ? new StsClient(data.stsPort) : undefined;
-  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log, ...(sts ? { sts } : {}) });
+  // Metrics live in the master's registry: this thread's hook calls travel as messages (observe-hooks.ts).
+  const hooks = config.get('sealpost_http_listen') !== '' ? { hooks: forwardingHooks((m) => port!.postMessage(m)) } : {};
+  const agent = await createSmtpServiceAgent({ service, config, overrides: data.overrides, tables, log, ...(sts ? { sts } : {}), ...hooks });
   const onMessage = (m: Inbound): void => {
     if (m.kind === 'batch') {
       for (const item of m.items) onMessage(item);

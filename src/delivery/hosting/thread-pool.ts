@@ -1,6 +1,8 @@
 /**
  * thread-pool.ts — an smtp(8) service's DeliveryAgent whose SMTP clients run
  * in worker threads (thread-main.ts), `sealpost_delivery_workers` of them.
+ * A worker's metrics hook calls (DNS lookups) arrive as `hook` messages and
+ * are replayed on `ctx.hooks` in this thread (reports/observe-hooks.ts).
  * Measured first (bench/relay.ts, bench/relay-tls.ts): with the client in
  * the master's thread, intake and delivery shared one core and TLS crypto
  * saturated it; a worker puts delivery on the second core. Threads, not
@@ -40,6 +42,7 @@ import type { Worker } from 'node:worker_threads';
 import { siblingScript, startWorker } from '../../lib/worker.ts';
 import { openStsChannel } from '../mta-sts/rpc.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult } from '../types.ts';
+import { applyHookMessage, type HookMessage } from '../../reports/observe-hooks.ts';
 import type { AgentContext } from './context.ts';
 import type { ThreadData } from './thread-main.ts';
 import { Outbox } from './outbox.ts';
@@ -51,7 +54,8 @@ type Outbound =
   | { readonly kind: 'log'; readonly service: string; readonly text: string }
   | { readonly kind: 'result'; readonly id: number; readonly result: DeliveryResult }
   | { readonly kind: 'error'; readonly id: number; readonly message: string }
-  | { readonly kind: 'closed' };
+  | { readonly kind: 'closed' }
+  | HookMessage;
 
 interface Pending {
   resolve(r: DeliveryResult): void;
@@ -100,6 +104,8 @@ class AgentThread {
           }
           case 'closed':
             return this.closedWaiter?.();
+          case 'hook':
+            return this.ctx.hooks && applyHookMessage(this.ctx.hooks, m);
         }
       };
       worker.on('message', onMessage);

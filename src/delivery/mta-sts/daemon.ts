@@ -30,6 +30,7 @@ import type { Config } from '../../config/types.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { createResolver } from '../dns/resolver.ts';
 import { answerRequest, parseRequest, requestDir, type StsAnswer } from './control.ts';
+import type { DnsHooks, MtaStsHooks } from '../../reports/observe-hooks.ts';
 import { createStsService, stsCacheDir, type StsLookup, type StsPolicySource, type StsService } from './service.ts';
 
 const SETTINGS = ['data_directory', 'smtp_tls_CAfile', 'smtp_tls_CApath', 'sealpost_dns_resolvers', 'inet_protocols', 'sealpost_mta_sts_fetch_timeout', 'sealpost_mta_sts_max_policy_size'];
@@ -43,6 +44,8 @@ export interface DaemonStsOptions {
   readonly pollMs?: number;
   /** Injected service factory (tests). */
   readonly make?: (config: Config) => StsService;
+  /** Metrics: cache lookups, fetches and the cache size, and the policy lookups' DNS (reports/observe-hooks.ts). */
+  readonly hooks?: { readonly mtaSts?: MtaStsHooks; readonly dns?: DnsHooks };
 }
 
 export class DaemonSts implements StsPolicySource {
@@ -69,10 +72,10 @@ export class DaemonSts implements StsPolicySource {
 
   private make(config: Config): StsService {
     if (this.opts.make) return this.opts.make(config);
-    return createStsService(config, createResolver(config), {
+    return createStsService(config, createResolver(config, undefined, this.opts.hooks?.dns), {
       warn: (t) => this.log.warn('mta-sts', t),
       info: (t) => this.log.write('mta-sts', t),
-    });
+    }, undefined, undefined, this.opts.hooks?.mtaSts);
   }
 
   /** The service answering now (tests, tools in this process). */

@@ -52,6 +52,7 @@ import { discoverSts } from './discover.ts';
 import type { StsDiscovery } from './discover.ts';
 import { createHttpsGetter, DEFAULT_STS_MAX_BYTES, fetchStsPolicy, stsTrustRoots } from './fetch.ts';
 import type { HttpsGetter, StsFailure } from './fetch.ts';
+import type { MtaStsHooks } from '../../reports/observe-hooks.ts';
 
 /** What the policy source answers for one domain. */
 export type StsLookup =
@@ -105,6 +106,8 @@ export interface StsServiceOptions {
   readonly warn?: (text: string) => void;
   /** Informational lines (a policy fetched). */
   readonly info?: (text: string) => void;
+  /** Metrics: cache lookups, fetches and the cache size (reports/observe-hooks.ts). */
+  readonly hooks?: MtaStsHooks;
 }
 
 type FetchOutcome = { readonly ok: true; readonly entry: StsCacheEntry } | { readonly ok: false; readonly failure: StsFailure };
@@ -184,19 +187,37 @@ export class StsService implements StsPolicySource {
       this.opts.info?.(`MTA-STS policy of ${key} (id ${e.id}) expired; dropped from the cache`);
       this.memory.delete(key);
       this.opts.store.remove(key);
+      this.cacheSize();
       return undefined;
     }
     return e;
   }
 
+  /** Metrics: the number of cached policies after a change (a directory read; changes are rare). */
+  private cacheSize(): void {
+    if (!this.opts.hooks) return;
+    try {
+      this.opts.hooks.cachedPolicies(this.opts.store.list().length);
+    } catch {
+      // A cache directory that cannot be listed only leaves the gauge as it was.
+    }
+  }
+
   private async resolve(key: string): Promise<StsLookup> {
     const cached = this.cached(key);
     const d = await discoverSts(this.opts.resolver, key);
-    if (d.kind !== 'record') return this.withoutRecord(key, cached, d);
+    if (d.kind !== 'record') {
+      this.opts.hooks?.cacheLookup(cached ? 'hit' : 'miss');
+      return this.withoutRecord(key, cached, d);
+    }
     if (cached && cached.id === d.id) {
-      if (this.stale(cached)) void this.fetch(key, d.id);
+      const stale = this.stale(cached);
+      this.opts.hooks?.cacheLookup(stale ? 'stale' : 'hit');
+      if (stale) void this.fetch(key, d.id);
       return answer(cached, 'cache', d.text);
     }
+    // A cached policy whose id changed is fetched again: `refreshed`; none at all: `miss`.
+    this.opts.hooks?.cacheLookup(cached ? 'refreshed' : 'miss');
     return this.fetchAndAnswer(key, d.id, d.text, cached);
   }
 
@@ -249,10 +270,12 @@ export class StsService implements StsPolicySource {
 
   private async doFetch(key: string, id: string): Promise<FetchOutcome> {
     this.fetchCount++;
+    const started = performance.now();
     const r = await fetchStsPolicy(key, this.opts.getter, {
       timeoutMs: this.opts.fetchTimeoutMs ?? 30_000,
       maxBytes: this.opts.maxBytes ?? DEFAULT_STS_MAX_BYTES,
     });
+    this.opts.hooks?.policyFetch(r.ok ? 'ok' : r.failure.type === 'sts-policy-invalid' ? 'invalid' : 'fetch-error', (performance.now() - started) / 1000);
     if (!r.ok) return r;
     const fetchedAt = this.now();
     const entry: StsCacheEntry = Object.freeze({
@@ -265,6 +288,7 @@ export class StsService implements StsPolicySource {
       this.opts.warn?.(`MTA-STS cache: cannot save the policy of ${key}: ${(err as Error).message}`);
     }
     this.memory.set(key, entry);
+    this.cacheSize();
     this.opts.info?.(`MTA-STS policy of ${key} fetched: id ${id}, mode ${entry.mode}, max_age ${entry.maxAge}`);
     return { ok: true, entry };
   }
@@ -296,6 +320,7 @@ export function stsCacheDir(config: Config): string {
  */
 export function createStsService(
   config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number, store?: StsCacheStore,
+  hooks?: MtaStsHooks,
 ): StsService {
   const protocols = config.getList('inet_protocols').map((p) => p.toLowerCase());
   const families = familiesFor(protocols.length === 1 && (protocols[0] === 'ipv4' || protocols[0] === 'ipv6') ? protocols[0] : 'all');
@@ -307,5 +332,6 @@ export function createStsService(
     warn: log.warn,
     ...(log.info ? { info: log.info } : {}),
     ...(now ? { now } : {}),
+    ...(hooks ? { hooks } : {}),
   });
 }

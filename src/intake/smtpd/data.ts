@@ -21,7 +21,8 @@
  *   CLEANUP_STAT_HOPS), nothing queued, cleanup's warning logged.
  * - A QueueWriteError gives `452 4.3.1 Insufficient system storage`, nothing queued.
  * - Log lines: `ID: client=unknown[addr]` (with `, sasl_method=.., sasl_username=..` after
- *   AUTH) and cleanup's `ID: message-id=<...>`.
+ *   AUTH) and cleanup's `ID: message-id=<...>`; then, still before the 250, a `received`
+ *   event (origin smtpd or submission) on the daemon's bus when it gave a `publish`.
  *
  * Not here: BDAT/CHUNKING (not offered), header_checks, content filters.
  */
@@ -31,6 +32,7 @@ import { QueueWriteError } from '../../queue/spool.ts';
 import { formatReceived } from '../../message/received.ts';
 import type { ReceivedInfo } from '../../message/received.ts';
 import { baseEnvelope, CleanupStream } from '../cleanup.ts';
+import { receivedEvent, smtpdOrigin } from '../../reports/received-event.ts';
 import type { CleanupSettings, Transaction } from '../cleanup.ts';
 import type { Outcome, Session } from './session.ts';
 import { bareLfExempt } from './session.ts';
@@ -269,8 +271,10 @@ async function finish(s: Session, intake: Intake): Promise<Outcome> {
   const cleanupLog = s.program.replace(/smtpd$/, 'cleanup');
   let queueId: string;
   let messageId: string;
+  let envelope: { readonly sender: string; readonly recipients: readonly unknown[] };
   try {
-    const { facts } = await stream.end();
+    const { facts, envelope: final } = await stream.end();
+    envelope = final;
     if (facts.tooManyHops) {
       // cleanup_message.c: "message rejected: hopcount exceeded"; smtpd.c: 554 5.4.0.
       s.env.log.write(cleanupLog, `warning: ${stream.queueId}: message rejected: hopcount exceeded`);
@@ -284,6 +288,8 @@ async function finish(s: Session, intake: Intake): Promise<Outcome> {
   const sasl = s.saslUser !== undefined ? `, sasl_method=${s.saslMethod}, sasl_username=${s.saslUser}` : '';
   s.log(`${queueId}: client=${s.namaddr}${sasl}`);
   s.env.log.write(cleanupLog, `${queueId}: message-id=${messageId}`);
+  // Durable now (commit fsynced the file and its directory): the event stream learns of it.
+  s.env.publish?.(receivedEvent({ queueId, origin: smtpdOrigin(s.env.serviceName), sender: envelope.sender, size: stream.written, nrcpt: envelope.recipients.length, messageId }));
   await s.reply(`250 2.0.0 Ok: queued as ${queueId}`);
   s.env.onQueued?.(queueId);
   return 'ok';

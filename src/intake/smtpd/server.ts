@@ -32,6 +32,8 @@ import type { Server, Socket } from 'node:net';
 import type { Config } from '../../config/types.ts';
 import type { Spool } from '../../queue/spool.ts';
 import type { MailLog } from '../../reports/maillog.ts';
+import type { SmtpdHooks } from '../../reports/observe-hooks.ts';
+import type { Publish } from '../../reports/received-event.ts';
 import { SmtpConnection } from './connection.ts';
 import { networkListFromText } from './match-list.ts';
 import { runSession } from './command-loop.ts';
@@ -45,6 +47,10 @@ export interface SmtpdContext {
   readonly log: MailLog;
   readonly serviceName: string;
   readonly onQueued?: (queueId: string) => void;
+  /** The daemon's event bus: a `received` event per queued message (reports/received-event.ts). */
+  readonly publish?: Publish;
+  /** Connection accounting for the metrics (reports/observe-hooks.ts). */
+  readonly hooks?: SmtpdHooks;
 }
 
 export interface SmtpdListener {
@@ -71,6 +77,7 @@ export async function serveSession(socket: Socket, ctx: SmtpdContext, settings: 
     log: ctx.log,
     serviceName: ctx.serviceName,
     onQueued: ctx.onQueued,
+    publish: ctx.publish,
     clientAddress: plainAddress(socket.remoteAddress),
     clientPort: socket.remotePort ?? 0,
     localAddress: plainAddress(socket.localAddress),
@@ -123,6 +130,7 @@ class Listener implements SmtpdListener {
     const client = plainAddress(socket.remoteAddress);
     this.sockets.add(socket);
     socket.on('error', () => undefined);
+    const closed = active.ctx.hooks?.connectionOpened(active.ctx.serviceName);
     const run = (async () => {
       const count = (this.perClient.get(client) ?? 0) + 1;
       this.perClient.set(client, count);
@@ -134,6 +142,7 @@ class Listener implements SmtpdListener {
         else this.perClient.set(client, left);
         this.sockets.delete(socket);
         socket.destroy();
+        closed?.();
       }
     })();
     this.sessions.add(run);

@@ -35,6 +35,7 @@ import type { SmtpdSettings } from './settings.ts';
 import type { TlsSummary } from './tls.ts';
 import { tlsEstablishedLine, tlsSummary } from './tls.ts';
 import { peerName, type PeerResolver } from './peer-name.ts';
+import type { Publish } from '../../reports/received-event.ts';
 
 export interface SessionEnv {
   readonly settings: SmtpdSettings;
@@ -42,6 +43,8 @@ export interface SessionEnv {
   readonly log: MailLog;
   readonly serviceName: string;
   readonly onQueued?: ((queueId: string) => void) | undefined;
+  /** A `received` event per queued message (reports/received-event.ts). */
+  readonly publish?: Publish | undefined;
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly localAddress: string;

@@ -7,6 +7,7 @@ import { Pickup } from '../../../src/daemon/pickup.ts';
 import { CleanupFilter } from '../../../src/intake/cleanup.ts';
 import { pickupReceived } from '../../../src/intake/local-cleanup.ts';
 import { createSpool } from '../../../src/queue/spool.ts';
+import type { DeliveryEvent } from '../../../src/reports/events.ts';
 import { memoryMailLog } from '../../../src/reports/maillog.ts';
 import { tempDir } from '../../harness/cli.ts';
 
@@ -84,6 +85,34 @@ test('a pickup interrupted after the incoming write is finished without a duplic
     assert.equal(spool.list('incoming').length, 2);
     assert.notEqual(drop, again);
   } finally {
+    t.cleanup();
+  }
+});
+
+test('a running pickup takes a new maildrop file on its directory watch (the poll is an hour away) and publishes received', async () => {
+  const { t, spool, config, log } = await setup();
+  const events: DeliveryEvent[] = [];
+  const waiting: Array<(id: string) => void> = [];
+  const next = () => new Promise<string>((r) => waiting.push(r));
+  const first = next();
+  const second = next();
+  const p = new Pickup({ spool, config, log, intervalMs: 3_600_000, onQueued: (id) => waiting.shift()!(id), publish: (e) => events.push(e) });
+  try {
+    // A file from before the start: the start's own scan takes it.
+    await spool.writeMessage(env, Buffer.from('Subject: before\r\n\r\nbody\r\n'), 'maildrop');
+    await p.start();
+    await first;
+    // That scan listed the directory before this file existed: only the watch can bring it in before the hourly poll.
+    await spool.writeMessage({ ...env, recipients: [{ address: 'bob@example.com' }, { address: 'carol@example.net' }] }, Buffer.from('Message-ID: <w1@example.org>\r\nSubject: s\r\n\r\nbody\r\n'), 'maildrop');
+    const id = await second;
+    assert.equal(spool.list('incoming').length, 2);
+    assert.equal(events.length, 2);
+    const e = events[1]!;
+    assert.ok(e.kind === 'received');
+    assert.deepEqual([e.queueId, e.origin, e.sender, e.nrcpt, e.messageId], [id, 'pickup', 'alice@example.org', 2, 'w1@example.org']);
+    assert.equal(e.size, (await spool.readEnvelopeAsync('incoming', id)).contentLength);
+  } finally {
+    await p.stop();
     t.cleanup();
   }
 });

@@ -27,6 +27,8 @@ function run(metrics: SealpostMetrics): EventBus {
   publishMessage(bus, { queueId: 'A4', arrival: T0, removed: false, groups: [{ session: { domain: 'partner.example', time: T0 + 600_000, source: 'table', level: 'secure', failure: { type: 'certificate-not-trusted', reason: 'Server certificate not verified' } }, recipients: ['e@partner.example'], status: 'deferred' }] });
   publishMessage(bus, { queueId: 'A5', arrival: T0, groups: [{ session: { domain: 'plain.example', time: T0 + 100, plaintext: true }, recipients: ['f@plain.example'], status: 'sent' }] });
   publishMessage(bus, { queueId: 'A6', arrival: T0, groups: [{ session: { domain: 'gone.example', time: T0 + 100, trust: 'Trusted', reused: true }, recipients: ['g@gone.example'], status: 'bounced' }] });
+  // A plaintext session on a cached connection: only its outcomes' conn_use=2 says so.
+  publishMessage(bus, { queueId: 'A7', arrival: T0, groups: [{ session: { domain: 'plain.example', time: T0 + 100, plaintext: true }, recipients: ['h@plain.example', 'i@plain.example'], status: 'sent', connUse: 2 }] });
   return bus;
 }
 
@@ -36,23 +38,23 @@ test('delivery events feed the counters the issue lists, and the text passes pro
   const text = await metrics.text();
   const s = parseSamples(text);
   // A4 was published twice (one message, two deferrals): received counts both publications.
-  assert.equal(sampleValue(s, 'sealpost_messages_received_total'), 7);
-  assert.equal(sampleValue(s, 'sealpost_messages_delivered_total'), 4); // A1 A2 A3 A5 (A6 bounced, A4 waits)
+  assert.equal(sampleValue(s, 'sealpost_messages_received_total'), 8);
+  assert.equal(sampleValue(s, 'sealpost_messages_delivered_total'), 5); // A1 A2 A3 A5 A7 (A6 bounced, A4 waits)
   assert.equal(sampleValue(s, 'sealpost_messages_deferred_total'), 1); // A4 once, however many attempts
   assert.equal(sampleValue(s, 'sealpost_messages_bounced_total'), 1);
-  assert.equal(sampleValue(s, 'sealpost_recipients_total', { status: 'sent', transport: 'smtp' }), 5);
+  assert.equal(sampleValue(s, 'sealpost_recipients_total', { status: 'sent', transport: 'smtp' }), 7);
   assert.equal(sampleValue(s, 'sealpost_recipients_total', { status: 'deferred' }), 2);
   assert.equal(sampleValue(s, 'sealpost_recipients_total', { status: 'bounced' }), 1);
   assert.equal(sampleValue(s, 'sealpost_tls_sessions_total', { trust: 'verified' }), 2);
   assert.equal(sampleValue(s, 'sealpost_tls_sessions_total', { trust: 'verified', policy_source: 'dane', level: 'dane', protocol: 'TLSv1.3', result: 'success' }), 1);
   assert.equal(sampleValue(s, 'sealpost_tls_sessions_total', { trust: 'untrusted', protocol: 'TLSv1.2' }), 1);
-  assert.equal(sampleValue(s, 'sealpost_tls_sessions_total', { trust: 'none', result: 'plaintext' }), 1);
+  assert.equal(sampleValue(s, 'sealpost_tls_sessions_total', { trust: 'none', result: 'plaintext' }), 2);
   assert.equal(sampleValue(s, 'sealpost_tls_failures_total', { result_type: 'certificate-not-trusted', enforced: 'yes' }), 2);
-  // Latency: five sent recipients; 1.5 s, 1.5 s, 40 s, 0.2 s, 0.1 s.
-  assert.equal(sampleValue(s, 'sealpost_delivery_latency_seconds_count'), 5);
-  assert.equal(sampleValue(s, 'sealpost_delivery_latency_seconds_bucket', { le: '2.5' }), 4);
-  assert.equal(sampleValue(s, 'sealpost_delivery_latency_seconds_bucket', { le: '60' }), 5);
-  // Every session connected except the reused one.
+  // Latency: seven sent recipients; 1.5 s, 1.5 s, 40 s, 0.2 s, 0.1 s, 0.1 s, 0.1 s.
+  assert.equal(sampleValue(s, 'sealpost_delivery_latency_seconds_count'), 7);
+  assert.equal(sampleValue(s, 'sealpost_delivery_latency_seconds_bucket', { le: '2.5' }), 6);
+  assert.equal(sampleValue(s, 'sealpost_delivery_latency_seconds_bucket', { le: '60' }), 7);
+  // Every session connected except the two on cached connections (TLS reused; plaintext conn_use=2).
   assert.equal(sampleValue(s, 'sealpost_smtp_connections_out_total'), 6);
   assert.equal(sampleValue(s, 'sealpost_build_info', { version: '0.1.0' }), 1);
   assert.ok(/^process_cpu_user_seconds_total /m.test(text), 'default process metrics are there');
@@ -71,7 +73,7 @@ test('no label holds a recipient; destinations beyond the listed and the limit c
   const dest = new Set(parseSamples(text).filter((x) => x.name === 'sealpost_destination_recipients_total').map((x) => x.labels.destination));
   // bank.example was first (the one free label), partner.example is listed, .bank.example covers mx1.bank.example.
   assert.deepEqual([...dest].sort(), ['bank.example', 'mx1.bank.example', 'other', 'partner.example']);
-  assert.equal(sampleValue(parseSamples(text), 'sealpost_destination_recipients_total', { destination: 'other' }), 4);
+  assert.equal(sampleValue(parseSamples(text), 'sealpost_destination_recipients_total', { destination: 'other' }), 6);
 });
 
 test('DestinationLabels and protocolLabel keep label values in closed sets', () => {
@@ -99,8 +101,9 @@ test('hooks count DNS lookups, MTA-STS cache and fetches, TLS-RPT reports and in
   h.tlsRpt.reportDelivered('mailto', true);
   h.tlsRpt.reportDelivered('https', false);
   h.smtpd.connectionOpened('smtp');
-  h.smtpd.connectionOpened('smtp');
-  h.smtpd.connectionClosed('smtp');
+  const closed = h.smtpd.connectionOpened('smtp');
+  closed();
+  closed(); // a second report of the same close changes nothing
   const text = await metrics.text();
   const s = parseSamples(text);
   assert.equal(sampleValue(s, 'sealpost_dns_lookups_total', { type: 'MX', result: 'ok' }), 1);
