@@ -11,4 +11,8 @@ if [ "${#files[@]}" -eq 0 ]; then
   echo "no test files found under test/" >&2
   exit 1
 fi
-exec node --import tsx --test --test-concurrency=2 "${files[@]}"
+# --test-timeout: a test that hangs fails after 5 minutes, with its name, instead of
+# holding CI until its 90 minutes are up. --test-force-exit: a file whose tests have
+# all finished exits even if a failed setup left a listener open (a leaked handle kept
+# a test process, and so the whole run, alive for ever).
+exec node --import tsx --test --test-concurrency=2 --test-timeout=300000 --test-force-exit "${files[@]}"

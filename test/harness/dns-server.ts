@@ -227,22 +227,44 @@ export async function startDnsServer(zone: Zone, options: DnsLabOptions = {}): P
       }
     });
   });
-  await new Promise<void>((res, rej) => {
-    tcp.once('error', rej);
-    tcp.listen(0, '127.0.0.1', () => res());
-  });
-  const port = (tcp.address() as AddressInfo).port;
-  const udp: UdpSocket = createSocket('udp4');
-  udp.on('message', (msg, rinfo) => {
-    const p = decode(msg);
-    if (!p) return;
-    note(p, 'udp');
-    for (const r of respond(lab, adCount, p, 'udp') ?? []) udp.send(r, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((res, rej) => {
-    udp.once('error', rej);
-    udp.bind(port, '127.0.0.1', () => res());
-  });
+  const newUdp = (): UdpSocket => {
+    const u = createSocket('udp4');
+    u.on('message', (msg, rinfo) => {
+      const p = decode(msg);
+      if (!p) return;
+      note(p, 'udp');
+      for (const r of respond(lab, adCount, p, 'udp') ?? []) u.send(r, rinfo.port, rinfo.address);
+    });
+    return u;
+  };
+  let udp = newUdp();
+  // TCP and UDP on one port number: the kernel picks a free TCP port, which another
+  // process may hold for UDP. Then both are let go and another port is tried; a
+  // listener left open on failure would keep the test process alive for ever.
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    await new Promise<void>((res, rej) => {
+      tcp.once('error', rej);
+      tcp.listen(0, '127.0.0.1', () => {
+        tcp.off('error', rej);
+        res();
+      });
+    });
+    port = (tcp.address() as AddressInfo).port;
+    const bound = await new Promise<Error | undefined>((res) => {
+      const onError = (err: Error): void => res(err);
+      udp.once('error', onError);
+      udp.bind(port, '127.0.0.1', () => {
+        udp.off('error', onError);
+        res(undefined);
+      });
+    });
+    if (!bound) break;
+    await new Promise<void>((res) => tcp.close(() => res()));
+    udp.close();
+    if ((bound as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw bound;
+    udp = newUdp();
+  }
   (lab as { port: number }).port = port;
   lab.close = async () => {
     for (const s of tcpSockets) s.destroy();

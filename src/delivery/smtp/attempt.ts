@@ -243,7 +243,8 @@ export class DeliveryAttempt {
     const used = new Set<string>();
     for (let cached = this.env.cache.take(key); cached && this.pending.size > 0; cached = this.env.cache.take(key)) {
       // The same effective policy for this server as when the connection was made (reuse.ts).
-      const sp = await this.env.tls.serverPolicy(hopPolicy, cached.server);
+      // Quiet: when the policy now rules this server out, the server step below says so, once.
+      const sp = await this.env.tls.serverPolicy(hopPolicy, cached.server, { quiet: true });
       if (sp.kind !== 'connect' || !sameEffectivePolicy(cached.policy, sp.policy)) {
         await quietQuit(cached.chat, this.env.session.settings.timeouts.quit);
         continue;

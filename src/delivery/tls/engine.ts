@@ -214,18 +214,20 @@ class Engine implements SealpostTlsEngine {
     return this.policyFor(nexthop, message);
   }
 
-  async serverPolicy(hop: TlsPolicy, server: ServerIdentity): Promise<ServerPolicy> {
+  async serverPolicy(hop: TlsPolicy, server: ServerIdentity, opts?: { readonly quiet?: boolean }): Promise<ServerPolicy> {
+    const quiet = opts?.quiet === true;
+    const warn = quiet ? (): void => undefined : this.warn;
     const d = this.decisions.get(hop);
     if (!d) {
       if (hop.level !== 'invalid') return { kind: 'connect', policy: hop };
-      this.warn(policyLookupWarning(hop.nexthop, server.hostname, hop.invalid.reason));
+      warn(policyLookupWarning(hop.nexthop, server.hostname, hop.invalid.reason));
       return { kind: 'defer', deferral: hop.invalid, applied: hop.applied, noRecord: true };
     }
     const memoKey = `${server.hostname}|${server.address}|${server.port}|${server.mxAuthenticated}|${server.addressAuthenticated ?? ''}|${server.canonicalName ?? ''}`;
     const memo = this.serverMemo.get(hop)?.get(memoKey);
     if (memo) return memo;
     try {
-      const s = await decideServer(this.env, d, server);
+      const s = await decideServer(quiet ? { ...this.env, warn } : this.env, d, server);
       if (s.verdict.kind !== 'connect' || s.verdict.policy === hop) return s.verdict;
       const p = this.withContext(s.verdict.policy, server.hostname);
       if (p.level === 'invalid') return { kind: 'defer', deferral: p.invalid, applied: p.applied, noRecord: true };
@@ -233,14 +235,15 @@ class Engine implements SealpostTlsEngine {
       const verdict: ServerPolicy = { kind: 'connect', policy: p };
       // TLSA records are asked for every connection (a DANE level); other server steps are kept with the hop policy.
       const dane = hop.level === 'dane' || hop.level === 'dane-only' || hop.configuredLevel === 'dane' || hop.configuredLevel === 'dane-only';
-      if (!dane) {
+      // A quiet answer (the reuse check) is not kept: its warnings were not logged.
+      if (!dane && !quiet) {
         let m = this.serverMemo.get(hop);
         if (!m) this.serverMemo.set(hop, (m = new Map()));
         m.set(memoKey, verdict);
       }
       return verdict;
     } catch (err) {
-      this.warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
+      warn(policyLookupWarning(hop.nexthop, server.hostname, (err as Error).message));
       return { kind: 'defer', deferral: CONFIG_PROBLEM, applied: hop.applied, noRecord: true };
     }
   }

@@ -206,8 +206,10 @@ export interface TlsEngine {
    * The server step for a hop policy and one server of its MX list. Never
    * rejects. An invalid hop policy defers every server, with Postfix's
    * per-server warning (smtp_connect.c: `TLS policy lookup for DEST/HOST`).
+   * `quiet` logs nothing: the check of a cached connection before its reuse,
+   * after which the server step proper (which warns) may still run.
    */
-  serverPolicy(hop: TlsPolicy, server: ServerIdentity): Promise<ServerPolicy>;
+  serverPolicy(hop: TlsPolicy, server: ServerIdentity, opts?: { readonly quiet?: boolean }): Promise<ServerPolicy>;
   /** Options for tls.connect() over the plaintext socket after `220` to STARTTLS; SecureContexts are built once per policy shape. */
   connectOptions(policy: ConnectPolicy, server: ServerIdentity): ConnectionOptions;
   /** Evaluate the peer after the handshake (certificate chain, names, fingerprints). */
