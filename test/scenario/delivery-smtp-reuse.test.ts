@@ -73,3 +73,52 @@ test('close() sends QUIT on cached connections', async () => {
     await rx!.close();
   }
 });
+
+test('a 450 at RCPT TO on a reused connection to the only server: deferred on that session (connUse=2, its record, tls=), no site deferral', async () => {
+  const [rx] = await startReceivers([{ host: '127.0.0.2', replies: { rcpt: (path) => (path.startsWith('busy') ? '450 4.2.1 mailbox busy' : undefined) } }]);
+  const lab = await deliveryLab(ZONE, rx!.port);
+  try {
+    outcomeOf(await lab.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'] }));
+    const r = await lab.deliver({ recipients: ['busy@single.example'], nexthops: ['single.example'] });
+    const o = outcomeOf(r);
+    assert.deepEqual([o.status, o.dsn, o.connUse, o.tls], ['deferred', '4.2.1', 2, 'none']);
+    assert.equal(o.reason, 'host mx.single.example[127.0.0.2] said: 450 4.2.1 mailbox busy (in reply to RCPT TO command)');
+    assert.equal(r.sessions!.length, 1);
+    assert.equal(o.session, 0);
+    assert.equal(r.sessions![0]!.server.address, '127.0.0.2');
+    // A recipient-level 4xx does not mark the destination dead (Postfix smtp_rcpt_fail does not throttle).
+    assert.equal(r.siteDeferral, undefined);
+    // The cached session was the final server: no "QUEUEID: reason" line for a next server.
+    assert.deepEqual(lab.log.lines.filter((l) => l.includes('said: 450')), []);
+    assert.equal(rx!.connections, 1);
+  } finally {
+    await lab.close();
+    await rx!.close();
+  }
+});
+
+test('a 450 at RCPT TO on a reused connection with another MX left: the recipient is kept and sent through the other MX', async () => {
+  const zone = {
+    'two.example': { MX: [[10, 'mx1.two.example'], [20, 'mx2.two.example']] as Array<[number, string]> },
+    'mx1.two.example': { A: ['127.0.0.2'] },
+    'mx2.two.example': { A: ['127.0.0.3'] },
+  };
+  const [mx1, mx2] = await startReceivers([
+    { host: '127.0.0.2', replies: { rcpt: (path) => (path.startsWith('busy') ? '450 4.2.1 mailbox busy' : undefined) } },
+    { host: '127.0.0.3' },
+  ]);
+  const lab = await deliveryLab(zone, mx1!.port);
+  try {
+    assert.equal(outcomeOf(await lab.deliver({ recipients: ['a@two.example'], nexthops: ['two.example'] })).status, 'sent');
+    const r = await lab.deliver({ recipients: ['busy@two.example'], nexthops: ['two.example'], queueId: '4B00000001' });
+    const o = outcomeOf(r);
+    assert.deepEqual([o.status, o.relay, o.connUse], ['sent', `mx2.two.example[127.0.0.3]:${mx2!.port}`, undefined]);
+    assert.ok(lab.log.lines.some((l) => l.endsWith('4B00000001: host mx1.two.example[127.0.0.2] said: 450 4.2.1 mailbox busy (in reply to RCPT TO command)')), lab.log.lines.join('\n'));
+    assert.deepEqual([mx1!.connections, mx2!.connections], [1, 1]);
+    assert.deepEqual(mx2!.messages.map((m) => m.rcptTo), [['busy@two.example']]);
+  } finally {
+    await lab.close();
+    await mx1!.close();
+    await mx2!.close();
+  }
+});

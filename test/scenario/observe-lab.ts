@@ -66,8 +66,9 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
   const receivers = await startReceivers([
     { host: '127.0.0.2', name: 'mx.secure.test', tls: { key: pki.server.key, cert: pki.server.cert } },
     { host: '127.0.0.3', name: 'mx.plain.test' },
-    // Its RSET is refused, so its connections are never cached: a deferral on a reused
-    // connection loses its session link (attempt.ts finish(); reported), which these tests do not test.
+    // Its RSET is refused, so its connections are never cached: every deferral here is made on a
+    // fresh connection (the counts of these tests rely on it). Deferrals on a reused connection:
+    // delivery-smtp-reuse-deferred.test.ts.
     { host: '127.0.0.4', name: 'mx.defer.test', replies: { rcpt: () => DEFER_REPLY, rset: () => '421 4.3.2 closing' } },
     ...(opts.extraReceivers?.(pki) ?? []),
   ]);

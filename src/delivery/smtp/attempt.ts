@@ -6,8 +6,10 @@
  * The attempt runs in named steps:
  *   hop          per next hop (the relayhost/transport list, then the
  *                fallback relays): the hop policy (`invalid` → no connection,
- *                deferral with the policy's reason), a cached session if one
- *                is idle, else the MX list (connect.ts);
+ *                deferral with the policy's reason), the MX list (connect.ts),
+ *                a cached session if one is idle — the final server when no
+ *                other server of the list is left (smtp_reuse_session()) —
+ *                then the servers of the list it did not serve;
  *   server       per server of that list, at most smtp_mx_session_limit
  *                sessions for the primary hops: the server policy (connect,
  *                skip, defer), SASL credentials, the connection (session.ts,
@@ -160,6 +162,11 @@ export async function messageContent(env: ClientEnv, request: DeliveryRequest): 
   return { source, headersNeedUtf8, settings: env.settings.content, onLineBroken };
 }
 
+/** A server's `address:port` (the address list holds each at most once). */
+function endpoint(server: { readonly address: string; readonly port: number }): string {
+  return `${server.address}:${server.port}`;
+}
+
 export class DeliveryAttempt {
   private readonly pending = new Map<number, DeliveryRecipient>();
   private readonly outcomes: RecipientOutcome[] = [];
@@ -215,8 +222,8 @@ export class DeliveryAttempt {
     // the engine's tag keeps a cached session from outliving a change of a published policy.
     const key = policy.level === 'invalid' ? ''
       : `${cacheKey(request.transport, plan.hop, policy)}${env.tls.reuseTag?.(policy) ?? ''}${this.reqtls === 'disable' ? '' : `|requiretls=${this.reqtls}`}`;
-    const used = policy.level === 'invalid' ? new Set<string>() : await this.reuseCached(key, policy);
-    if (this.pending.size === 0) return;
+    // smtp_connect.c: the servers are looked up first, then a cached session serves one of
+    // them (smtp_reuse_session()), so that it knows whether it is the final server.
     const res = await resolveHop(plan.hop, env.connect, env.resolver);
     if (res.kind === 'fail') {
       this.last = noConnection(res.reason, res.dsn);
@@ -224,8 +231,9 @@ export class DeliveryAttempt {
       if (res.loop) this.looped = true;
       return;
     }
-    const targets = res.targets.filter((t) => !used.has(`${t.address}:${t.port}`));
     const limit = plan.limited ? env.settings.sessionLimit : 0;
+    const used = policy.level === 'invalid' ? undefined : await this.reuseCached(key, policy, res.targets, plan.last, limit);
+    const targets = res.targets.filter((t) => endpoint(t) !== used);
     for (let i = 0; i < targets.length && this.pending.size > 0; i++) {
       // postconf(5) smtp_mx_session_limit: sessions that got past EHLO count (smtp_connect.c:
       // "Don't count handshake errors towards the session limit").
@@ -237,10 +245,14 @@ export class DeliveryAttempt {
 
   /**
    * smtp_connect.c smtp_reuse_session(): a cached session first; its server is
-   * then taken off the address list and counts as one session.
+   * then taken off the address list and counts as one session. It is the
+   * final server when no other server is left for the last next hop (or the
+   * session limit is reached), as smtp_update_addr_list() leaves the list:
+   * a soft failure on it is then a deferral on that session (with its
+   * conn_use= and its record), not a recipient kept for a server that never
+   * comes. Returns the `address:port` of the server it served, if any.
    */
-  private async reuseCached(key: string, hopPolicy: ConnectPolicy): Promise<Set<string>> {
-    const used = new Set<string>();
+  private async reuseCached(key: string, hopPolicy: ConnectPolicy, targets: readonly ServerTarget[], lastHop: boolean, limit: number): Promise<string | undefined> {
     for (let cached = this.env.cache.take(key); cached && this.pending.size > 0; cached = this.env.cache.take(key)) {
       // The same effective policy for this server as when the connection was made (reuse.ts).
       // Quiet: when the policy now rules this server out, the server step below says so, once.
@@ -249,15 +261,16 @@ export class DeliveryAttempt {
         await quietQuit(cached.chat, this.env.session.settings.timeouts.quit);
         continue;
       }
-      if (!(await this.transaction(cached, key, { finalServer: false, reused: true }))) {
+      const server = endpoint(cached.server);
+      const othersLeft = targets.some((t) => endpoint(t) !== server) && !(limit > 0 && this.sessions + 1 >= limit);
+      if (!(await this.transaction(cached, key, { finalServer: lastHop && !othersLeft, reused: true }))) {
         cached.chat.destroy();
         continue;
       }
-      used.add(`${cached.server.address}:${cached.server.port}`);
       this.sessions++;
-      break;
+      return server;
     }
-    return used;
+    return undefined;
   }
 
   // ---- the server step ----------------------------------------------------------
