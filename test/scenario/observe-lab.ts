@@ -12,6 +12,12 @@
  *   defer.test    mx.defer.test   127.0.0.4  `451 4.3.0` to every RCPT: deferred (and
  *                                            `421` to RSET: a new connection each time)
  *
+ * A scenario adds its own destinations: receivers on 127.0.0.5 and up, zone
+ * entries and policy-table entries; for MTA-STS, `stsSites` starts the lab
+ * policy host (test/harness/sts-server.ts, port 443 of its own loopback
+ * address, as stsdane-lab.ts does) and `extraZone` as a function is given
+ * its address for the `mta-sts.DOMAIN` A records.
+ *
  * Retries are far away (backoff 300 s), so every deferred message is deferred
  * exactly once during a test. `relayRun()` submits messages by SMTP and
  * waits until each has its status line in the mail log.
@@ -25,6 +31,7 @@ import { sealpost, tempDir, type RunResult } from '../harness/cli.ts';
 import type { Zone } from '../harness/dns-server.ts';
 import { makePki, type TestPki } from '../harness/pki.ts';
 import { startReceivers, type Receiver, type ReceiverOptions } from '../harness/smtp-receiver.ts';
+import { startStsServer, type StsLab, type StsSite } from '../harness/sts-server.ts';
 import { freePort } from '../unit/daemon/fixtures/instance.ts';
 import { qmgrLab, type QmgrLab } from './qmgr-lab.ts';
 
@@ -36,6 +43,8 @@ export interface ObserveLab {
   readonly secure: Receiver;
   readonly plain: Receiver;
   readonly defer: Receiver;
+  /** The MTA-STS policy host, when `stsSites` was given. */
+  readonly sts?: StsLab;
   /** The listener: http://127.0.0.1:PORT */
   readonly url: string;
   /** SHA-256 fingerprint of mx.secure.test's certificate (`AA:BB:...`). */
@@ -51,7 +60,10 @@ export interface ObserveLabOptions {
   readonly mainCf?: readonly string[];
   /** More receivers (127.0.0.5 and up), on the same port; given the lab's PKI for their certificates. */
   readonly extraReceivers?: (pki: TestPki) => readonly ReceiverOptions[];
-  readonly extraZone?: Zone;
+  /** More zone entries; a function is given the MTA-STS policy host's address (127.0.0.1 without `stsSites`). */
+  readonly extraZone?: Zone | ((stsAddress: string) => Zone);
+  /** MTA-STS policy sites (`mta-sts.DOMAIN` → certificate and policy), served by one lab policy host; given the lab's PKI. */
+  readonly stsSites?: (pki: TestPki) => Record<string, StsSite>;
   /** More policy-table entries (`{partner.test = secure}`) besides `{secure.test = secure}`; a function is called after the receivers started. */
   readonly policyEntries?: readonly string[] | (() => readonly string[]);
 }
@@ -73,6 +85,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     ...(opts.extraReceivers?.(pki) ?? []),
   ]);
   const [secure, plain, defer, ...extra] = receivers as [Receiver, Receiver, Receiver, ...Receiver[]];
+  const sts = opts.stsSites ? await startStsServer({ sites: opts.stsSites(pki) }) : undefined;
   const httpPort = await freePort();
   const zone: Zone = {
     'secure.test': { MX: [[10, 'mx.secure.test']] as Array<[number, string]> },
@@ -81,7 +94,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     'mx.plain.test': { A: ['127.0.0.3'] },
     'defer.test': { MX: [[10, 'mx.defer.test']] as Array<[number, string]> },
     'mx.defer.test': { A: ['127.0.0.4'] },
-    ...(opts.extraZone ?? {}),
+    ...(typeof opts.extraZone === 'function' ? opts.extraZone(sts?.address ?? '127.0.0.1') : opts.extraZone ?? {}),
   };
   const lab = await qmgrLab({
     zone,
@@ -105,6 +118,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     plain,
     defer,
     extra,
+    ...(sts ? { sts } : {}),
     url,
     secureFingerprint: fingerprintOf(pki.server.cert),
     metrics: async () => {
@@ -116,6 +130,7 @@ export async function observeLab(opts: ObserveLabOptions = {}): Promise<ObserveL
     cleanup: async () => {
       await lab.cleanup();
       await Promise.all(receivers.map((r) => r.close()));
+      await sts?.close();
       certs.cleanup();
     },
   };

@@ -14,16 +14,23 @@
  *   certificate that fails the `secure` entry the test gives it, yet the
  *   report goes out (TLS-Required: No) and no session is recorded for it.
  *
+ * The policy domains cover RFC 8460's three policy types: `no-policy-found`
+ * (policy-table entries and the main.cf default), `sts` (an MTA-STS
+ * `enforce` policy: its policy-string is the policy's lines, its mx-host the
+ * policy's `mx` patterns) and `tlsa` (DANE: its policy-string is the TLSA
+ * records in presentation form, no mx-host).
+ *
  * Extending it: every policy domain is one entry of DOMAINS — its MX hosts
  * (each a loopback receiver with its TLS behaviour), the smtp_tls_policy_maps
- * entry (or none), its `_smtp._tls` rua, and what one delivery to it produces
- * (`perMessage`: successes and failures by result type, in MX order). For an
- * MTA-STS domain add the `_mta-sts` TXT record to `zone`, serve its policy
- * with test/harness/sts-server.ts, leave `policy` empty and expect
- * `policyType: 'sts'` (plus its policy-string lines in the report); for a
- * DANE domain add TLSA records (test/harness/pki.ts tlsaFor) to the MX's
- * `zone` entries with `ad: true`, set `sealpost_dns_resolvers`' AD handling
- * (dns-server.ts) and expect `policyType: 'tlsa'`. The assertions below are
+ * entry (or none), its `_smtp._tls` rua, the MTA-STS policy it publishes or
+ * the TLSA records of its MX hosts, and what one delivery to it produces
+ * (`perMessage`: successes and failures by result type, in MX order). An
+ * MTA-STS domain (`sts`) gets its `_mta-sts` TXT record and its policy served
+ * by the lab policy host (test/harness/sts-server.ts, `mta-sts.DOMAIN` on
+ * port 443 of a loopback address, certificate of the test CA); a DANE domain
+ * (`tlsa`) gets the records at `_PORT._tcp.MXHOST` of each of its MX hosts,
+ * every name of it DNSSEC-secure (`ad`, with smtp_dns_support_level =
+ * dnssec), and needs the `dane` policy-table entry. The assertions below are
  * computed from DOMAINS and need no change.
  */
 import { test } from 'node:test';
@@ -35,10 +42,12 @@ import { gunzipSync } from 'node:zlib';
 import type { TlsRptResultType } from '../../src/delivery/outcome.ts';
 import { tempDir } from '../harness/cli.ts';
 import { startDnsServer, type Zone } from '../harness/dns-server.ts';
-import { makePki, type TestPki } from '../harness/pki.ts';
+import { makePki, tlsaFor, type TestPki } from '../harness/pki.ts';
 import { startReceivers, type Receiver, type ReceiverOptions } from '../harness/smtp-receiver.ts';
+import { startStsServer, type StsSite } from '../harness/sts-server.ts';
 import { makeInstance, SmtpClient, type Daemon, type Instance } from '../unit/daemon/fixtures/instance.ts';
 import { validateReport } from '../unit/reports/tlsrpt/fixtures/rfc8460-schema.ts';
+import { stsPolicy } from './stsdane-lab.ts';
 
 interface LabMx {
   readonly host: string;
@@ -53,6 +62,10 @@ interface LabDomain {
   readonly mx: readonly LabMx[];
   /** The `_smtp._tls` rua list (undefined: no record). */
   readonly rua?: (https: string) => string;
+  /** The MTA-STS policy it publishes: the TXT record's id and the policy file. */
+  readonly sts?: { readonly id: string; readonly policy: string };
+  /** The TLSA records (DNSSEC-secure) of every one of its MX hosts. */
+  readonly tlsa?: (pki: TestPki) => ReadonlyArray<[number, number, number, string]>;
   readonly policyType: 'no-policy-found' | 'sts' | 'tlsa';
   /** What one message produces, MX by MX. */
   readonly perMessage: { readonly successes: number; readonly failures: Partial<Record<TlsRptResultType, number>> };
@@ -95,17 +108,56 @@ const DOMAINS: readonly LabDomain[] = [
     policyType: 'no-policy-found',
     perMessage: { successes: 1, failures: {} },
   },
+  {
+    // MTA-STS enforce (main.cf says only `may`): the first MX presents a certificate
+    // for another name, the second a good one; both match the policy's mx pattern.
+    name: 'sts.example',
+    policy: '',
+    mx: [
+      { host: 'mx1.sts.example', ip: '127.0.0.9', receiver: (p) => ({ tls: { key: p.wrongName.key, cert: p.wrongName.cert } }) },
+      { host: 'mx2.sts.example', ip: '127.0.0.10', receiver: (p) => ({ tls: good(p) }) },
+    ],
+    rua: (https) => `mailto:${REPORT_MAILBOX},${https}`,
+    sts: { id: '20260101T000000', policy: stsPolicy('enforce', ['*.sts.example']) },
+    policyType: 'sts',
+    perMessage: { successes: 1, failures: { 'certificate-host-mismatch': 1 } },
+  },
+  {
+    // DANE (a `dane` entry): one DANE-EE record pinning the good certificate's key at both
+    // MX hosts; the first presents another key (no record matches), the second the pinned one.
+    name: 'dane.example',
+    policy: 'dane',
+    mx: [
+      { host: 'mx1.dane.example', ip: '127.0.0.11', receiver: (p) => ({ tls: { key: p.wrongName.key, cert: p.wrongName.cert } }) },
+      { host: 'mx2.dane.example', ip: '127.0.0.12', receiver: (p) => ({ tls: good(p) }) },
+    ],
+    rua: () => `mailto:${REPORT_MAILBOX}`,
+    tlsa: (p) => [tlsaFor(p.server.cert, 3, 1, 1)],
+    policyType: 'tlsa',
+    // dane.ts: a TLSA RRset with usable records none of which matches the chain is a
+    // `validation-failure` (`tlsa-invalid` is for an RRset without a usable record).
+    perMessage: { successes: 1, failures: { 'validation-failure': 1 } },
+  },
 ];
 
 /** Where report mail goes: a server whose certificate fails the `secure` entry for it. */
 const REPORTS_MX: LabMx = { host: 'mx.reports.example', ip: '127.0.0.8', receiver: (p) => ({ tls: { key: p.wrongName.key, cert: p.wrongName.cert } }) };
 
-function zoneOf(httpsRua: string): Zone {
+/** The zone, given the https rua, the receivers' port (TLSA owner names), the MTA-STS policy host's address and the PKI. */
+function zoneOf(httpsRua: string, port: number, stsAddress: string, pki: TestPki): Zone {
   const zone: Zone = {};
   for (const d of DOMAINS) {
-    zone[d.name] = { MX: d.mx.map((m, i): [number, string] => [10 * (i + 1), m.host]) };
-    for (const m of d.mx) zone[m.host] = { A: [m.ip] };
+    const ad = d.tlsa ? { ad: true } : {};
+    zone[d.name] = { MX: d.mx.map((m, i): [number, string] => [10 * (i + 1), m.host]), ...ad };
+    for (const m of d.mx) {
+      zone[m.host] = { A: [m.ip], ...ad };
+      if (d.tlsa) zone[`_${port}._tcp.${m.host}`] = { TLSA: [...d.tlsa(pki)], ad: true };
+    }
     if (d.rua) zone[`_smtp._tls.${d.name}`] = { TXT: [`v=TLSRPTv1; rua=${d.rua(httpsRua)}`] };
+    if (d.sts) {
+      zone[`_mta-sts.${d.name}`] = { TXT: [`v=STSv1; id=${d.sts.id};`] };
+      zone[`mta-sts.${d.name}`] = { A: [stsAddress] };
+    }
   }
   zone['reports.example'] = { MX: [[10, REPORTS_MX.host]] };
   zone[REPORTS_MX.host] = { A: [REPORTS_MX.ip] };
@@ -142,6 +194,17 @@ async function recorded(inst: Instance): Promise<DomainView[]> {
   return (JSON.parse(r.stdout).periods as Array<{ domains: DomainView[] }>)
     .flatMap((p) => p.domains)
     .map(({ domain, sessions, successful, failed, failures }) => ({ domain, sessions, successful, failed, failures: sorted(failures) }));
+}
+
+/** RFC 8460 §4.4 policy-string and mx-host of a domain's policy (absent for no-policy-found). */
+function policyFields(d: LabDomain, pki: TestPki): { 'policy-string'?: string[]; 'mx-host'?: string[] } {
+  if (d.sts) {
+    const lines = d.sts.policy.trimEnd().split('\n');
+    return { 'policy-string': lines, 'mx-host': lines.filter((l) => l.startsWith('mx: ')).map((l) => l.slice(4)) };
+  }
+  // RFC 6698 §2.3 presentation: usage, selector, matching type, hex data.
+  if (d.tlsa) return { 'policy-string': d.tlsa(pki).map((r) => r.join(' ')) };
+  return {};
 }
 
 /** What `messages` deliveries per domain must have recorded. */
@@ -185,14 +248,16 @@ const sum = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, num
 test('a day of real deliveries → send --now: one report per domain per rua with the exact counts; SIGKILL loses nothing; no report without _smtp._tls; report mail not counted', { timeout: 180_000 }, async () => {
   const t = tempDir('sealpost-tlsrpt-day-');
   chmodSync(t.dir, 0o755); // the daemon (mail_owner) reads the CA file
-  const hosts = [...DOMAINS.flatMap((d) => d.mx.map((m) => m.host)), '127.0.0.1'];
+  const hosts = [...DOMAINS.flatMap((d) => d.mx.map((m) => m.host)), ...DOMAINS.filter((d) => d.sts).map((d) => `mta-sts.${d.name}`), '127.0.0.1'];
   const pki = makePki(t.dir, hosts);
   const web = await httpsReceiver(pki);
   const httpsRua = `https://127.0.0.1:${web.port}/tlsrpt/v1`;
   const mxs = [...DOMAINS.flatMap((d) => d.mx), REPORTS_MX];
   const rx: Receiver[] = await startReceivers(mxs.map((m) => ({ host: m.ip, name: m.host, ...m.receiver(pki) })));
   const reports = rx[rx.length - 1]!;
-  const dns = await startDnsServer(zoneOf(httpsRua));
+  const stsSites = Object.fromEntries(DOMAINS.filter((d) => d.sts).map((d): [string, StsSite] => [`mta-sts.${d.name}`, { cert: pki.server, policy: d.sts!.policy }]));
+  const sts = await startStsServer({ sites: stsSites });
+  const dns = await startDnsServer(zoneOf(httpsRua, rx[0]!.port, sts.address, pki));
   const policies = [...DOMAINS.filter((d) => d.policy).map((d) => `{${d.name} = ${d.policy}}`), '{reports.example = secure}'].join(', ');
   const inst = await makeInstance();
   try {
@@ -202,6 +267,7 @@ test('a day of real deliveries → send --now: one report per domain per rua wit
       'smtp_tls_security_level = may',
       `smtp_tls_CAfile = ${pki.caCert}`,
       `smtp_tls_policy_maps = inline:{ ${policies} }`,
+      'smtp_dns_support_level = dnssec',
       'mydomain = sealpost.example',
       'sealpost_tlsrpt_organization = Sealpost Lab',
       'minimal_backoff_time = 300s',
@@ -211,7 +277,7 @@ test('a day of real deliveries → send --now: one report per domain per rua wit
     const seq = { n: 0 };
 
     // Morning: deliveries, then the daemon is killed (its counts are on disk by then) ...
-    const morning = { 'alpha.example': 2, 'beta.example': 1 };
+    const morning = { 'alpha.example': 2, 'beta.example': 1, 'sts.example': 1, 'dane.example': 1 };
     let d = await inst.startFg();
     await deliverAll(inst, d, morning, seq);
     await until('morning counts on disk', async () => JSON.stringify(await recorded(inst)) === JSON.stringify(expected(morning)));
@@ -219,7 +285,7 @@ test('a day of real deliveries → send --now: one report per domain per rua wit
     await d.exited;
 
     // ... afternoon: a fresh start reopens the day's period and adds to it.
-    const afternoon = { 'alpha.example': 1, 'beta.example': 1, 'quiet.example': 1 };
+    const afternoon = { 'alpha.example': 1, 'beta.example': 1, 'quiet.example': 1, 'sts.example': 1, 'dane.example': 2 };
     d = await inst.startFg();
     await deliverAll(inst, d, afternoon, seq);
     const day = sum(morning, afternoon);
@@ -250,7 +316,7 @@ test('a day of real deliveries → send --now: one report per domain per rua wit
       assert.equal(report['organization-name'], 'Sealpost Lab');
       assert.equal(report.policies.length, 1);
       const p = report.policies[0];
-      assert.deepEqual([p.policy['policy-type'], p.policy['policy-domain']], [dom.policyType, dom.name]);
+      assert.deepEqual(p.policy, { 'policy-type': dom.policyType, 'policy-domain': dom.name, ...policyFields(dom, pki) });
       assert.deepEqual(p.summary, { 'total-successful-session-count': want.successful, 'total-failure-session-count': want.failed });
       const byType: Record<string, number> = {};
       for (const f of p['failure-details']) byType[f['result-type']] = (byType[f['result-type']] ?? 0) + f['failed-session-count'];
@@ -276,6 +342,7 @@ test('a day of real deliveries → send --now: one report per domain per rua wit
   } finally {
     inst.cleanup();
     await dns.close();
+    await sts.close();
     await Promise.all(rx.map((r) => r.close()));
     web.server.close();
     t.cleanup();
