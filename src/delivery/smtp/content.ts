@@ -12,16 +12,21 @@
  *   same buffer: the consumer promises to be done with a piece (written out, no slice
  *   kept) before it asks for the next; a large message then costs no garbage at all (V8
  *   collects Buffers only every few tens of MB of them, and the process keeps that much
- *   memory once it has had it). The content CRC-32 of the queue file is
+ *   memory once it has had it). One read takes the fixed header, the envelope and the
+ *   first piece; on a delivery thread the file is opened, measured and first read with
+ *   blocking calls (page-cache work; the main thread goes through the thread pool).
+ *   The content CRC-32 of the queue file is
  *   checked at the end: a mismatch (or a short file) throws before the end-of-data dot
  *   could be sent. `headersNeedUtf8()` scans the header section piece by piece (for the
  *   SMTPUTF8 pre-check) without keeping it.
  * - `dataStream(source, plan)` is the DATA transform: content → MimeDowngrade when
  *   `plan.downgrade` (8-bit MIME to quoted-printable) → DotStuffer (bare CR and LF become
  *   CRLF, lines broken at smtp_line_length_limit, leading dots doubled, `.` CRLF at the
- *   end). Nothing is buffered beyond the transforms' own state. Without a downgrade the
- *   source's buffer is reused (the DotStuffer keeps no slice of its input); what it yields
- *   then lives only until the consumer asks for the next piece.
+ *   end). Nothing is buffered beyond the transforms' own state and one small piece: a
+ *   piece of at most 16 KiB is copied and held until the next one, so that the last one
+ *   (all of a small message) and the end-of-data dot go out in one write. Without a
+ *   downgrade the source's buffer is reused (the DotStuffer keeps no slice of its input);
+ *   what it yields then lives only until the consumer asks for the next piece.
  * - `mimeDowngradeWanted()` is SMTP_MIME_DOWNGRADE of smtp_proto.c; `eightBitCapable()`
  *   counts a server that offers SMTPUTF8 but not 8BITMIME as 8BITMIME-capable (smtp_proto.c
  *   "Fix 20140706").
@@ -33,8 +38,8 @@
  * which parameters MAIL FROM carries (transaction.ts), the MIME rules (message/mime-convert.ts),
  * dot-stuffing rules (smtp/dot-stuff.ts).
  */
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { close as closeCb, closeSync, fstat as fstatCb, fstatSync, open as openCb, openSync, read as readCb, readSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import type { Config } from '../../config/types.ts';
 import { hasEightBit } from '../../lib/bytes.ts';
@@ -76,66 +81,107 @@ export interface MessageSource {
   headersNeedUtf8(): Promise<boolean>;
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+/**
+ * The descriptor calls a queue file is read with. Blocking on a delivery thread: there a
+ * queue file just written is page-cache work, cheaper than a thread-pool round trip per
+ * call (an open, a stat, a read and a close cost four); through the thread pool on the
+ * main thread (sealpost_delivery_workers = 0), where nothing may wait for the disk
+ * (queue/store.ts).
+ */
+interface FileCalls {
+  open(path: string): Promise<number>;
+  size(fd: number): Promise<number>;
+  read(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number>;
+  close(fd: number): Promise<void>;
+}
+
+const blockingCalls: FileCalls = {
+  open: async (path) => openSync(path, 'r'),
+  size: async (fd) => fstatSync(fd).size,
+  read: async (fd, buf, off, len, pos) => readSync(fd, buf, off, len, pos),
+  close: async (fd) => closeSync(fd),
+};
+
+const poolCalls: FileCalls = {
+  open: (path) => new Promise((resolve, reject) => openCb(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd)))),
+  size: (fd) => new Promise((resolve, reject) => fstatCb(fd, (err, st) => (err ? reject(err) : resolve(st.size)))),
+  read: (fd, buf, off, len, pos) => new Promise((resolve, reject) => readCb(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)))),
+  close: (fd) => new Promise((resolve, reject) => closeCb(fd, (err) => (err ? reject(err) : resolve()))),
+};
+
+async function readFully(io: FileCalls, fd: number, buf: Buffer, position: number): Promise<number> {
   let got = 0;
   while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
+    const n = await io.read(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) break;
+    got += n;
   }
   return got;
 }
 
-/** The fixed header and the envelope of an open queue file (checked against the file size). */
-async function readHead(fh: FileHandle): Promise<{ head: Buffer; envelope: QueueEnvelope }> {
-  const size = (await fh.stat()).size;
-  const fixed = Buffer.alloc(HEADER_LENGTH);
-  if ((await readFully(fh, fixed, 0)) < HEADER_LENGTH) throw new QueueFileFormatError('truncated header');
-  const prefix = Buffer.alloc(envelopePrefixLength(fixed));
-  const got = await readFully(fh, prefix, 0);
-  return { head: fixed, envelope: decodeEnvelope(prefix.subarray(0, got), size) };
-}
-
-/** Read `length` octets from `offset`, piece by piece, only as fast as they are taken. */
-async function* pieces(fh: FileHandle, offset: number, length: number, reuse = false): AsyncGenerator<Buffer> {
-  const shared = reuse ? Buffer.allocUnsafe(Math.min(CHUNK, length)) : undefined;
-  for (let pos = offset, left = length; left > 0;) {
-    // Without `reuse`, a fresh buffer per piece: a transform may keep slices of it.
-    const buf = shared ? shared.subarray(0, Math.min(CHUNK, left)) : Buffer.allocUnsafe(Math.min(CHUNK, left));
-    const got = await readFully(fh, buf, pos);
-    if (got === 0) throw new QueueFileFormatError(`truncated file (content ends ${left} bytes early)`);
-    pos += got;
-    left -= got;
-    yield got === buf.length ? buf : buf.subarray(0, got);
+/**
+ * A part of a queue file's content (`headerLength` octets or all of it) in pieces of at
+ * most CHUNK octets. The first read takes the fixed header, the envelope and the first
+ * piece together (one read for a small message); for all of it the content CRC-32 is
+ * checked after the last piece.
+ */
+async function* readPart(io: FileCalls, queueFile: string, part: 'headers' | 'all', reuse: boolean): AsyncGenerator<Buffer> {
+  const fd = await io.open(queueFile);
+  try {
+    const size = await io.size(fd);
+    let first = Buffer.allocUnsafe(Math.min(size, CHUNK));
+    let got = await readFully(io, fd, first, 0);
+    if (got < HEADER_LENGTH) throw new QueueFileFormatError('truncated header');
+    const need = envelopePrefixLength(first);
+    if (need > got && got === first.length) {
+      // An envelope longer than a piece (thousands of recipients): read the rest of it.
+      const more = Buffer.allocUnsafe(Math.min(size, need));
+      first.copy(more, 0, 0, got);
+      first = more;
+      got += await readFully(io, fd, first.subarray(got), got);
+    }
+    const envelope = decodeEnvelope(first.subarray(0, got), size);
+    const length = part === 'all' ? envelope.contentLength : envelope.headerLength;
+    const end = envelope.contentOffset + length;
+    const wantCrc = contentCrcOf(first); // before `reuse` overwrites the header
+    let crc = 0;
+    let pos = Math.min(got, end);
+    if (pos > envelope.contentOffset) {
+      const piece = first.subarray(envelope.contentOffset, pos);
+      if (part === 'all') crc = crc32(piece, crc);
+      yield piece;
+    }
+    // With `reuse` every later piece goes into the first read's buffer (at least CHUNK
+    // octets whenever there is more to read); without it, a fresh buffer per piece: a
+    // transform may keep slices of it.
+    for (let left = end - pos; left > 0;) {
+      const len = Math.min(CHUNK, left);
+      const buf = reuse ? first.subarray(0, len) : Buffer.allocUnsafe(len);
+      const n = await readFully(io, fd, buf, pos);
+      if (n === 0) throw new QueueFileFormatError(`truncated file (content ends ${left} bytes early)`);
+      pos += n;
+      left -= n;
+      const piece = n === buf.length ? buf : buf.subarray(0, n);
+      if (part === 'all') crc = crc32(piece, crc);
+      yield piece;
+    }
+    if (part === 'all' && crc >>> 0 !== wantCrc) throw new QueueFileFormatError('content checksum mismatch');
+  } finally {
+    await io.close(fd);
   }
 }
 
-/** The content of a queue file (see the header). */
-export function queueContent(queueFile: string): MessageSource {
+/**
+ * The content of a queue file (see the header). `blocking`: read with blocking calls
+ * (FileCalls; the default on a delivery thread).
+ */
+export function queueContent(queueFile: string, blocking = !isMainThread): MessageSource {
+  const io = blocking ? blockingCalls : poolCalls;
   return {
-    async *chunks(reuse = false) {
-      const fh = await open(queueFile, 'r');
-      try {
-        const { head, envelope } = await readHead(fh);
-        let crc = 0;
-        for await (const piece of pieces(fh, envelope.contentOffset, envelope.contentLength, reuse)) {
-          crc = crc32(piece, crc);
-          yield piece;
-        }
-        if (crc >>> 0 !== contentCrcOf(head)) throw new QueueFileFormatError('content checksum mismatch');
-      } finally {
-        await fh.close();
-      }
-    },
+    chunks: (reuse = false) => readPart(io, queueFile, 'all', reuse),
     async headersNeedUtf8() {
-      const fh = await open(queueFile, 'r');
-      try {
-        const { envelope } = await readHead(fh);
-        for await (const piece of pieces(fh, envelope.contentOffset, envelope.headerLength)) if (hasEightBit(piece)) return true;
-        return false;
-      } finally {
-        await fh.close();
-      }
+      for await (const piece of readPart(io, queueFile, 'headers', true)) if (hasEightBit(piece)) return true;
+      return false;
     },
   };
 }
@@ -176,17 +222,45 @@ export async function* dataStream(source: MessageSource, plan: DataPlan): AsyncG
     }
     return out;
   };
-  // MimeDowngrade keeps slices of its input across pieces: then every piece is a fresh buffer.
-  for await (const piece of source.chunks(!mime)) {
-    const converted = mime ? mime.push(piece) : piece;
-    if (converted.length > 0) yield stuff(converted);
+  // A piece of at most HOLD octets is held, copied, until the next one comes: the last one
+  // (all of a small message) then goes out together with the end-of-data dot, one write.
+  let held: Buffer | undefined;
+  let heldLength = 0;
+  function* hold(out: Buffer): Generator<Buffer> {
+    if (held) yield held.subarray(0, heldLength);
+    held = undefined;
+    if (out.length > HOLD) {
+      yield out;
+      return;
+    }
+    held = Buffer.allocUnsafe(out.length + HOLD_SPARE);
+    heldLength = out.copy(held);
   }
-  if (mime) {
-    const tail = mime.end();
-    if (tail.length > 0) yield stuff(tail);
+  try {
+    // MimeDowngrade keeps slices of its input across pieces: then every piece is a fresh buffer.
+    for await (const piece of source.chunks(!mime)) {
+      const converted = mime ? mime.push(piece) : piece;
+      if (converted.length > 0) yield* hold(stuff(converted));
+    }
+    if (mime) {
+      const tail = mime.end();
+      if (tail.length > 0) yield* hold(stuff(tail));
+    }
+  } catch (err) {
+    // What was read goes out as it would have without holding; the end of data never does.
+    if (held) yield held.subarray(0, heldLength);
+    throw err;
   }
-  yield stuffer.end();
+  const end = stuffer.end();
+  if (!held) yield end;
+  else if (end.length <= held.length - heldLength) yield held.subarray(0, heldLength + end.copy(held, heldLength));
+  else yield Buffer.concat([held.subarray(0, heldLength), end]);
 }
+
+/** dataStream() holds pieces up to this size to send the last one with the end of data. */
+const HOLD = 16 * 1024;
+/** Room for the end of data after a held piece (a line end, `.` CRLF; more is concatenated). */
+const HOLD_SPARE = 16;
 
 /**
  * The queue file could not be read while sending DATA (smtp_proto.c: "unreadable mail
