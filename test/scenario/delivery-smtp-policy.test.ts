@@ -14,6 +14,10 @@ const ZONE = {
   'a.three.example': { A: ['127.0.0.2'] },
   'b.three.example': { A: ['127.0.0.3'] },
   'c.three.example': { A: ['127.0.0.4'] },
+  'two.example': { MX: [[10, 'a.two.example'], [20, 'b.two.example']] as Array<[number, string]> },
+  'a.two.example': { A: ['127.0.0.5'] },
+  'b.two.example': { A: ['127.0.0.6'] },
+  'fallback.example': { A: ['127.0.0.7', '127.0.0.8', '127.0.0.9'] },
 };
 
 let pki: TestPki;
@@ -50,6 +54,38 @@ test('smtp_mx_session_limit = 2: two sessions that got past EHLO, then no third 
     const o = outcomeOf(await lab2.deliver({ recipients: ['a@three.example'], nexthops: ['three.example'] }));
     assert.equal(o.status, 'sent');
     assert.equal(o.relay, `c.three.example[127.0.0.4]:${rys[0]!.port}`);
+  } finally {
+    await lab2.close();
+    await Promise.all(rys.map((x) => x.close()));
+  }
+});
+
+test('smtp_mx_session_limit counts per next hop: a second next hop and a fallback relay each get their own two sessions', async () => {
+  // smtp_connect.c: "Enforce the MX session and MX address counts per next-hop or fall-back destination".
+  const busy = { replies: { mail: () => '451 4.3.0 try later' } };
+  const rxs = await startReceivers([
+    { host: '127.0.0.2', ...busy }, { host: '127.0.0.3', ...busy }, { host: '127.0.0.4' },
+    { host: '127.0.0.5', ...busy }, { host: '127.0.0.6' },
+  ]);
+  const lab = await deliveryLab(ZONE, rxs[0]!.port);
+  try {
+    const o = outcomeOf(await lab.deliver({ recipients: ['a@three.example'], nexthops: ['three.example', 'two.example'] }));
+    assert.equal(o.status, 'sent', o.reason);
+    assert.equal(o.relay, `b.two.example[127.0.0.6]:${rxs[0]!.port}`);
+    // Two sessions for three.example (its third MX not tried), then two for two.example.
+    assert.deepEqual(rxs.map((x) => x.connections), [1, 1, 0, 1, 1]);
+  } finally {
+    await lab.close();
+    await Promise.all(rxs.map((x) => x.close()));
+  }
+  const rys = await startReceivers([{ host: '127.0.0.2', ...busy }, { host: '127.0.0.7', ...busy }, { host: '127.0.0.8', ...busy }, { host: '127.0.0.9' }]);
+  const lab2 = await deliveryLab(ZONE, rys[0]!.port, { smtp_mx_session_limit: '2' });
+  try {
+    const o = outcomeOf(await lab2.deliver({ recipients: ['a@single.example'], nexthops: ['single.example'], fallbackRelays: ['[fallback.example]'] }));
+    assert.deepEqual([o.status, o.dsn], ['deferred', '4.3.0']);
+    assert.equal(o.reason, 'host fallback.example[127.0.0.8] said: 451 4.3.0 try later (in reply to MAIL FROM command)');
+    // The fallback relay's third address is beyond its two sessions.
+    assert.deepEqual(rys.map((x) => x.connections), [1, 1, 1, 0]);
   } finally {
     await lab2.close();
     await Promise.all(rys.map((x) => x.close()));

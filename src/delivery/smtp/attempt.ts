@@ -124,8 +124,8 @@ interface HopPlan {
   readonly hop: string;
   /** The last hop of the list: its last server is final. */
   readonly last: boolean;
-  /** A primary hop (smtp_mx_session_limit applies), not a fallback relay. */
-  readonly limited: boolean;
+  /** A fallback relay (smtp_fallback_relay), not a primary next hop: its failures are fallback configuration problems. */
+  readonly fallback: boolean;
 }
 
 /** How the outcome of a failure or a transaction is settled. */
@@ -178,7 +178,7 @@ export class DeliveryAttempt {
   /** The throttling failure that deferred recipients (Postfix SMTP_THROTTLE). */
   private throttledBy: Trouble | undefined;
   private connected: number | undefined;
-  /** Sessions that got past EHLO (smtp_mx_session_limit counts them). */
+  /** Sessions of the current next hop that got past EHLO (smtp_mx_session_limit counts them per next hop). */
   private sessions = 0;
   private content!: MessageContent;
   /** The smtp_requiretls_policy action of the current next hop (`disable` unless the message asked for REQUIRETLS). */
@@ -199,8 +199,8 @@ export class DeliveryAttempt {
       return { outcomes: this.outcomes, sessions: this.records };
     }
     const hops = [
-      ...this.request.nexthops.map((hop) => ({ hop, limited: true })),
-      ...this.request.fallbackRelays.map((hop) => ({ hop, limited: false })),
+      ...this.request.nexthops.map((hop) => ({ hop, fallback: false })),
+      ...this.request.fallbackRelays.map((hop) => ({ hop, fallback: true })),
     ];
     for (let i = 0; i < hops.length && this.pending.size > 0 && !this.looped; i++) {
       await this.hop({ ...hops[i]!, last: i === hops.length - 1 });
@@ -227,11 +227,14 @@ export class DeliveryAttempt {
     const res = await resolveHop(plan.hop, env.connect, env.resolver);
     if (res.kind === 'fail') {
       this.last = noConnection(res.reason, res.dsn);
-      this.lastHop = { hop: plan.hop, fallback: !plan.limited };
+      this.lastHop = { hop: plan.hop, fallback: plan.fallback };
       if (res.loop) this.looped = true;
       return;
     }
-    const limit = plan.limited ? env.settings.sessionLimit : 0;
+    // smtp_connect.c: "Enforce the MX session and MX address counts per next-hop or fall-back
+    // destination" — the count starts again at each next hop, fallback relays included.
+    const limit = env.settings.sessionLimit;
+    this.sessions = 0;
     const used = policy.level === 'invalid' ? undefined : await this.reuseCached(key, policy, res.targets, plan.last, limit);
     const targets = res.targets.filter((t) => endpoint(t) !== used);
     for (let i = 0; i < targets.length && this.pending.size > 0; i++) {
