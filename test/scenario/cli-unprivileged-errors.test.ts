@@ -99,7 +99,12 @@ function assertClean(name: string, r: Result, mayPass: boolean): void {
   const fatal = lines.filter((l) => /: (fatal|error): /.test(l));
   const failed = fatal.length > 0 || /not running/.test(r.stderr);
   assert.ok(failed, `${name}: no fatal line\n${r.stderr}`);
-  if (!name.startsWith('check')) assert.ok(fatal.length <= 1, `${name}: more than one fatal line\n${r.stderr}`);
+  // Postfix's own pair for a configuration directory the setgid helpers do not trust
+  // (mail_conf.c): `error: unauthorized configuration directory name: DIR`, then
+  // `fatal: specify "alternate_config_directories = DIR" ...` — one failure in two lines.
+  const unauthorized = lines.some((l) => /: error: unauthorized configuration directory name: /.test(l));
+  const allowed = unauthorized ? 2 : 1;
+  if (!name.startsWith('check')) assert.ok(fatal.length <= allowed, `${name}: more than one fatal line\n${r.stderr}`);
 }
 
 test('an unreadable queue directory: one line per command, no stack trace', async () => {
@@ -114,7 +119,10 @@ test('an unreadable queue directory: one line per command, no stack trace', asyn
   // At the source: the path and the fix are named.
   // An unprivileged mailq goes through the setgid postqueue helper (daemon down: `mail system is
   // down`); where `sealpost set-permissions` has not built the helper yet, the line says so.
-  assert.match(byName.get('mailq')!.stderr, new RegExp(`fatal: (.*${dir}/q/\\w+.*(permission denied|mail system is down)|cannot run \\S+/postqueue: .*run \\(as root\\): sealpost set-permissions)`));
+  // Where the helper exists but the default main.cf does not list this directory in
+  // alternate_config_directories (a machine where `sealpost set-permissions` ran), the helper
+  // refuses the directory as Postfix's postqueue does.
+  assert.match(byName.get('mailq')!.stderr, new RegExp(`fatal: (.*${dir}/q/\\w+.*(permission denied|mail system is down)|cannot run \\S+/postqueue: .*run \\(as root\\): sealpost set-permissions|specify "alternate_config_directories = ${etc}")`));
   assert.match(byName.get('postsuper -d ALL')!.stderr, /fatal: .*permission denied: run the command as root/);
   assert.match(byName.get('postcat -q ABCDEF012')!.stderr, new RegExp(`fatal: cannot access ${dir}/q/maildrop: permission denied`));
   assert.match(byName.get(`postmap -q key texthash:${etc}/table`)!.stderr, new RegExp(`${etc}/table`));
