@@ -100,6 +100,40 @@ function trustLabel(s: TlsSessionRecord | undefined): string {
   return s?.tls ? s.tls.trust.toLowerCase() : 'none';
 }
 
+/**
+ * A labelled counter as the mail path increments it: a Map keyed by the label
+ * values, one string and one lookup per increment. Its prom-client Counter
+ * receives the increments at scrape time (`collect`): prom-client's own
+ * `inc()` hashes and validates the label object on every call (about 2 µs,
+ * a dozen calls per relayed message).
+ */
+class Tally {
+  private readonly series = new Map<string, { readonly labels: Record<string, string>; pending: number }>();
+  private readonly counter: Counter<string>;
+
+  constructor(name: string, help: string, private readonly labelNames: readonly string[], registers: Registry[]) {
+    const flush = (): void => this.flush();
+    this.counter = new Counter({ name, help, labelNames: [...labelNames], registers, collect: flush });
+  }
+
+  inc(labels?: Readonly<Record<string, string>>): void {
+    let key = '';
+    if (labels) for (const n of this.labelNames) key += `${labels[n]}\u0000`;
+    const s = this.series.get(key);
+    if (s) s.pending++;
+    else this.series.set(key, { labels: { ...labels }, pending: 1 });
+  }
+
+  private flush(): void {
+    for (const s of this.series.values()) {
+      if (s.pending === 0) continue;
+      if (this.labelNames.length === 0) this.counter.inc(s.pending);
+      else this.counter.inc(s.labels, s.pending);
+      s.pending = 0;
+    }
+  }
+}
+
 interface Tracked {
   deferred: boolean;
   bounced: boolean;
@@ -113,6 +147,8 @@ export class SealpostMetrics {
   private readonly c;
   /** Sessions of the delivery being published, and those its outcomes said ran on a cached connection. */
   private pendingSessions: TlsSessionRecord[] = [];
+  /** Inbound connections open now, by service label. */
+  private readonly openConnections = new Map<string, number>();
   private readonly reusedSessions = new WeakSet<TlsSessionRecord>();
   readonly hooks: ObservabilityHooks;
 
@@ -120,7 +156,7 @@ export class SealpostMetrics {
     const r = [this.registry];
     this.labels = new DestinationLabels(opts.destinations ?? [], opts.destinationLimit ?? 20);
     this.trackLimit = opts.trackLimit ?? 500_000;
-    const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: r });
+    const counter = (name: string, help: string, labelNames: string[] = []) => new Tally(name, help, labelNames, r);
     const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []) => new Histogram({ name, help, buckets, labelNames, registers: r });
     this.c = {
       received: counter('sealpost_messages_received_total', 'Messages accepted into the queue, by origin (smtpd, submission, pickup, bounce)', ['origin']),
@@ -148,7 +184,13 @@ export class SealpostMetrics {
       rptGenerated: counter('sealpost_tlsrpt_reports_generated_total', 'TLS-RPT aggregate reports generated (one per policy domain and day)'),
       rptDelivered: counter('sealpost_tlsrpt_reports_delivered_total', 'TLS-RPT reports handed to their rua destination, by method and result', ['method', 'result']),
       connIn: counter('sealpost_smtp_connections_in_total', 'Inbound SMTP connections by master.cf service', ['service']),
-      openIn: new Gauge({ name: 'sealpost_smtp_connections_in_open', help: 'Inbound SMTP connections open now, by master.cf service', labelNames: ['service'], registers: r }),
+      openIn: new Gauge({
+        name: 'sealpost_smtp_connections_in_open', help: 'Inbound SMTP connections open now, by master.cf service', labelNames: ['service'], registers: r,
+        // Counted in a Map as connections come and go, handed over at scrape time (see Tally).
+        collect: () => {
+          for (const [service, n] of this.openConnections) this.c.openIn.set({ service }, n);
+        },
+      }),
     };
     new Gauge({ name: 'sealpost_build_info', help: 'The running sealpost version (value 1)', labelNames: ['version'], registers: r }).set({ version: opts.version ?? 'unknown' }, 1);
     if (opts.queueGauge) this.queueMetrics(opts.queueGauge, opts.now ?? Date.now);
@@ -297,12 +339,13 @@ export class SealpostMetrics {
       },
       smtpd: {
         connectionOpened: (service) => {
-          const labels = { service: nameLabel(service) };
-          c.connIn.inc(labels);
-          c.openIn.inc(labels);
+          const label = nameLabel(service);
+          const openNow = this.openConnections;
+          c.connIn.inc({ service: label });
+          openNow.set(label, (openNow.get(label) ?? 0) + 1);
           let open = true;
           return () => {
-            if (open) c.openIn.dec(labels);
+            if (open) openNow.set(label, (openNow.get(label) ?? 1) - 1);
             open = false;
           };
         },
@@ -312,6 +355,9 @@ export class SealpostMetrics {
 
   /** The exposition text (Prometheus text format 0.0.4). */
   async text(): Promise<string> {
+    // Connections are counted in a microtask after their delivery's outcomes (connectionOut):
+    // let it run before the tallies are handed over.
+    await Promise.resolve();
     return this.registry.metrics();
   }
 

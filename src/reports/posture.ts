@@ -119,8 +119,17 @@ export function recipientDomain(address: string): string {
   return at < 0 ? '' : address.slice(at + 1).toLowerCase().replace(/\.$/, '');
 }
 
+/** The last hour asked and its key: every outcome of an hour asks for the same key. */
+let lastHour = Number.NaN;
+let lastHourKey = '';
+
 export function hourKey(ms: number): string {
-  return new Date(Math.floor(ms / HOUR) * HOUR).toISOString().slice(0, 13);
+  const h = Math.floor(ms / HOUR);
+  if (h !== lastHour) {
+    lastHourKey = new Date(h * HOUR).toISOString().slice(0, 13);
+    lastHour = h;
+  }
+  return lastHourKey;
 }
 
 function hourStart(key: string): number {

@@ -89,8 +89,17 @@ export function keyHash(kind: 'q' | 'm', id: string): Buffer {
   return createHash('sha256').update(`${kind}:${id}`).digest().subarray(0, 16);
 }
 
+/** The last day asked and its key (every outcome of a day asks for the same one). */
+let lastDayNumber = Number.NaN;
+let lastDayKey = '';
+
 function dayOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  const d = Math.floor(ms / DAY);
+  if (d !== lastDayNumber) {
+    lastDayKey = new Date(d * DAY).toISOString().slice(0, 10);
+    lastDayNumber = d;
+  }
+  return lastDayKey;
 }
 
 function toMessageLine(m: ProofMessage): MessageLine {
