@@ -55,7 +55,7 @@ import { createStsService, stsCacheDir, type StsPolicySource } from '../delivery
 import type { CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
-const USAGE = 'usage: sealpost tls explain [-c config_dir] [-n] [-s sender] recipient...';
+export const USAGE = 'usage: sealpost tls explain [-c config_dir] [-n] [-s sender] recipient...';
 
 /** What the network lookups use (absent: -n, or the status page). */
 export interface ExplainNetwork {

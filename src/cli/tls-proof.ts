@@ -23,7 +23,7 @@ import { EX, UsageError } from '../lib/errors.ts';
 import { findProof, type ProofMessage, type ProofOutcome, type StoredSession } from '../reports/proof.ts';
 import { warn, type CommandContext } from './context.ts';
 
-const USAGE = 'usage: sealpost tls proof [-c config_dir] [--json] queue_id|message_id';
+export const USAGE = 'usage: sealpost tls proof [-c config_dir] [--json] queue_id|message_id';
 
 function when(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');

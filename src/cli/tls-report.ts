@@ -27,7 +27,7 @@ import { readPosture, type PostureWindow } from '../reports/posture.ts';
 import { postureJson, postureRows, renderPostureSvg, renderPostureText } from '../reports/posture-render.ts';
 import { warn, type CommandContext } from './context.ts';
 
-const USAGE = 'usage: sealpost tls report [-c config_dir] [--since DURATION | --from TIME [--to TIME]] [--json] [--svg FILE]';
+export const USAGE = 'usage: sealpost tls report [-c config_dir] [--since DURATION | --from TIME [--to TIME]] [--json] [--svg FILE]';
 
 /** An ISO 8601 date or date-time; UTC when no zone is given. */
 export function parseWhen(text: string, what: string): number {

@@ -37,7 +37,7 @@ import { EX, UsageError, UserError } from '../lib/errors.ts';
 import { warn, type CommandContext } from './context.ts';
 import { getopt } from './getopt.ts';
 
-const USAGE = 'usage: sealpost tls sts [-c config_dir] [-j] list | show domain | fetch domain | forget domain';
+export const USAGE = 'usage: sealpost tls sts [-c config_dir] [-j] list | show domain | fetch domain | forget domain';
 
 function parseRequest(words: readonly string[]): StsRequest {
   const [op, domain, ...rest] = words;

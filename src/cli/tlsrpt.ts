@@ -174,6 +174,11 @@ async function sendNow(ctx: CommandContext, config: LoadedConfig): Promise<numbe
 }
 
 export async function main(ctx: CommandContext): Promise<number> {
+  // `sealpost tlsrpt send --help`: the usage, exit 0 (as `sealpost COMMAND --help`).
+  if (ctx.argv.includes('--help')) {
+    ctx.stdout.write(`${USAGE}\n`);
+    return EX.OK;
+  }
   const args = parse(ctx);
   const config = loadConfig({ configDir: args.configDir, warn: (m: string) => warn(ctx, m) });
   if (args.send) return sendNow(ctx, config);

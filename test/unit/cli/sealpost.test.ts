@@ -102,6 +102,22 @@ test('sealpost <command> --help prints the command\'s usage and exits 0, for eve
   assert.match(none.stderr, /^usage: sealpost/);
 });
 
+test('a subcommand\'s --help (tls explain|report|proof|sts, tlsrpt send) prints its usage and exits 0', async () => {
+  for (const sub of ['explain', 'report', 'proof', 'sts']) {
+    for (const args of [['tls', sub, '--help'], ['tls', '-c', '/nonexistent', sub, '--help']]) {
+      const r = await sealpost(args, { env });
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^usage: sealpost tls ${sub} `), args.join(' '));
+      assert.equal(r.stderr, '');
+    }
+  }
+  const rpt = await sealpost(['tlsrpt', 'send', '--help'], { env });
+  assert.equal(rpt.code, 0, rpt.stderr);
+  assert.match(rpt.stdout, /^usage: sealpost tlsrpt /);
+  // Not a help request: a bad option is still a usage error.
+  assert.equal((await sealpost(['tls', 'sts', '--bogus'], { env })).code, 64);
+});
+
 test('under a Postfix tool\'s name, --help is Postfix\'s usage error (Postfix\'s getopt sees -, -h, ...)', async () => {
   const r = await sealpost(['--help'], { env, argv0: 'postmap' });
   assert.notEqual(r.code, 0);
