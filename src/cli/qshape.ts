@@ -33,11 +33,17 @@ const USAGE =
   'usage: sealpost qshape [-s] [-p] [-m min_subdomains] [-l] [-b bucket_count] [-t bucket_time] [-w terminal_width] ' +
   '[-N batch_msg_count] [-n batch_top_domains] [-c config_directory] [queue_name ...]';
 
-/** Perl's numeric reading of an option value: the leading number, else 0. */
-function num(v: string | undefined): number | undefined {
+/**
+ * Perl's numeric reading of an option value: the leading number, else 0. Like Perl's
+ * "isn't numeric" warning (Postfix's qshape runs with -w), a value that is not wholly a
+ * number is reported, with what it was read as.
+ */
+function num(v: string | undefined, flag: string, warnOf: (m: string) => void): number | undefined {
   if (v === undefined) return undefined;
   const n = Number.parseFloat(v);
-  return Number.isNaN(n) ? 0 : n;
+  const read = Number.isNaN(n) ? 0 : n;
+  if (!/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(v)) warnOf(`-${flag} "${v}" is not a number: read as ${read}`);
+  return read;
 }
 
 /** What qshape counts of one file, or undefined when it does not parse. */
@@ -54,13 +60,19 @@ function readOne(path: string): { arrival: number; sender: string; recipients: s
   }
 }
 
-function queueFiles(dir: string): string[] {
+/** The files of one queue directory; one that cannot be read is reported (as Postfix's "Can't stat") and counts as empty. */
+function queueFiles(dir: string, warnOf: (m: string) => void): string[] {
   try {
     return readdirSync(dir)
       .filter((n) => !n.startsWith('tmp.'))
       .sort()
       .map((n) => join(dir, n));
-  } catch {
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such queue directory (queue names: incoming active deferred hold maildrop, or an absolute path)'
+      : code === 'EACCES' ? 'permission denied: run qshape as root or mail_owner'
+      : (err as Error).message;
+    warnOf(`cannot read ${dir}: ${why}`);
     return [];
   }
 }
@@ -78,24 +90,25 @@ export async function main(ctx: CommandContext): Promise<number> {
     queueDir = config.get('queue_directory');
   }
   const tty = (ctx.stdout as { isTTY?: boolean }).isTTY === true;
-  const batch = tty ? (num(opts.value('N')) ?? 1000) : 0;
-  const top = tty ? (num(opts.value('n')) ?? 20) : 0;
+  const w = (m: string): void => warn(ctx, m);
+  const batch = tty ? (num(opts.value('N'), 'N', w) ?? 1000) : 0;
+  const top = tty ? (num(opts.value('n'), 'n', w) ?? 20) : 0;
   const cls = batch > 0 ? '\x1b[H\x1b[2J' : '';
   const shape = new QueueShape(
     {
       senders: opts.has('s'),
       parents: opts.has('p'),
       linear: opts.has('l'),
-      ...(opts.has('m') ? { minSubdomains: num(opts.value('m'))! } : {}),
-      ...(opts.has('b') ? { buckets: num(opts.value('b'))! } : {}),
-      ...(opts.has('t') ? { bucketMinutes: num(opts.value('t'))! } : {}),
-      ...(opts.has('w') ? { width: num(opts.value('w'))! } : {}),
+      ...(opts.has('m') ? { minSubdomains: num(opts.value('m'), 'm', w)! } : {}),
+      ...(opts.has('b') ? { buckets: num(opts.value('b'), 'b', w)! } : {}),
+      ...(opts.has('t') ? { bucketMinutes: num(opts.value('t'), 't', w)! } : {}),
+      ...(opts.has('w') ? { width: num(opts.value('w'), 'w', w)! } : {}),
     },
     Math.floor(Date.now() / 1000),
   );
   let counted = 0;
   for (const q of queues) {
-    for (const path of queueFiles(isAbsolute(q) ? q : join(queueDir, q))) {
+    for (const path of queueFiles(isAbsolute(q) ? q : join(queueDir, q), w)) {
       const m = readOne(path);
       if (!m || !shape.add(m.arrival, m.sender, m.recipients)) continue;
       if (batch > 0 && ++counted % batch === 0) ctx.stdout.write(cls + shape.render(top));

@@ -122,3 +122,19 @@ test('the compared tables are not trivial: every age bucket used holds the test\
   assert.deepEqual(lines[1]!.trim().split(/\s+/), ['TOTAL', '16', '3', '3', '0', '3', '0', '3', '0', '0', '0', '4']);
   assert.deepEqual(lines[2]!.trim().split(/\s+/), ['bank.example', '6', '3', '0', '0', '3', '0', '0', '0', '0', '0', '0']);
 });
+
+test('bad input as Postfix reads it, with a warning: an unknown queue name, a -b that is not a number', async () => {
+  for (const args of [['nosuchqueue'], ['-b', 'abc', 'hold']]) {
+    const pf = spawnSync('/usr/sbin/qshape', ['-c', join(peer.dir, 'conf'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/bin', LANG: 'C' } });
+    assert.equal(pf.status, 0, pf.stderr);
+    const ours = await sealpost(['qshape', '-c', sp.dir, ...args]);
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.equal(ours.stdout, pf.stdout, args.join(' '));
+    // Postfix's qshape warns through Perl ("Can't stat ...", "isn't numeric"); ours names the place and the fix.
+    assert.notEqual(pf.stderr, '');
+  }
+  const unknown = await sealpost(['qshape', '-c', sp.dir, 'nosuchqueue']);
+  assert.match(unknown.stderr, new RegExp(`^sealpost/qshape: warning: cannot read ${sp.dir}/queue/nosuchqueue: no such queue directory \\(queue names: incoming active deferred hold maildrop, or an absolute path\\)\\n$`));
+  const bad = await sealpost(['qshape', '-c', sp.dir, '-b', 'abc', 'hold']);
+  assert.equal(bad.stderr, 'sealpost/qshape: warning: -b "abc" is not a number: read as 0\n');
+});
