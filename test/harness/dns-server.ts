@@ -49,6 +49,8 @@ export interface ZoneEntry {
   /** TLSA rdata in hex, sent as is (malformed records). */
   TLSA_RAW?: string[];
   CNAME?: string;
+  /** The TTL of this name's records (default 300 s). */
+  ttl?: number;
   ad?: boolean;
   adLimit?: number;
   servfail?: boolean;
@@ -85,7 +87,7 @@ function findEntry(zone: Zone, name: string): ZoneEntry | undefined {
 }
 
 function recordsFor(name: string, type: string, e: ZoneEntry): Answer[] {
-  const base = { name, ttl: 300, class: 'IN' as const };
+  const base = { name, ttl: e.ttl ?? 300, class: 'IN' as const };
   switch (type) {
     case 'MX':
       return (e.MX ?? []).map(([preference, exchange]) => ({ ...base, type: 'MX' as const, data: { preference, exchange } }));

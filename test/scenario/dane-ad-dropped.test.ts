@@ -24,13 +24,16 @@ test('the AD bit dropped halfway: dane-only defers, never downgrades', async () 
       // Another destination on the same server (the first may be throttled by then).
       'ad2.test': { MX: [[10, 'mx.ad.test']], ad: true },
       'mx.ad.test': { A: ['127.0.0.2'], ad: true },
-      [`_${port}._tcp.mx.ad.test`]: { TLSA: [tlsaFor(cert.cert, 3, 1, 1)], ad: true, adLimit: 1 },
+      // TTL 0: the agent keeps a TLSA answer 1 s + max(TTL, 1 s), as Postfix's smtp(8) does (dns/tlsa-cache.ts).
+      [`_${port}._tcp.mx.ad.test`]: { TLSA: [tlsaFor(cert.cert, 3, 1, 1)], ad: true, adLimit: 1, ttl: 0 },
     }),
     mainCf: ['smtp_tls_security_level = dane-only'],
   });
   try {
     const first = await s.send('one@ad.test');
     assert.match(first.line, /tls=dane-only, dsn=2\.0\.0, status=sent/, s.lab.log());
+    // Past the cached answer's 2 s, the TLSA question is asked again, and now comes back without AD.
+    await new Promise((r) => setTimeout(r, 2_100));
     const second = await s.send('two@ad.test');
     assert.match(second.line, /relay=none, .*dsn=4\.7\.5, status=deferred \(no TLSA records found\)$/, s.lab.log());
     assert.equal(s.lab.lines(/^sealpost\/smtp: warning: TLS policy lookup for ad\.test\/mx\.ad\.test: no TLSA records found$/).length, 1, s.lab.log());

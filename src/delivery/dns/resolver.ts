@@ -59,7 +59,13 @@ export interface TlsaRdata {
 }
 
 export type LookupResult<T> =
-  | { readonly status: 'found'; readonly records: readonly T[]; readonly authenticated: boolean }
+  | {
+      readonly status: 'found';
+      readonly records: readonly T[];
+      readonly authenticated: boolean;
+      /** The smallest TTL (seconds) of the records that gave the answer, when the resolver knows it (PacketResolver). */
+      readonly ttl?: number;
+    }
   | { readonly status: 'notfound'; readonly reason: 'NXDOMAIN' | 'NODATA'; readonly authenticated: boolean }
   | { readonly status: 'tempfail'; readonly reason: string };
 
@@ -148,9 +154,16 @@ export class PacketResolver implements Resolver, PolicyResolver {
     try {
       const r = await this.client.query(name, type, { timeoutMs: this.timeoutMs });
       if (r.rcode === 'NXDOMAIN') return seen({ status: 'notfound', reason: 'NXDOMAIN', authenticated: r.authenticatedData });
-      const records = r.records.flatMap((rec) => pick(r, rec));
+      const records: T[] = [];
+      let ttl = Number.POSITIVE_INFINITY;
+      for (const rec of r.records) {
+        const got = pick(r, rec);
+        if (got.length === 0) continue;
+        records.push(...got);
+        ttl = Math.min(ttl, rec.ttl);
+      }
       if (records.length === 0) return seen({ status: 'notfound', reason: 'NODATA', authenticated: r.authenticatedData });
-      return seen({ status: 'found', records, authenticated: r.authenticatedData });
+      return seen({ status: 'found', records, authenticated: r.authenticatedData, ttl });
     } catch (err) {
       if (err instanceof DnsError) return seen({ status: 'tempfail', reason: err.message }, err instanceof DnsTimeoutError);
       // A record we cannot read is a broken answer, never "no data" (no downgrade).

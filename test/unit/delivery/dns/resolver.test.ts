@@ -20,7 +20,7 @@ before(async () => {
     'broken.example': { servfail: true },
     'dead.example': { drop: true },
     '_mta-sts.example.com': { TXT: [['v=STSv1; ', 'id=20240101'], 'unrelated'], ad: true },
-    '_25._tcp.mx1.example.com': { TLSA: [[3, 1, 1, 'abcd']], ad: true },
+    '_25._tcp.mx1.example.com': { TLSA: [[3, 1, 1, 'abcd']], ad: true, ttl: 42 },
     'www.example.com': { CNAME: 'example.com', ad: true },
     'alias.example': { CNAME: 'target.example' },
     'target.example': { A: ['192.0.2.77'] },
@@ -34,6 +34,7 @@ test('mx: found with records and the AD bit', async () => {
     status: 'found',
     records: [{ preference: 10, exchange: 'mx1.example.com' }, { preference: 20, exchange: 'mx2.example.com' }],
     authenticated: true,
+    ttl: 300,
   });
 });
 
@@ -101,7 +102,7 @@ test('SystemResolver: a dead server is a tempfail at our deadline', async () => 
 
 test('txt: multi-string records concatenated without spaces, one string per record', async () => {
   const r = await resolver.txt('_mta-sts.example.com');
-  assert.deepEqual(r, { status: 'found', records: ['v=STSv1; id=20240101', 'unrelated'], authenticated: true });
+  assert.deepEqual(r, { status: 'found', records: ['v=STSv1; id=20240101', 'unrelated'], authenticated: true, ttl: 300 });
   assert.deepEqual(await resolver.txt('v4only.example'), { status: 'notfound', reason: 'NODATA', authenticated: false });
 });
 
@@ -111,7 +112,8 @@ test('tlsa: owner and rdata bytes with the AD bit; cname: the target', async () 
   assert.equal(r.authenticated, true);
   assert.equal(r.records[0]!.owner, '_25._tcp.mx1.example.com');
   assert.equal(r.records[0]!.rdata.toString('hex'), '030101abcd');
-  assert.deepEqual(await resolver.cname('www.example.com'), { status: 'found', records: ['example.com'], authenticated: true });
+  assert.equal(r.ttl, 42, 'the TTL of the answer (tlsa-cache.ts keeps it that long)');
+  assert.deepEqual(await resolver.cname('www.example.com'), { status: 'found', records: ['example.com'], authenticated: true, ttl: 300 });
   assert.equal((await resolver.cname('example.com')).status, 'notfound');
 });
 
