@@ -24,7 +24,7 @@ test('the AD bit dropped halfway: dane-only defers, never downgrades', async () 
       // Another destination on the same server (the first may be throttled by then).
       'ad2.test': { MX: [[10, 'mx.ad.test']], ad: true },
       'mx.ad.test': { A: ['127.0.0.2'], ad: true },
-      // TTL 0: the agent keeps a TLSA answer 1 s + max(TTL, 1 s), as Postfix's smtp(8) does (dns/tlsa-cache.ts).
+      // TTL 0: the agent keeps a TLSA answer 1 s + max(TTL, 1 s), as Postfix's smtp(8) does (dns/answer-cache.ts).
       [`_${port}._tcp.mx.ad.test`]: { TLSA: [tlsaFor(cert.cert, 3, 1, 1)], ad: true, adLimit: 1, ttl: 0 },
     }),
     mainCf: ['smtp_tls_security_level = dane-only'],

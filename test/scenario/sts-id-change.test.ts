@@ -25,7 +25,8 @@ test('policy id change: the policy is fetched again and applies at once', async 
       'idc.test': { MX: [[10, 'mx1.idc.test'], [20, 'mx2.idc.test']] },
       'mx1.idc.test': { A: ['127.0.0.2'] },
       'mx2.idc.test': { A: ['127.0.0.3'] },
-      '_mta-sts.idc.test': { TXT: ['v=STSv1; id=one;'] },
+      // TTL 0: the daemon keeps the TXT answer 2 s (dns/answer-cache.ts), as a caching resolver would keep it for its TTL.
+      '_mta-sts.idc.test': { TXT: ['v=STSv1; id=one;'], ttl: 0 },
       'mta-sts.idc.test': { A: [addr] },
     }),
     mainCf: ['smtp_tls_security_level = may', `smtp_tls_CAfile = ${pki.root.cert}`, 'smtp_connection_cache_time_limit = 30s', 'sealpost_delivery_workers = 0'],
@@ -35,6 +36,7 @@ test('policy id change: the policy is fetched again and applies at once', async 
     assert.match(first.line, /relay=mx1\.idc\.test\[127\.0\.0\.2\]:\d+, .*tls=secure, dsn=2\.0\.0, status=sent/, s.lab.log());
     s.sts!.sites['mta-sts.idc.test']!.policy = stsPolicy('enforce', ['mx2.idc.test']);
     s.lab.dns.zone['_mta-sts.idc.test']!.TXT = ['v=STSv1; id=two;'];
+    await new Promise((r) => setTimeout(r, 2_100));
     const second = await s.send('b@idc.test');
     assert.match(second.line, /relay=mx2\.idc\.test\[127\.0\.0\.3\]:\d+, .*tls=secure, dsn=2\.0\.0, status=sent/, s.lab.log());
     assert.equal(s.sts!.requests.length, 2);

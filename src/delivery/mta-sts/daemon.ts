@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config/types.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import { createResolver } from '../dns/resolver.ts';
+import { cachingTxt } from '../dns/answer-cache.ts';
 import { answerRequest, parseRequest, requestDir, type StsAnswer } from './control.ts';
 import type { DnsHooks, MtaStsHooks } from '../../reports/observe-hooks.ts';
 import { createStsService, stsCacheDir, type StsLookup, type StsPolicySource, type StsService } from './service.ts';
@@ -72,7 +73,8 @@ export class DaemonSts implements StsPolicySource {
 
   private make(config: Config): StsService {
     if (this.opts.make) return this.opts.make(config);
-    return createStsService(config, createResolver(config, undefined, this.opts.hooks?.dns), {
+    // The `_mta-sts` TXT answers are kept for their TTL (at most 101 s; dns/answer-cache.ts).
+    return createStsService(config, cachingTxt(createResolver(config, undefined, this.opts.hooks?.dns)), {
       warn: (t) => this.log.warn('mta-sts', t),
       info: (t) => this.log.write('mta-sts', t),
     }, undefined, undefined, this.opts.hooks?.mtaSts);

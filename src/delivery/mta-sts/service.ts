@@ -10,8 +10,9 @@
  *
  * Contract of `lookup(domain)` (never rejects):
  *   1. An expired cached policy is dropped (memory and disk).
- *   2. The TXT record is asked every time (RFC 8461 §5.1 step 3; the local
- *      resolver caches it). With a valid record:
+ *   2. The TXT record is asked every time (RFC 8461 §5.1 step 3); the daemon's
+ *      resolver keeps the answer for its TTL (dns/answer-cache.ts cachingTxt),
+ *      and `refresh`/`forget` drop it first. With a valid record:
  *        - same `id` as the cached policy → the cached policy; when less
  *          than the refresh margin (min(max_age/2, `refreshMarginMs`)) of
  *          its life is left, a refresh is started in the background (§5.1:
@@ -48,7 +49,7 @@ import type { FullResolver, PolicyResolver } from '../dns/resolver.ts';
 import type { AppliedPolicy } from '../outcome.ts';
 import { cacheKey, StsCache } from './cache.ts';
 import type { StsCacheEntry, StsCacheStore } from './cache.ts';
-import { discoverSts } from './discover.ts';
+import { discoverSts, stsTxtName } from './discover.ts';
 import type { StsDiscovery } from './discover.ts';
 import { createHttpsGetter, DEFAULT_STS_MAX_BYTES, fetchStsPolicy, stsTrustRoots } from './fetch.ts';
 import type { HttpsGetter, StsFailure } from './fetch.ts';
@@ -90,7 +91,8 @@ export function appliedStsFields(p: StsCacheEntry): Pick<AppliedPolicy, 'type' |
 }
 
 export interface StsServiceOptions {
-  readonly resolver: Pick<PolicyResolver, 'txt'>;
+  /** `forget`, when the resolver keeps answers (dns/answer-cache.ts cachingTxt): drop one name's answer. */
+  readonly resolver: Pick<PolicyResolver, 'txt'> & { readonly forget?: (name: string) => void };
   readonly getter: HttpsGetter;
   readonly store: StsCacheStore;
   readonly now?: () => number;
@@ -146,6 +148,8 @@ export class StsService implements StsPolicySource {
   /** Fetch now, whatever the cache says (the tool's "fetch now"); a failure keeps the cached policy. */
   async refresh(domain: string): Promise<StsLookup> {
     const key = cacheKey(domain);
+    // "Now" means the TXT record as DNS has it now, not a kept answer.
+    this.opts.resolver.forget?.(stsTxtName(key));
     const d = await discoverSts(this.opts.resolver, key);
     if (d.kind !== 'record') return this.withoutRecord(key, this.cached(key), d);
     return this.fetchAndAnswer(key, d.id, d.text, this.cached(key), true);
@@ -153,6 +157,7 @@ export class StsService implements StsPolicySource {
 
   forget(domain: string): void {
     const key = cacheKey(domain);
+    this.opts.resolver.forget?.(stsTxtName(key));
     this.memory.delete(key);
     this.failed.delete(key);
     this.opts.store.remove(key);
@@ -319,7 +324,7 @@ export function stsCacheDir(config: Config): string {
  * Throws a one-line Error when the CA file or path cannot be read.
  */
 export function createStsService(
-  config: Config, resolver: FullResolver, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number, store?: StsCacheStore,
+  config: Config, resolver: FullResolver & { readonly forget?: (name: string) => void }, log: { warn: (t: string) => void; info?: (t: string) => void }, now?: () => number, store?: StsCacheStore,
   hooks?: MtaStsHooks,
 ): StsService {
   const protocols = config.getList('inet_protocols').map((p) => p.toLowerCase());

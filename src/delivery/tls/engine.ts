@@ -41,7 +41,7 @@ import type { TableSet } from '../../maps/registry.ts';
 import type { MailLog } from '../../reports/maillog.ts';
 import type { ConnectPolicy, ServerIdentity, ServerPolicy, TlsEngine, TlsEvaluation, TlsPolicy } from './types.ts';
 import { createResolver, type PolicyResolver } from '../dns/resolver.ts';
-import { cachingTlsa } from '../dns/tlsa-cache.ts';
+import { cachingTlsa } from '../dns/answer-cache.ts';
 import type { StsPolicySource } from '../mta-sts/service.ts';
 import { ContextCache, contextKey } from './context.ts';
 import { daneSettings, DEFAULT_DANE_DIGESTS, type DaneDigests } from './dane.ts';
@@ -136,7 +136,7 @@ class Engine implements SealpostTlsEngine {
     const base: PolicyEnv = {
       config, warn: this.warn, prefix, openTable: (spec) => tables.get(spec),
       // Without an injected resolver: the configured one (sealpost_dns_resolvers, else the system's, which sees no AD bit: no DANE).
-      // TLSA answers are kept per engine as Postfix's smtp(8) keeps them (dns/tlsa-cache.ts).
+      // TLSA answers are kept per engine as Postfix's smtp(8) keeps them (dns/answer-cache.ts).
       resolver: cachingTlsa(opts.resolver ?? createResolver(config), this.now),
       ...(opts.sts ? { sts: opts.sts } : {}),
     };

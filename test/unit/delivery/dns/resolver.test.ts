@@ -112,7 +112,7 @@ test('tlsa: owner and rdata bytes with the AD bit; cname: the target', async () 
   assert.equal(r.authenticated, true);
   assert.equal(r.records[0]!.owner, '_25._tcp.mx1.example.com');
   assert.equal(r.records[0]!.rdata.toString('hex'), '030101abcd');
-  assert.equal(r.ttl, 42, 'the TTL of the answer (tlsa-cache.ts keeps it that long)');
+  assert.equal(r.ttl, 42, 'the TTL of the answer (answer-cache.ts keeps it that long)');
   assert.deepEqual(await resolver.cname('www.example.com'), { status: 'found', records: ['example.com'], authenticated: true, ttl: 300 });
   assert.equal((await resolver.cname('example.com')).status, 'notfound');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cachingTlsa, tlsaExpiry } from '../../../../src/delivery/dns/tlsa-cache.ts';
+import { answerExpiry as tlsaExpiry, cachingTlsa, cachingTxt } from '../../../../src/delivery/dns/answer-cache.ts';
 import type { LookupResult, PolicyResolver, TlsaRdata } from '../../../../src/delivery/dns/resolver.ts';
 
 const FOUND = (ttl?: number): LookupResult<TlsaRdata> => ({ status: 'found', records: [{ owner: 'x', rdata: Buffer.from('030101ab', 'hex') }], authenticated: true, ...(ttl !== undefined ? { ttl } : {}) });
@@ -63,4 +63,31 @@ test('cachingTlsa: concurrent questions for one name share one lookup; the oldes
   await c.tlsa('a');
   assert.deepEqual(r.asked, ['a', 'b', 'c', 'a']);
   assert.equal((await c.txt('x')).status, 'notfound');
+});
+
+test('cachingTxt: TXT answers kept by the same rules; forget() drops one name; the other lookups pass through', async () => {
+  const asked: string[] = [];
+  const base = {
+    mx: async () => ({ status: 'notfound', reason: 'NXDOMAIN', authenticated: false }) as const,
+    addresses: async () => ({ status: 'notfound', reason: 'NXDOMAIN', authenticated: false }) as const,
+    tlsa: async () => ({ status: 'notfound', reason: 'NXDOMAIN', authenticated: false }) as const,
+    cname: async () => ({ status: 'notfound', reason: 'NXDOMAIN', authenticated: false }) as const,
+    txt: async (name: string): Promise<LookupResult<string>> => {
+      asked.push(name);
+      return { status: 'found', records: ['v=STSv1; id=1;'], authenticated: false, ttl: 300 };
+    },
+  };
+  let now = 0;
+  const c = cachingTxt(base, () => now);
+  await c.txt('_mta-sts.example.com');
+  now = 100_999;
+  await c.txt('_mta-sts.example.com');
+  assert.deepEqual(asked, ['_mta-sts.example.com'], 'TTL 300 is kept 1 s + 100 s');
+  c.forget('_mta-sts.example.com');
+  await c.txt('_mta-sts.example.com');
+  assert.equal(asked.length, 2);
+  now = 300_000;
+  await c.txt('_mta-sts.example.com');
+  assert.equal(asked.length, 3);
+  assert.equal((await c.mx('example.com')).status, 'notfound');
 });
