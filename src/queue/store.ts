@@ -43,6 +43,8 @@ export interface QueueStore {
   locate(id: string, queues?: readonly QueueName[]): Promise<QueueName | undefined>;
   /** The time of the next attempt of a queued message (its mtime), ms; undefined when gone. */
   mtime(queue: QueueName, id: string): Promise<number | undefined>;
+  /** The same for many messages of one queue at once, in the order of `ids` (a scan of a big deferred queue). */
+  mtimes(queue: QueueName, ids: readonly string[]): Promise<Array<number | undefined>>;
   /** Move a message between queues; false when it is not in `from`. */
   move(id: string, from: QueueName, to: QueueName): Promise<boolean>;
   readEnvelope(queue: QueueName, id: string): Promise<QueueEnvelope>;
@@ -83,6 +85,7 @@ export function spoolStore(spool: Spool): QueueStore {
       return undefined;
     },
     mtime: (queue, id) => spool.mtime(queue, id),
+    mtimes: (queue, ids) => spool.mtimes(queue, ids),
     move: (id, from, to) => spool.move(id, from, to),
     readEnvelope: async (queue, id) => {
       // New mail committed through the journal a moment ago: its envelope from memory, once.

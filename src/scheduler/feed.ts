@@ -8,10 +8,15 @@
  *   call QueueManager.onQueued) plus what `scanIncoming()` finds (mail put
  *   there by postsuper -r, or queued while the qmgr was down).
  * - deferred/: `startDeferredScan()` reads the directory once (names only);
- *   `next()` then stats one file at a time and yields it only when its mtime
- *   (the next attempt time, see backoff.ts) is not in the future — or always,
- *   for a flush (postqueue -f: "ignoring the time stamp"). No envelope is
- *   read here, so a 100k-message deferred queue costs one name per message.
+ *   `next()` then yields a file only when its mtime (the next attempt time,
+ *   see backoff.ts) is not in the future — or always, for a flush (postqueue
+ *   -f: "ignoring the time stamp"). For a big queue (BULK_MIN names or more)
+ *   the scan first reads every mtime at once (QueueStore.mtimes: a worker
+ *   thread's blocking stats) and passes over files not yet due without
+ *   another look; a file the scan saw as due is stat'ed again when taken (its
+ *   time may have moved since). A small queue is stat'ed one file at a time.
+ *   No envelope is read here, so a 100k-message deferred queue costs one name
+ *   and one time per message.
  * - `next()` alternates between the two sources (Postfix alternates its
  *   incoming and deferred scans) so neither starves the other; flush -i IDs
  *   come first.
@@ -22,12 +27,17 @@
 import type { QueueStore } from '../queue/store.ts';
 import { isDue } from './backoff.ts';
 
+/** From this many deferred files on, a scan reads their times in bulk (a worker thread costs ~30 ms to start). */
+const BULK_MIN = 1000;
+
 /** `fresh`: announced by onQueued (cannot have a delay log or warning marker yet). */
 export type FeedItem = { readonly queue: 'incoming' | 'deferred'; readonly id: string; readonly fresh: boolean };
 
 export class QueueFeed {
   private readonly incoming = new Map<string, boolean>();
   private deferredNames: string[] = [];
+  /** The scan's bulk-read mtimes of deferredNames (same order), when the queue was big. */
+  private deferredTimes: Array<number | undefined> | undefined;
   private cursor = 0;
   private flushing = false;
   private readonly priority: string[] = [];
@@ -62,7 +72,9 @@ export class QueueFeed {
   startDeferredScan(flush: boolean): Promise<void> {
     const run = (async () => {
       const names = (await this.store.list('deferred')).sort();
+      const times = !flush && names.length >= BULK_MIN ? await this.store.mtimes('deferred', names) : undefined;
       this.deferredNames = names;
+      this.deferredTimes = times;
       this.cursor = 0;
       this.flushing = flush;
     })();
@@ -82,14 +94,21 @@ export class QueueFeed {
 
   private async takeDeferred(now: number): Promise<FeedItem | undefined> {
     while (this.cursor < this.deferredNames.length) {
-      const id = this.deferredNames[this.cursor]!;
-      this.deferredNames[this.cursor++] = '';
+      const at = this.cursor++;
+      const id = this.deferredNames[at]!;
+      this.deferredNames[at] = '';
+      if (this.deferredTimes && !this.flushing) {
+        const seen = this.deferredTimes[at];
+        // Gone, or not due when the scan looked: passed over without another stat.
+        if (seen === undefined || !isDue(seen, now)) continue;
+      }
       const mtime = await this.store.mtime('deferred', id);
       if (mtime === undefined) continue; // vanished (delivered by a flush -i, deleted, held)
       if (this.flushing || isDue(mtime, now)) return { queue: 'deferred', id, fresh: false };
     }
     if (this.deferredNames.length > 0) {
       this.deferredNames = [];
+      this.deferredTimes = undefined;
       this.cursor = 0;
     }
     return undefined;

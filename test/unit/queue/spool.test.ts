@@ -189,3 +189,22 @@ test('a large envelope (many recipients) is read past the first 4 KiB', () =>
     const id = await spool.writeMessage({ ...env, recipients: many }, content);
     assert.equal(spool.readEnvelope('incoming', id).recipients.length, 500);
   }));
+
+test('mtimes: many files of one queue at once (a worker thread), undefined for one that is gone, in the order asked', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const spool = await createSpool(join(dir, 'q'), { fsync: false });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = await spool.writeMessage({ arrivalTime: Date.now(), sender: 'a@example.org', recipients: [{ address: 'b@example.com' }] }, Buffer.from('x\r\n'));
+      await spool.move(id, 'incoming', 'deferred');
+      await spool.setNextAttempt('deferred', id, 1_000_000_000_000 + i * 1000);
+      ids.push(id);
+    }
+    const got = await spool.mtimes('deferred', [ids[3]!, 'NOSUCH0000', ...ids]);
+    assert.deepEqual(got, [statSync(spool.path('deferred', ids[3]!)).mtimeMs, undefined, ...ids.map((id) => statSync(spool.path('deferred', id)).mtimeMs)]);
+    assert.equal(got[2], 1_000_000_000_000);
+  } finally {
+    cleanup();
+  }
+});

@@ -549,3 +549,28 @@ test('the event stream: one tls-session per session, one outcome per recipient, 
     t.cleanup();
   }
 });
+
+test('a big deferred queue (the scan reads the times in bulk): only the messages whose time has come are tried', async () => {
+  const due: string[] = [];
+  const l = await lab('queue_run_delay = 1h', {
+    start: false,
+    prepare: async (spool) => {
+      const later = Date.now() + 3_600_000;
+      for (let i = 0; i < 1_200; i++) {
+        const id = await spool.writeMessage({ arrivalTime: Date.now(), sender: 'a@example.org', recipients: [{ address: `r${i}@example.com` }] }, Buffer.from('Subject: t\r\n\r\nbody\r\n'));
+        await spool.move(id, 'incoming', 'deferred');
+        if (i % 400 === 7) due.push(id);
+        else await spool.setNextAttempt('deferred', id, later);
+      }
+    },
+  });
+  try {
+    await l.qmgr.start();
+    await l.waitFor(() => l.lines(/removed$/).length === due.length, 'the due messages delivered');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(l.requests.map((r) => r.queueId).sort(), [...due].sort());
+    assert.equal(inQueue(l, 'deferred').length, 1_200 - due.length);
+  } finally {
+    await l.done();
+  }
+});
