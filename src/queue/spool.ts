@@ -68,7 +68,7 @@ import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
 import { encodeDelayRecord, parseDelayLog } from './defer-log.ts';
 import type { DelayReason } from './defer-log.ts';
 import { errnoCode, isNotFound } from '../lib/fs-errors.ts';
-import { siblingScript, startWorker } from '../lib/worker.ts';
+import { statTimes } from './stat-times.ts';
 import type { CommitLog } from './journal.ts';
 
 /** Queues that hold message files, in showq(8) listing order. */
@@ -718,27 +718,9 @@ export class Spool {
     }
   }
 
-  /**
-   * The mtimes of many files of one queue (ms; undefined when gone), in the order of `ids`:
-   * read by a worker thread (stat-worker.ts) with blocking calls, which costs a tenth of the
-   * CPU of one thread-pool stat per file and never blocks this thread. A failing worker is
-   * replaced by one stat per file here.
-   */
+  /** The mtimes of many files of one queue (ms; undefined when gone), in the order of `ids`: read in bulk by stat-times.ts. */
   async mtimes(queue: QueueName, ids: readonly string[]): Promise<Array<number | undefined>> {
-    const dir = join(this.dir, queue);
-    try {
-      const times = await new Promise<Float64Array>((resolve, reject) => {
-        const w = startWorker(siblingScript(import.meta.url, 'stat-worker'), { dir, names: ids });
-        w.once('message', (m: Float64Array) => resolve(m));
-        w.once('error', reject);
-        w.once('exit', (code) => reject(new Error(`stat thread exited with ${code}`)));
-      });
-      return Array.from(times, (t) => (Number.isNaN(t) ? undefined : t));
-    } catch {
-      const out: Array<number | undefined> = [];
-      for (const id of ids) out.push(await this.mtime(queue, id));
-      return out;
-    }
+    return (await statTimes(join(this.dir, queue), ids)).map((t) => t?.mtime);
   }
 
   /** The mtime of a queued file in ms, or undefined when it is gone. */

@@ -12,8 +12,9 @@
  *   the modification time where the file system records no birth time, except
  *   in deferred/ where the mtime is the next attempt time and the file is
  *   skipped). Stat'ing every file costs more than counting, so ages are
- *   refreshed at most every `ageRefreshMs` (default 60 s); counts are always
- *   fresh. A requeued message (postsuper -r) counts from its requeue.
+ *   refreshed at most every `ageRefreshMs` (default 60 s), a queue of 1,000
+ *   files or more in bulk by a worker thread (queue/stat-times.ts); counts
+ *   are always fresh. A requeued message (postsuper -r) counts from its requeue.
  * - A missing queue directory reads as empty; nothing here throws for a file
  *   that vanishes between readdir and stat.
  *
@@ -23,6 +24,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MESSAGE_QUEUES, type MessageQueue } from '../queue/spool.ts';
+import { statTimes } from '../queue/stat-times.ts';
 
 export interface QueueFigures {
   readonly messages: number;
@@ -47,9 +49,19 @@ async function names(dir: string): Promise<string[]> {
   }
 }
 
-/** The creation time of the oldest file, stat'ing in small batches. */
+/** From this many files on, their times are read in bulk by a worker thread (queue/stat-times.ts). */
+const BULK_MIN = 1000;
+
+/** The creation time of the oldest file: a big queue's times in bulk, a small one's in batches of thread-pool stats. */
 async function oldestOf(dir: string, files: readonly string[], useMtime: boolean): Promise<number | undefined> {
   let oldest: number | undefined;
+  if (files.length >= BULK_MIN) {
+    for (const t of await statTimes(dir, files)) {
+      const when = t === undefined ? undefined : t.birth > 0 ? t.birth : useMtime ? t.mtime : undefined;
+      if (when !== undefined && (oldest === undefined || when < oldest)) oldest = when;
+    }
+    return oldest;
+  }
   const BATCH = 64;
   for (let i = 0; i < files.length; i += BATCH) {
     const stats = await Promise.all(files.slice(i, i + BATCH).map((f) => stat(join(dir, f)).catch(() => undefined)));
