@@ -131,3 +131,22 @@ test('an unknown queue name is fatal; reports come in Postfix order', async () =
     cleanup();
   }
 });
+
+test('ALL over more messages than it works on at once: every one requeued, then expired and released, counted once', async () => {
+  const { dir, spool, put, cleanup } = await setup();
+  try {
+    const held: string[] = [];
+    for (let i = 0; i < 50; i++) await put('deferred');
+    for (let i = 0; i < 30; i++) held.push(await put('hold'));
+    const r = await sealpost(['postsuper', '-c', dir, '-r', 'ALL', 'deferred']);
+    assert.equal(r.stderr, 'sealpost/postsuper: Requeued: 50 messages\n');
+    assert.equal(spool.list('deferred').length, 0);
+    assert.equal(spool.list('incoming').length, 50);
+    const f = await sealpost(['postsuper', '-c', dir, '-f', 'ALL', 'hold']);
+    assert.equal(f.stderr, 'sealpost/postsuper: Force-expired: 30 messages\nsealpost/postsuper: Released from hold: 30 messages\n');
+    assert.equal(spool.list('hold').length, 0);
+    assert.deepEqual(spool.list('deferred').sort(), [...held].sort());
+  } finally {
+    cleanup();
+  }
+});
