@@ -21,6 +21,7 @@
  *
  * Not here: the client (cli/postqueue.ts and native/postqueue.c).
  */
+import { availableParallelism } from 'node:os';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -121,6 +122,9 @@ export class ShowqService {
         emptyAddress: config.get('empty_address_recipient') || 'MAILER-DAEMON',
         write: (chunk) => write(socket, chunk),
         onWarning: (m) => this.log.warn('showq', m),
+        // A big queue is read by listing threads (queue/listing.ts): the daemon's event loop
+        // keeps serving mail while a user lists 100k messages.
+        threads: Math.min(2, availableParallelism()),
       });
     } catch (err) {
       this.log.warn('showq', `listing failed: ${(err as Error).message}`);
