@@ -97,14 +97,17 @@ export class QueueFeed {
       const at = this.cursor++;
       const id = this.deferredNames[at]!;
       this.deferredNames[at] = '';
-      if (this.deferredTimes && !this.flushing) {
+      // A flush takes every file whatever its time: no stat (a file gone meanwhile is skipped
+      // when the queue manager fails to move it, qmgr.ts activate()).
+      if (this.flushing) return { queue: 'deferred', id, fresh: false };
+      if (this.deferredTimes) {
         const seen = this.deferredTimes[at];
         // Gone, or not due when the scan looked: passed over without another stat.
         if (seen === undefined || !isDue(seen, now)) continue;
       }
       const mtime = await this.store.mtime('deferred', id);
       if (mtime === undefined) continue; // vanished (delivered by a flush -i, deleted, held)
-      if (this.flushing || isDue(mtime, now)) return { queue: 'deferred', id, fresh: false };
+      if (isDue(mtime, now)) return { queue: 'deferred', id, fresh: false };
     }
     if (this.deferredNames.length > 0) {
       this.deferredNames = [];
