@@ -44,6 +44,8 @@ import { smtpdSettings } from '../intake/smtpd/settings.ts';
 import { agentKind, serviceConfig } from '../scheduler/transports.ts';
 import { serviceEndpoints, type Endpoint } from './services.ts';
 import { checkTls } from './check-tls.ts';
+import { parseNexthop } from '../maps/domain-walk.ts';
+import { splitNexthops } from '../scheduler/resolve.ts';
 import { isNotFound } from '../lib/fs-errors.ts';
 
 export interface ServicePlan {
@@ -242,6 +244,7 @@ export async function checkConfiguration(configDir: string, opts: CheckOptions =
     report.tables.push(t);
     if (t.error) report.errors.push(t.error);
   }
+  report.warnings.push(...nexthopWarnings(main));
   // The TLS level, every policy table entry, the relayhost trap (check-tls.ts).
   const smtpPlans = report.services.filter((p) => agentKind(p.service) === 'smtp').map((p) => ({ service: { name: p.service.name, line: p.service.line }, config: p.config }));
   const tls = await checkTls(main, smtpPlans);
@@ -252,6 +255,27 @@ export async function checkConfiguration(configDir: string, opts: CheckOptions =
     checkDirectory('data_directory', main.get('data_directory'), report);
   }
   return report;
+}
+
+/**
+ * `relayhost` and `smtp_fallback_relay` entries the SMTP client could not parse (an unclosed
+ * `[`, a port out of range ...): every delivery through them would be deferred. Warnings, as
+ * Postfix does not check them before smtp(8) meets them; the line names the file and the fix.
+ */
+function nexthopWarnings(main: LoadedConfig): string[] {
+  const out: string[] = [];
+  for (const param of ['relayhost', 'smtp_fallback_relay']) {
+    for (const hop of splitNexthops(main.get(param))) {
+      try {
+        parseNexthop(hop);
+      } catch (err) {
+        const line = main.entries.get(param)?.line;
+        const where = line !== undefined ? `${main.mainCfPath}, line ${line}: ` : '';
+        out.push(`${where}${param}: ${(err as Error).message}; mail for it will be deferred until this is fixed`);
+      }
+    }
+  }
+  return out;
 }
 
 /** The first error as a UserError (exit 1), or undefined when the report is clean. */

@@ -81,3 +81,18 @@ test('sealpost check: exit status, warnings and the -v summary', async () => {
     t.cleanup();
   }
 });
+
+test('relayhost and smtp_fallback_relay entries the SMTP client cannot parse are warned about with file, line and what is wrong', async () => {
+  const { etc, cleanup } = setup('relayhost = [unterminated\nsmtp_fallback_relay = good.example, [192.0.2.1]:99999, [ipv6:2001:db8::1]:587\n');
+  try {
+    const report = await checkConfiguration(etc);
+    assert.deepEqual(report.errors, []);
+    const hops = report.warnings.filter((w) => /relayhost|smtp_fallback_relay/.test(w));
+    assert.deepEqual(hops, [
+      `${etc}/main.cf, line 3: relayhost: next-hop destination "[unterminated" has "[" without "]"; mail for it will be deferred until this is fixed`,
+      `${etc}/main.cf, line 4: smtp_fallback_relay: next-hop destination "[192.0.2.1]:99999": port 99999 is out of range 1..65535; mail for it will be deferred until this is fixed`,
+    ]);
+  } finally {
+    cleanup();
+  }
+});
