@@ -258,14 +258,14 @@ export async function checkConfiguration(configDir: string, opts: CheckOptions =
 }
 
 /**
- * `relayhost` and `smtp_fallback_relay` entries the SMTP client could not parse (an unclosed
+ * `relayhost`, `smtp_fallback_relay` and `default_transport`/`relay_transport` next hops the SMTP client could not parse (an unclosed
  * `[`, a port out of range ...): every delivery through them would be deferred. Warnings, as
  * Postfix does not check them before smtp(8) meets them; the line names the file and the fix.
  */
 function nexthopWarnings(main: LoadedConfig): string[] {
   const out: string[] = [];
-  for (const param of ['relayhost', 'smtp_fallback_relay']) {
-    for (const hop of splitNexthops(main.get(param))) {
+  const check = (param: string, hops: readonly string[]): void => {
+    for (const hop of hops) {
       try {
         parseNexthop(hop);
       } catch (err) {
@@ -274,6 +274,16 @@ function nexthopWarnings(main: LoadedConfig): string[] {
         out.push(`${where}${param}: ${(err as Error).message}; mail for it will be deferred until this is fixed`);
       }
     }
+  };
+  check('relayhost', splitNexthops(main.get('relayhost')));
+  check('smtp_fallback_relay', splitNexthops(main.get('smtp_fallback_relay')));
+  // `transport:nexthop` in default_transport and relay_transport, when the transport is an SMTP client.
+  for (const param of ['default_transport', 'relay_transport']) {
+    const value = main.get(param).trim();
+    const colon = value.indexOf(':');
+    if (colon < 0 || colon === value.length - 1) continue;
+    const service = main.services.find((sv) => sv.name === value.slice(0, colon) && sv.type === 'unix');
+    if (service && agentKind(service) === 'smtp') check(param, splitNexthops(value.slice(colon + 1)));
   }
   return out;
 }

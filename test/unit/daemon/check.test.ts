@@ -96,3 +96,14 @@ test('relayhost and smtp_fallback_relay entries the SMTP client cannot parse are
     cleanup();
   }
 });
+
+test('a default_transport or relay_transport next hop of an SMTP service that does not parse is warned about; error: texts are not next hops', async () => {
+  const { etc, cleanup } = setup('default_transport = smtp:[192.0.2.1]:0\nrelay_transport = error:mail for [relay] is not accepted\n', '127.0.0.1:2525 inet n - n - - smtpd\nsmtp unix - - n - - smtp\nerror unix - - n - - error\n');
+  try {
+    const report = await checkConfiguration(etc);
+    const hops = report.warnings.filter((w) => /_transport:/.test(w));
+    assert.deepEqual(hops, [`${etc}/main.cf, line 3: default_transport: next-hop destination "[192.0.2.1]:0": port 0 is out of range 1..65535; mail for it will be deferred until this is fixed`]);
+  } finally {
+    cleanup();
+  }
+});
