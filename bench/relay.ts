@@ -282,7 +282,7 @@ function print(f: RunFigures): void {
   );
 }
 
-async function sealpostRun(label: string, n: number, sinkPort: number, extra: readonly string[]): Promise<RunFigures | undefined> {
+export async function sealpostRun(label: string, n: number, sinkPort: number, extra: readonly string[]): Promise<RunFigures | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-relay-'));
   let daemon: ChildProcess | undefined;
   try {

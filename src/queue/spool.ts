@@ -44,7 +44,7 @@
  * Not here: the file format (queue-file.ts), the scheduling policy (which queue
  * a message goes to next), delivery, DSNs.
  */
-import { closeSync, existsSync, fstatSync, fchown as fchownCb, fsync as fsyncCb, mkdirSync, open as openCb, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, write as writeCb, writevSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fchown as fchownCb, fsync as fsyncCb, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, write as writeCb, writevSync } from 'node:fs';
 import { appendFile, chmod, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -68,6 +68,7 @@ import type { EnvelopeInput, QueueEnvelope } from './queue-file.ts';
 import { encodeDelayRecord, parseDelayLog } from './defer-log.ts';
 import type { DelayReason } from './defer-log.ts';
 import { errnoCode, isNotFound } from '../lib/fs-errors.ts';
+import { MetaCalls, type MetaCallOptions } from './meta-calls.ts';
 import { statTimes } from './stat-times.ts';
 import type { CommitLog } from './journal.ts';
 
@@ -134,6 +135,8 @@ export interface SpoolOptions {
    * and made durable by the journal. Only the daemon has one; tools write with fsync.
    */
   readonly journal?: CommitLog;
+  /** When create/rename/unlink of queue files turn from direct calls to the thread pool (meta-calls.ts). */
+  readonly metaCalls?: MetaCallOptions;
 }
 
 export interface ScanEntry {
@@ -276,10 +279,6 @@ function unlinkQuiet(path: string): void {
   }
 }
 
-function openFd(path: string, mode: number): Promise<number> {
-  return new Promise((resolve, reject) => openCb(path, 'wx', mode, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
 function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsyncCb(fd, (err) => (err ? reject(err) : resolve())));
 }
@@ -365,6 +364,8 @@ export class Spool {
   /** Files just committed through the journal, for the queue manager's first read (takeFresh). */
   private readonly fresh = new Map<string, { bytes: readonly Uint8Array[]; size: number }>();
   private freshBytes = 0;
+  /** Create, rename and unlink of queue files: direct while the file system is fast (meta-calls.ts). */
+  readonly meta: MetaCalls;
 
   constructor(dir: string, opts: SpoolOptions = {}) {
     this.dir = dir;
@@ -373,6 +374,7 @@ export class Spool {
     this.now = opts.nowMicros ?? nowMicros;
     this.io = { ...defaultIo, ...opts.io };
     this.journal_ = opts.journal;
+    this.meta = new MetaCalls(opts.metaCalls);
   }
 
   /** The group-commit journal, when this spool writes through one. */
@@ -530,7 +532,7 @@ export class Spool {
       // The same modes and owners as writeMessage(): a maildrop file 0444 kept by its submitter,
       // a file root writes elsewhere given to the queue directory's owner (see the header).
       // Asynchronous: creating a file may wait for the file system's journal (see store.ts).
-      fd = await openFd(tmp, queue === 'maildrop' ? 0o444 : 0o600);
+      fd = await this.meta.create(tmp, queue === 'maildrop' ? 0o444 : 0o600);
       await this.giveToQueueOwnerFd(fd, queue);
       id = await this.uniqueId(dir, fstatSync(fd, { bigint: true }).ino);
     } catch (err) {
@@ -560,7 +562,7 @@ export class Spool {
       if (this.doFsync && !(whole && journal)) await this.io.sync(f.fd, 'file', f.tmp);
       closeSync(f.fd);
       fdOpen = false;
-      await rename(f.tmp, final);
+      await this.meta.rename(f.tmp, final);
       renamed = true;
       if (whole && journal) {
         await journal.append(f.queue, f.id, whole);
@@ -602,7 +604,7 @@ export class Spool {
   /** Move a message between queues (one rename). False when it is not in `from`. */
   async move(id: string, from: QueueName, to: QueueName): Promise<boolean> {
     try {
-      await rename(this.path(from, id), this.path(to, id));
+      await this.meta.rename(this.path(from, id), this.path(to, id));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -775,7 +777,7 @@ export class Spool {
   /** Delete only the message file (the caller knows it has no delay log or marker). False when it was not in `queue`. */
   async removeFile(queue: QueueName, id: string): Promise<boolean> {
     try {
-      await unlink(this.path(queue, id));
+      await this.meta.unlink(this.path(queue, id));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

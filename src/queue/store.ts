@@ -5,16 +5,19 @@
  * the same calls. `spoolStore(spool)` is the file spool (spool.ts) behind it.
  *
  * Contract:
- * - Async only: no call blocks the event loop.
+ * - Async only: every call returns a promise, and none blocks the event loop for long.
  * - Durability is the store's: `writeMessage` (and a MessageFile's commit)
  *   resolves only once the message is durable (the `250` to DATA waits for
  *   it); `markDone` is durable before it resolves (a crash may repeat a
  *   delivery, never lose a recipient). With the spool's group-commit journal
  *   (journal.ts, journal-store.ts) one fdatasync covers every message that
  *   arrived together; without it each file is fsynced with its directory.
- * - Nothing that may wait for the disk runs on the event loop: creating,
- *   renaming and removing files can wait for the file system's own journal
- *   commit (ext4 does, while an fsync runs), so they stay asynchronous.
+ * - Nothing that waits for the disk blocks the event loop for long: fsyncs
+ *   run in the thread pool; creating, renaming and removing queue files are
+ *   made directly while the file system answers them fast (a thread-pool
+ *   round trip costs more than the call) and go to the thread pool for a
+ *   while after one was slow (ext4 can make them wait for its journal
+ *   commit; meta-calls.ts).
  * - A message that vanished or moved under the caller (postsuper) is not an
  *   error where the caller can tell: `move` and `remove` resolve false,
  *   `mtime` and `locate` undefined; the other calls reject with ENOENT
