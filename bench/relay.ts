@@ -338,14 +338,14 @@ function ratio(a: RunFigures | undefined, b: RunFigures | undefined, what: strin
   );
 }
 
-function makeCert(dir: string): { cert: string; key: string } {
+export function makeCert(dir: string): { cert: string; key: string } {
   const cert = join(dir, 'sink.crt');
   const key = join(dir, 'sink.key');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=sink.bench.test', '-days', '2', '-keyout', key, '-out', cert], { stdio: 'ignore' });
   return { cert, key };
 }
 
-async function startTlsSink(port: number, cert: string, key: string): Promise<ChildProcess> {
+export async function startTlsSink(port: number, cert: string, key: string): Promise<ChildProcess> {
   const sink = spawn(process.execPath, ['--import', 'tsx', 'bench/tls-sink.ts', '127.0.0.1', String(port), cert, key], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitListening(port, 'tls-sink');
   return sink;

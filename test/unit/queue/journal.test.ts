@@ -55,7 +55,7 @@ test('records round-trip; a torn or corrupt tail ends the segment', () => {
 test('group commit: one fdatasync covers every message written before it started; later ones wait for the next', async () => {
   const t = tempDir('sealpost-journal-');
   const sync = gatedSync();
-  const j = new Journal(t.dir, { io: sync.io });
+  const j = new Journal(t.dir, { io: sync.io, minSyncIntervalMs: 0 });
   try {
     const done: string[] = [];
     const first = ['M1', 'M2', 'M3'].map((id) => j.append('incoming', id, [Buffer.from(`file ${id}`)]).then(() => done.push(id)));
@@ -76,6 +76,44 @@ test('group commit: one fdatasync covers every message written before it started
   } finally {
     sync.release();
     await j.close();
+    t.cleanup();
+  }
+});
+
+test('fdatasyncs start at least minSyncIntervalMs apart: under load the next waits and covers more; after a quiet moment one starts at once; close does not wait', async () => {
+  const t = tempDir('sealpost-journal-');
+  const sync = gatedSync();
+  const j = new Journal(t.dir, { io: sync.io, minSyncIntervalMs: 80 });
+  try {
+    const a = j.append('incoming', 'A1', [Buffer.from('file A1')]);
+    await tick();
+    assert.equal(sync.calls, 1, 'the first fdatasync starts at once');
+    sync.release();
+    await a;
+    const b = ['B1', 'B2'].map((id) => j.append('incoming', id, [Buffer.from(`file ${id}`)]));
+    await tick();
+    assert.equal(sync.calls, 1, 'the next waits out the interval');
+    const c = j.append('incoming', 'C1', [Buffer.from('file C1')]);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(sync.calls, 2, 'after the interval one fdatasync starts ...');
+    sync.release();
+    await Promise.all([...b, c]);
+    assert.deepEqual(j.stats, { syncs: 2, messages: 4 }, '... and covers every message written while it waited');
+    await new Promise((r) => setTimeout(r, 120));
+    const d = j.append('incoming', 'D1', [Buffer.from('file D1')]);
+    await tick();
+    assert.equal(sync.calls, 3, 'after a quiet moment an fdatasync starts at once');
+    sync.release();
+    await d;
+    const e = j.append('incoming', 'E1', [Buffer.from('file E1')]);
+    await tick();
+    assert.equal(sync.calls, 3);
+    const closing = j.close();
+    assert.equal(sync.calls, 4, 'close starts the waiting fdatasync at once');
+    sync.release();
+    await Promise.all([e, closing]);
+  } finally {
+    sync.release();
     t.cleanup();
   }
 });
