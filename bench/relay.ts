@@ -94,7 +94,7 @@ export async function startSealpost(dir: string, mainCf: readonly string[], mast
   const nodeArgs = (process.env.SEALPOST_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // SEALPOST_BENCH_ROOT: another built checkout to measure (before/after comparisons).
   const bin = join(process.env.SEALPOST_BENCH_ROOT ?? '.', 'bin', 'sealpost.js');
-  return spawn(process.execPath, [...nodeArgs, bin, 'start-fg', '-c', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, [...nodeArgs, bin, 'start-fg', '-c', dir], { stdio: ['ignore', process.env.SEALPOST_BENCH_DAEMON_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
 }
 
 export async function stopDaemon(child: ChildProcess): Promise<void> {

@@ -44,7 +44,7 @@
  * Not here: the file format (queue-file.ts), the scheduling policy (which queue
  * a message goes to next), delivery, DSNs.
  */
-import { closeSync, existsSync, fstatSync, fchown as fchownCb, fsync as fsyncCb, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, write as writeCb, writevSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, fchown as fchownCb, fsync as fsyncCb, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, truncateSync, unlinkSync, write as writeCb, writevSync } from 'node:fs';
 import { appendFile, chmod, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -165,6 +165,10 @@ export interface ScanSummary {
 }
 
 const TEMP_PREFIX = 'tmp.';
+/** At most this many emptied files are kept for reuse (Spool.recycle()), ... */
+const SPARE_LIMIT = 64;
+/** ... in this directory of the queue (the journal's: it exists whenever files are reused). */
+const SPARE_DIR = 'journal';
 /** Bytes of just-committed files kept for the queue manager's first read (Spool.takeFresh). */
 const FRESH_LIMIT = 16 * 1024 * 1024;
 
@@ -366,6 +370,8 @@ export class Spool {
   private freshBytes = 0;
   /** Create, rename and unlink of queue files: direct while the file system is fast (meta-calls.ts). */
   readonly meta: MetaCalls;
+  /** Emptied files of delivered messages in journal/, kept for new ones (recycle()). */
+  private readonly spares: string[] = [];
 
   constructor(dir: string, opts: SpoolOptions = {}) {
     this.dir = dir;
@@ -387,6 +393,8 @@ export class Spool {
     this.journal_ = journal;
     this.fresh.clear();
     this.freshBytes = 0;
+    // Without the journal (the daemon stops): no spare files are left behind (recycle()).
+    if (!journal) for (const path of this.spares.splice(0)) unlinkQuiet(path);
   }
 
   /**
@@ -525,14 +533,15 @@ export class Spool {
    */
   async openMessage(queue: 'incoming' | 'maildrop' = 'incoming'): Promise<MessageFile> {
     const dir = join(this.dir, queue);
-    const tmp = join(dir, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
-    let fd = -1;
+    const spare = queue === 'incoming' ? this.takeSpare() : undefined;
+    const tmp = spare?.path ?? join(dir, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
+    let fd = spare?.fd ?? -1;
     let id: string;
     try {
       // The same modes and owners as writeMessage(): a maildrop file 0444 kept by its submitter,
       // a file root writes elsewhere given to the queue directory's owner (see the header).
-      // Asynchronous: creating a file may wait for the file system's journal (see store.ts).
-      fd = await this.meta.create(tmp, queue === 'maildrop' ? 0o444 : 0o600);
+      // Direct or through the thread pool: creating a file may wait for the file system's journal (meta-calls.ts).
+      if (fd < 0) fd = await this.meta.create(tmp, queue === 'maildrop' ? 0o444 : 0o600);
       await this.giveToQueueOwnerFd(fd, queue);
       id = await this.uniqueId(dir, fstatSync(fd, { bigint: true }).ino);
     } catch (err) {
@@ -774,9 +783,59 @@ export class Spool {
     }
   }
 
+  /**
+   * A spare file for a new message, open for writing (see recycle()); undefined
+   * when there is none or file-system calls go to the thread pool now.
+   */
+  private takeSpare(): { path: string; fd: number } | undefined {
+    while (this.spares.length > 0 && this.meta.direct) {
+      const path = this.spares.pop()!;
+      try {
+        return { path, fd: openSync(path, fsConstants.O_WRONLY) };
+      } catch {
+        unlinkQuiet(path);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Instead of unlinking the file of a message that left the active queue, keep its inode
+   * for the next new message: renamed to a temporary name in the journal's directory (out of
+   * sight of the message queues) and truncated to nothing (no old content stays on disk). Allocating and freeing an inode per message is
+   * file-system work, and on ext4 without a journal a new inode is searched past every inode
+   * freed in the last seconds, which under load costs more than the rest of a message's file
+   * work (docs/delivery.md "Speed"). Only the daemon does this (it writes through the
+   * journal), at most SPARE_LIMIT files; recover() removes spares at start. False when the
+   * file was not recycled (the caller unlinks it and sees its errors).
+   */
+  private recycle(from: string): boolean {
+    if (!this.journal_ || this.spares.length >= SPARE_LIMIT || !this.meta.direct) return false;
+    const spare = join(this.dir, SPARE_DIR, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
+    try {
+      renameSync(from, spare);
+    } catch {
+      return false;
+    }
+    try {
+      truncateSync(spare, 0);
+    } catch {
+      unlinkQuiet(spare);
+      return true;
+    }
+    this.spares.push(spare);
+    return true;
+  }
+
+  /** How many files are kept for reuse (tests). */
+  get spareFiles(): number {
+    return this.spares.length;
+  }
+
   /** Delete only the message file (the caller knows it has no delay log or marker). False when it was not in `queue`. */
   async removeFile(queue: QueueName, id: string): Promise<boolean> {
     try {
+      if (queue === 'active' && this.recycle(this.path(queue, id))) return true;
       await this.meta.unlink(this.path(queue, id));
       return true;
     } catch (err) {
@@ -867,7 +926,7 @@ export class Spool {
   async recover(minAgeMs = 0): Promise<number> {
     let removed = 0;
     const cutoff = Date.now() - minAgeMs;
-    for (const queue of MESSAGE_QUEUES) {
+    for (const queue of [...MESSAGE_QUEUES, SPARE_DIR]) {
       let names: string[];
       try {
         names = readdirSync(join(this.dir, queue));

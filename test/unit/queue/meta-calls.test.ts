@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from '../../harness/cli.ts';
 import { MetaCalls } from '../../../src/queue/meta-calls.ts';
 import { createSpool } from '../../../src/queue/spool.ts';
+import { Journal } from '../../../src/queue/journal.ts';
 
 async function inDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const { dir, cleanup } = tempDir();
@@ -76,4 +77,70 @@ test('the spool writes, moves and removes queue files through its meta calls, in
       assert.equal(await spool.removeFile('active', id), false);
       assert.equal(spool.meta.direct, tag === 'direct', tag);
     }
+  }));
+
+test('the daemon spool reuses the file of a delivered message for the next one: emptied at once, a new ID, no old bytes; spares go when the journal closes', () =>
+  inDir(async (dir) => {
+    const spool = await createSpool(join(dir, 'q'), { metaCalls: { slowMs: 60_000 } });
+    const journal = new Journal(join(dir, 'q', 'journal'), { minSyncIntervalMs: 0 });
+    spool.useJournal(journal);
+    try {
+      const big = Buffer.from(`Subject: big\n\n${'x'.repeat(20_000)}\n`);
+      const a = await spool.writeMessage({ arrivalTime: Date.now(), sender: 'a@example.org', recipients: [{ address: 'b@example.com' }] }, big);
+      const inode = statSync(spool.path('incoming', a)).ino;
+      assert.equal(await spool.move(a, 'incoming', 'active'), true);
+      spool.journal!.forget(a);
+      assert.equal(await spool.removeFile('active', a), true);
+      assert.equal(spool.locate(a), undefined, 'the delivered message is gone from every queue');
+      assert.equal(spool.spareFiles, 1);
+      assert.deepEqual(readdirSync(join(dir, 'q', 'incoming')), [], 'out of sight of the message queues');
+      const spares = readdirSync(join(dir, 'q', 'journal')).filter((n) => !/^\d+$/.test(n));
+      assert.equal(spares.length, 1);
+      assert.match(spares[0]!, /^tmp\./, 'kept under a temporary name in journal/');
+      assert.equal(statSync(join(dir, 'q', 'journal', spares[0]!)).size, 0, 'no old content stays on disk');
+
+      const b = await spool.writeMessage({ arrivalTime: Date.now(), sender: 'c@example.org', recipients: [{ address: 'd@example.com' }] }, Buffer.from('Subject: small\n\nhi\n'));
+      assert.notEqual(b, a, 'a new queue ID');
+      assert.equal(statSync(spool.path('incoming', b)).ino, inode, 'the same inode');
+      assert.equal(spool.spareFiles, 0);
+      const env = await spool.readEnvelopeAsync('incoming', b);
+      assert.equal(env.sender, 'c@example.org');
+      const file = readFileSync(spool.path('incoming', b));
+      assert.equal(file.includes(Buffer.from('xxxxxxxx')), false, 'nothing of the bigger old message is left');
+      assert.ok(file.length < 1000);
+
+      // Moving out of incoming or deferred is not a delivery: only files leaving active are reused.
+      assert.equal(await spool.removeFile('incoming', b), true);
+      assert.equal(spool.spareFiles, 0);
+
+      const c = await spool.writeMessage({ arrivalTime: Date.now(), sender: 'e@example.org', recipients: [{ address: 'f@example.com' }] }, Buffer.from('Subject: c\n\nhi\n'));
+      await spool.move(c, 'incoming', 'active');
+      journal.forget(c);
+      await spool.removeFile('active', c);
+      assert.equal(spool.spareFiles, 1);
+    } finally {
+      await journal.close();
+      spool.useJournal(undefined);
+    }
+    assert.equal(spool.spareFiles, 0);
+    assert.deepEqual(readdirSync(join(dir, 'q', 'journal')).filter((n) => n.startsWith('tmp.')), [], 'a stopped daemon leaves no spare files');
+  }));
+
+test('tools (no journal) never keep spare files', () =>
+  inDir(async (dir) => {
+    const spool = await createSpool(join(dir, 'q'));
+    const id = await spool.writeMessage({ arrivalTime: Date.now(), sender: 'a@example.org', recipients: [{ address: 'b@example.com' }] }, Buffer.from('Subject: t\n\nhi\n'));
+    await spool.move(id, 'incoming', 'active');
+    await spool.removeFile('active', id);
+    assert.equal(spool.spareFiles, 0);
+    assert.deepEqual(readdirSync(join(dir, 'q', 'journal')), []);
+  }));
+
+test('spare files a crash left are removed by recover() at start', () =>
+  inDir(async (dir) => {
+    const spool = await createSpool(join(dir, 'q'));
+    writeFileSync(join(dir, 'q', 'journal', 'tmp.4242.7'), '');
+    writeFileSync(join(dir, 'q', 'journal', '000000000001'), '');
+    assert.equal(await spool.recover(), 1);
+    assert.deepEqual(readdirSync(join(dir, 'q', 'journal')), ['000000000001'], 'journal segments are left to the journal');
   }));
