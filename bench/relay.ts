@@ -94,6 +94,7 @@ export async function startSealpost(dir: string, mainCf: readonly string[], mast
   const nodeArgs = (process.env.SEALPOST_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // SEALPOST_BENCH_ROOT: another built checkout to measure (before/after comparisons).
   const bin = join(process.env.SEALPOST_BENCH_ROOT ?? '.', 'bin', 'sealpost.js');
+  // SEALPOST_BENCH_DAEMON_STDOUT: the daemon's standard output goes to ours (e.g. with --trace-gc).
   return spawn(process.execPath, [...nodeArgs, bin, 'start-fg', '-c', dir], { stdio: ['ignore', process.env.SEALPOST_BENCH_DAEMON_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
 }
 
