@@ -69,7 +69,7 @@ interface Active {
  * line (the listener calls it per connection; unit tests hand it one end of a
  * socket pair). `settings` from smtpdSettings(ctx.config) when omitted.
  */
-export async function serveSession(socket: Socket, ctx: SmtpdContext, settings: SmtpdSettings = smtpdSettings(ctx.config)): Promise<void> {
+export async function serveSession(socket: Socket, ctx: SmtpdContext, settings: SmtpdSettings = smtpdSettings(ctx.config), localAddress?: string): Promise<void> {
   const conn = new SmtpConnection(socket, settings.lineLengthLimit, settings.timeoutMs);
   const session = new Session(conn, {
     settings,
@@ -80,7 +80,8 @@ export async function serveSession(socket: Socket, ctx: SmtpdContext, settings: 
     publish: ctx.publish,
     clientAddress: plainAddress(socket.remoteAddress),
     clientPort: socket.remotePort ?? 0,
-    localAddress: plainAddress(socket.localAddress),
+    // A listener bound to one address knows it; asking the socket costs a getsockname(2) per connection.
+    localAddress: localAddress ?? plainAddress(socket.localAddress),
   });
   await runSession(session);
 }
@@ -110,6 +111,12 @@ class Listener implements SmtpdListener {
   ) {
     this.active = active;
     server.on('connection', (socket) => this.accept(socket));
+  }
+
+  /** The local address of every connection, when the listener is bound to one address (not a wildcard). */
+  private boundAddress(): string | undefined {
+    const h = this.address.host;
+    return h === '' || h === '0.0.0.0' || h === '::' ? undefined : h;
   }
 
   update(ctx: SmtpdContext): void {
@@ -158,7 +165,7 @@ class Listener implements SmtpdListener {
       socket.end(`421 4.7.0 ${s.myhostname} Error: too many connections from ${client}\r\n`);
       return;
     }
-    await serveSession(socket, active.ctx, s);
+    await serveSession(socket, active.ctx, s, this.boundAddress());
   }
 
   async close(opts: { readonly graceful: boolean; readonly timeoutMs: number }): Promise<void> {
