@@ -25,6 +25,9 @@
  *   (default 60 s); a fast call resets it. So a slow disk costs the event
  *   loop at most one slow call per period.
  * - Results and errors are the same either way (the same system calls).
+ * - `run(call)` times any other direct call the same way (the spool's reuse
+ *   of delivered files: open, rename, truncate), so a slow file system turns
+ *   every hot-path call to the thread pool, not only these three.
  *
  * Not here: fsync (always in the thread pool: it waits for the disk by
  * design), reads and writes of content (spool.ts, journal.ts).
@@ -65,7 +68,12 @@ export class MetaCalls {
     return this.poolUntil === 0 || performance.now() >= this.poolUntil;
   }
 
-  private timed<T>(call: () => T): T {
+  /**
+   * One direct call, timed: a call over slowMs turns the following ones to the thread pool
+   * for a back-off period. For direct calls other than the three below (callers check
+   * `direct` first).
+   */
+  run<T>(call: () => T): T {
     const t0 = performance.now();
     try {
       return call();
@@ -82,39 +90,29 @@ export class MetaCalls {
     }
   }
 
+  /** `call` directly and timed while calls are fast (its throw becomes a rejection), else `pooled`. */
+  private either<T>(call: () => T, pooled: () => Promise<T>): Promise<T> {
+    if (!this.direct) return pooled();
+    try {
+      return Promise.resolve(this.run(call));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   /** open(2) with O_CREAT|O_EXCL for writing: the new descriptor. */
   create(path: string, mode: number): Promise<number> {
-    if (this.direct) {
-      try {
-        return Promise.resolve(this.timed(() => openSync(path, 'wx', mode)));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return new Promise((resolve, reject) => openCb(path, 'wx', mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+    return this.either(
+      () => openSync(path, 'wx', mode),
+      () => new Promise((resolve, reject) => openCb(path, 'wx', mode, (err, fd) => (err ? reject(err) : resolve(fd)))),
+    );
   }
 
   rename(from: string, to: string): Promise<void> {
-    if (this.direct) {
-      try {
-        this.timed(() => renameSync(from, to));
-        return Promise.resolve();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return rename(from, to);
+    return this.either(() => renameSync(from, to), () => rename(from, to));
   }
 
   unlink(path: string): Promise<void> {
-    if (this.direct) {
-      try {
-        this.timed(() => unlinkSync(path));
-        return Promise.resolve();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return unlink(path);
+    return this.either(() => unlinkSync(path), () => unlink(path));
   }
 }

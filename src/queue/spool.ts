@@ -791,7 +791,7 @@ export class Spool {
     while (this.spares.length > 0 && this.meta.direct) {
       const path = this.spares.pop()!;
       try {
-        return { path, fd: openSync(path, fsConstants.O_WRONLY) };
+        return { path, fd: this.meta.run(() => openSync(path, fsConstants.O_WRONLY)) };
       } catch {
         unlinkQuiet(path);
       }
@@ -802,8 +802,9 @@ export class Spool {
   /**
    * Instead of unlinking the file of a message that left the active queue, keep its inode
    * for the next new message: renamed to a temporary name in the journal's directory (out of
-   * sight of the message queues) and truncated to nothing (no old content stays on disk). Allocating and freeing an inode per message is
-   * file-system work, and on ext4 without a journal a new inode is searched past every inode
+   * sight of the message queues) and truncated to nothing (no old content stays on disk).
+   * Allocating and freeing an inode per message is file-system work, and on ext4 without a
+   * journal a new inode is searched past every inode
    * freed in the last seconds, which under load costs more than the rest of a message's file
    * work (docs/delivery.md "Speed"). Only the daemon does this (it writes through the
    * journal), at most SPARE_LIMIT files; recover() removes spares at start. False when the
@@ -813,12 +814,12 @@ export class Spool {
     if (!this.journal_ || this.spares.length >= SPARE_LIMIT || !this.meta.direct) return false;
     const spare = join(this.dir, SPARE_DIR, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
     try {
-      renameSync(from, spare);
+      this.meta.run(() => renameSync(from, spare));
     } catch {
       return false;
     }
     try {
-      truncateSync(spare, 0);
+      this.meta.run(() => truncateSync(spare, 0));
     } catch {
       unlinkQuiet(spare);
       return true;
