@@ -204,6 +204,15 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     }
   };
 
+  // A loaded configuration never changes: typed values and lists are parsed once per name
+  // (the queue manager and the listeners ask for some of them per message).
+  const memo = new Map<string, unknown>();
+  const once = <T>(key: string, make: () => T): T => {
+    if (memo.has(key)) return memo.get(key) as T;
+    const v = make();
+    memo.set(key, v);
+    return v;
+  };
   const typed = <T>(name: string, parse: (text: string, spec: ParamSpec | undefined) => T): T => {
     const value = config.get(name);
     const spec = specOf(name);
@@ -236,11 +245,11 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     },
     raw,
     isSet: (name) => overrides.has(name) || entries.has(name),
-    getBool: (name) => typed(name, (t) => parseBool(t)),
-    getTime: (name) => typed(name, (t, s) => parseTime(t, s?.unit ?? 's')),
-    getInt: (name) => typed(name, (t) => parseInt10(t)),
-    getSize: (name) => typed(name, (t) => parseSize(t)),
-    getList: (name) => splitList(config.get(name)),
+    getBool: (name) => once(`b:${name}`, () => typed(name, (t) => parseBool(t))),
+    getTime: (name) => once(`t:${name}`, () => typed(name, (t, s) => parseTime(t, s?.unit ?? 's'))),
+    getInt: (name) => once(`i:${name}`, () => typed(name, (t) => parseInt10(t))),
+    getSize: (name) => once(`s:${name}`, () => typed(name, (t) => parseSize(t))),
+    getList: (name) => once(`l:${name}`, () => Object.freeze(splitList(config.get(name)))),
     defaultText,
     knownNames: () => [...new Set([...allParamNames(), ...derived.keys()])].sort(byteOrder),
     isKnown: (name) => builtinKnown(name) || userDefined.has(name),

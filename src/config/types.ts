@@ -28,6 +28,9 @@ export interface Config {
   getInt(name: string): number;
   /** A size in bytes. */
   getSize(name: string): number;
-  /** A list value split on commas and/or whitespace (Postfix's CHARS_COMMA_SP), `{ ... }` kept whole. */
-  getList(name: string): string[];
+  /**
+   * A list value split on commas and/or whitespace (Postfix's CHARS_COMMA_SP), `{ ... }` kept
+   * whole. The same frozen array on every call (a loaded configuration never changes).
+   */
+  getList(name: string): readonly string[];
 }

@@ -223,7 +223,7 @@ export async function checkTls(main: LoadedConfig, services: readonly TlsService
   try {
     for (const plan of plans) {
       const title = 'smtp_tls_policy_maps';
-      let specs: string[];
+      let specs: readonly string[];
       try {
         specs = plan.config.getList(title);
       } catch {

@@ -134,7 +134,7 @@ function addTable(tables: Map<string, string[]>, spec: string, usedBy: string): 
 function collectTables(main: LoadedConfig, plans: readonly ServicePlan[], errors: string[]): Map<string, string[]> {
   const tables = new Map<string, string[]>();
   const collect = (config: LoadedConfig, name: string, label: string): void => {
-    let list: string[];
+    let list: readonly string[];
     try {
       list = config.getList(name);
     } catch (err) {

@@ -47,7 +47,7 @@
 import { closeSync, constants as fsConstants, existsSync, fstatSync, fchown as fchownCb, fsync as fsyncCb, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, truncateSync, unlinkSync, write as writeCb, writevSync } from 'node:fs';
 import { appendFile, chmod, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, normalize, sep } from 'node:path';
 import { isValidQueueId, makeQueueId, nowMicros } from './queue-id.ts';
 import {
   decodeEnvelope,
@@ -374,7 +374,9 @@ export class Spool {
   private readonly spares: string[] = [];
 
   constructor(dir: string, opts: SpoolOptions = {}) {
-    this.dir = dir;
+    // Normalized once, without a trailing slash: the hot paths build names by concatenation.
+    const n = normalize(dir);
+    this.dir = n.length > 1 && n.endsWith(sep) ? n.slice(0, -1) : n;
     this.longIds = opts.longQueueIds ?? false;
     this.doFsync = opts.fsync ?? true;
     this.now = opts.nowMicros ?? nowMicros;
@@ -432,7 +434,7 @@ export class Spool {
   }
 
   path(queue: QueueName, id: string): string {
-    return join(this.dir, queue, id);
+    return `${this.dir}/${queue}/${id}`;
   }
 
   private readonly dirSyncs = new Map<string, DirectorySync>();
@@ -447,7 +449,7 @@ export class Spool {
   }
 
   private deferPath(id: string): string {
-    return join(this.dir, 'defer', id);
+    return `${this.dir}/defer/${id}`;
   }
 
   /**
@@ -532,9 +534,9 @@ export class Spool {
    * the writes in the caller's hands. See MessageFile.
    */
   async openMessage(queue: 'incoming' | 'maildrop' = 'incoming'): Promise<MessageFile> {
-    const dir = join(this.dir, queue);
+    const dir = `${this.dir}/${queue}`;
     const spare = queue === 'incoming' ? this.takeSpare() : undefined;
-    const tmp = spare?.path ?? join(dir, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
+    const tmp = spare?.path ?? `${dir}/${TEMP_PREFIX}${process.pid}.${++this.seq}`;
     let fd = spare?.fd ?? -1;
     let id: string;
     try {
@@ -561,7 +563,7 @@ export class Spool {
    * On failure nothing is left: the descriptor is closed, the temporary or final name removed.
    */
   async commitFile(f: { queue: 'incoming' | 'maildrop'; dir: string; tmp: string; id: string; fd: number }, whole: readonly Uint8Array[] | undefined): Promise<void> {
-    const final = join(f.dir, f.id);
+    const final = `${f.dir}/${f.id}`;
     const journal = this.journal_;
     let fdOpen = true;
     let renamed = false;
@@ -606,7 +608,7 @@ export class Spool {
   private async uniqueId(dir: string, ino: bigint): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const id = makeQueueId(this.longIds, this.now() + BigInt(attempt), ino);
-      if (!existsSync(join(dir, id)) || attempt > 1000) return id;
+      if (!existsSync(`${dir}/${id}`) || attempt > 1000) return id;
     }
   }
 
@@ -812,7 +814,7 @@ export class Spool {
    */
   private recycle(from: string): boolean {
     if (!this.journal_ || this.spares.length >= SPARE_LIMIT || !this.meta.direct) return false;
-    const spare = join(this.dir, SPARE_DIR, `${TEMP_PREFIX}${process.pid}.${++this.seq}`);
+    const spare = `${this.dir}/${SPARE_DIR}/${TEMP_PREFIX}${process.pid}.${++this.seq}`;
     try {
       this.meta.run(() => renameSync(from, spare));
     } catch {

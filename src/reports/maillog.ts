@@ -62,16 +62,22 @@ export function syslogTimestamp(d: Date): string {
   return `${MONTHS[d.getMonth()]} ${dd} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
-/** Format one Postfix-shaped log line (without the newline). */
-export function formatLogLine(when: Date, host: string, program: string, pid: number, text: string): string {
-  return `${syslogTimestamp(when)} ${host} ${program}[${pid}]: ${text}`;
-}
-
 export function openMailLog(opts: MailLogOptions): MailLog {
   const syslogName = opts.syslogName ?? 'sealpost';
   const host = opts.hostname ?? osHostname().split('.')[0] ?? 'localhost';
   const pid = opts.pid ?? process.pid;
-  const now = opts.now ?? (() => new Date());
+  const now = opts.now;
+  // The timestamp changes once a second: formatted (local time) once per second, not per line.
+  let stampSecond = Number.NaN;
+  let stampText = '';
+  const stamp = (ms: number): string => {
+    const second = Math.floor(ms / 1000);
+    if (second !== stampSecond) {
+      stampSecond = second;
+      stampText = syslogTimestamp(new Date(ms));
+    }
+    return stampText;
+  };
   const format = opts.format ?? 'postfix';
   let fd: number;
   let owned = true;
@@ -97,11 +103,11 @@ export function openMailLog(opts: MailLogOptions): MailLog {
   const write = (service: string, text: string) => {
     if (fd < 0) return;
     const program = programOf(service);
-    const when = now();
+    const ms = now ? now().getTime() : Date.now();
     const line =
       format === 'json'
-        ? JSON.stringify({ time: when.toISOString(), host, program, pid, text })
-        : formatLogLine(when, host, program, pid, text);
+        ? JSON.stringify({ time: new Date(ms).toISOString(), host, program, pid, text })
+        : `${stamp(ms)} ${host} ${program}[${pid}]: ${text}`;
     if (!opts.buffered) {
       writeSync(fd, line + '\n');
       return;

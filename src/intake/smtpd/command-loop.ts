@@ -47,9 +47,10 @@ async function step(s: Session): Promise<'continue' | 'end'> {
   return runCommand(s, line);
 }
 
-async function refuseBareLf(s: Session, line: SmtpLine, exempt: boolean): Promise<boolean> {
+async function refuseBareLf(s: Session, line: SmtpLine): Promise<boolean> {
   // postconf(5) smtpd_forbid_bare_newline = reject: a command ending in bare <LF> is rejected, then disconnect.
-  if (!line.bareLf || s.s.bareNewline !== 'reject' || exempt) return false;
+  // The exclusions (a match list, maybe a table) are consulted only for such a command.
+  if (!line.bareLf || s.s.bareNewline !== 'reject' || (await bareLfExempt(s))) return false;
   s.log(`disallowed bare <LF> received from ${s.namaddr} after ${s.where}`);
   await s.reply(`${s.s.bareNewlineRejectCode} 5.5.2 ${s.s.myhostname} Error: bare <LF> received`);
   return true;
@@ -65,7 +66,7 @@ async function runCommand(s: Session, line: SmtpLine): Promise<'continue' | 'end
   }
   const verb = (/^\S*/.exec(text)?.[0] ?? '').toUpperCase();
   const cmd = COMMANDS.get(verb);
-  if (await refuseBareLf(s, line, await bareLfExempt(s))) return 'end';
+  if (line.bareLf && (await refuseBareLf(s, line))) return 'end';
   if (text.trim() === '' || text.includes('\0')) {
     s.errorCount++;
     await s.reply('500 5.5.2 Error: bad syntax');
