@@ -206,13 +206,19 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 
   // A loaded configuration never changes: typed values and lists are parsed once per name
   // (the queue manager and the listeners ask for some of them per message).
-  const memo = new Map<string, unknown>();
-  const once = <T>(key: string, make: () => T): T => {
-    if (memo.has(key)) return memo.get(key) as T;
-    const v = make();
-    memo.set(key, v);
+  const once = <T>(memo: Map<string, T>, name: string, make: () => T): T => {
+    let v = memo.get(name);
+    if (v === undefined) {
+      v = make();
+      memo.set(name, v);
+    }
     return v;
   };
+  const bools = new Map<string, boolean>();
+  const times = new Map<string, number>();
+  const ints = new Map<string, number>();
+  const sizes = new Map<string, number>();
+  const lists = new Map<string, readonly string[]>();
   const typed = <T>(name: string, parse: (text: string, spec: ParamSpec | undefined) => T): T => {
     const value = config.get(name);
     const spec = specOf(name);
@@ -245,11 +251,11 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     },
     raw,
     isSet: (name) => overrides.has(name) || entries.has(name),
-    getBool: (name) => once(`b:${name}`, () => typed(name, (t) => parseBool(t))),
-    getTime: (name) => once(`t:${name}`, () => typed(name, (t, s) => parseTime(t, s?.unit ?? 's'))),
-    getInt: (name) => once(`i:${name}`, () => typed(name, (t) => parseInt10(t))),
-    getSize: (name) => once(`s:${name}`, () => typed(name, (t) => parseSize(t))),
-    getList: (name) => once(`l:${name}`, () => Object.freeze(splitList(config.get(name)))),
+    getBool: (name) => once(bools, name, () => typed(name, (t) => parseBool(t))),
+    getTime: (name) => once(times, name, () => typed(name, (t, s) => parseTime(t, s?.unit ?? 's'))),
+    getInt: (name) => once(ints, name, () => typed(name, (t) => parseInt10(t))),
+    getSize: (name) => once(sizes, name, () => typed(name, (t) => parseSize(t))),
+    getList: (name) => once(lists, name, () => Object.freeze(splitList(config.get(name)))),
     defaultText,
     knownNames: () => [...new Set([...allParamNames(), ...derived.keys()])].sort(byteOrder),
     isKnown: (name) => builtinKnown(name) || userDefined.has(name),

@@ -820,6 +820,10 @@ export class Spool {
     } catch {
       return false;
     }
+    // Truncated by path (open, ftruncate, close) and opened again when taken: an ext4 file
+    // truncated to 0 is flushed when its descriptor closes after new writes (auto_da_alloc),
+    // so a spare kept open from its truncation made every commit start writeback (measured:
+    // 20% slower, more fsync work).
     try {
       this.meta.run(() => truncateSync(spare, 0));
     } catch {

@@ -284,6 +284,19 @@ class UnstuffedOutput {
     this.out[this.n++] = b;
   }
 
+  /** put() of chunk[start..end) (the bytes of a line between its start and its end). */
+  putRun(start: number, end: number): void {
+    if (this.out === undefined) {
+      if (this.n === start) {
+        this.n = end;
+        return;
+      }
+      this.out = Buffer.allocUnsafe(this.chunk.length + countByte(this.chunk, LF) + 2);
+      this.chunk.copy(this.out, 0, 0, this.n);
+    }
+    this.n += this.chunk.copy(this.out, this.n, start, end);
+  }
+
   data(): Buffer {
     return (this.out ?? this.chunk).subarray(0, this.n);
   }
@@ -331,6 +344,8 @@ export class DataReader {
     // The output is the chunk itself as long as it is (no stuffed dot, no bare LF, nothing
     // held from the previous chunk): most DATA streams never allocate (UnstuffedOutput).
     const out = new UnstuffedOutput(chunk);
+    let nextCr = -1;
+    let nextLf = -1;
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i] as number;
       const at = this.offset + i;
@@ -389,7 +404,22 @@ export class DataReader {
         case S.Mid:
           if (b === CR) this.state = S.MidCr;
           else if (b === LF) this.lineEnd(out, false, at);
-          else out.put(b);
+          else {
+            // The rest of the line up to its CR or LF, at once (memchr instead of a byte loop).
+            // The next CR and LF are searched only once passed: linear even for a chunk of
+            // bare LFs (no CR at all) or bare CRs.
+            if (nextCr <= i) {
+              nextCr = chunk.indexOf(CR, i);
+              if (nextCr < 0) nextCr = chunk.length;
+            }
+            if (nextLf <= i) {
+              nextLf = chunk.indexOf(LF, i);
+              if (nextLf < 0) nextLf = chunk.length;
+            }
+            const end = nextCr < nextLf ? nextCr : nextLf;
+            out.putRun(i, end);
+            i = end - 1;
+          }
           break;
       }
     }

@@ -316,6 +316,37 @@ test('exhaustive: every string over {x . CR LF} up to length 6, every split poin
   }
 });
 
+test('long runs of text between line ends (the reader copies a line at once): random lines, every split, match the oracle', () => {
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const ends = ['\r\n', '\n', '\r', '\r\r\n'];
+  for (let round = 0; round < 60; round++) {
+    let body = '';
+    for (let line = 0; line < 1 + rnd(6); line++) {
+      if (rnd(4) === 0) body += '.';
+      body += 'abcdefghij'.slice(0, rnd(11)).repeat(1 + rnd(3));
+      body += ends[rnd(ends.length)];
+    }
+    checkAllSplits(body);
+    checkAllSplits(`${body}\r\n.\r\n`);
+  }
+  // Lines that end only in bare LF, or only in bare CR, many to a chunk.
+  checkAllSplits(`${'a line with bare LF\n'.repeat(50)}\r\n.\r\n`);
+  checkAllSplits(`${'a line with bare CR\r'.repeat(50)}\r\n.\r\n`);
+});
+
+test('DataReader hands back a slice of the chunk, not a copy, while nothing changes', () => {
+  const chunk = b('Subject: plain\r\n\r\na body line\r\nanother line\r\n');
+  const out = new DataReader().push(chunk);
+  assert.equal(out.done, false);
+  assert.equal(out.data.buffer, chunk.buffer);
+  assert.equal(out.data.byteOffset, chunk.byteOffset);
+  assert.equal(s(out.data), s(chunk));
+});
+
 test('round trip: DataReader(DotStuffer(content)) is the content with CRLF line ends', () => {
   let seed = 42;
   const rnd = () => {
