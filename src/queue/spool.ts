@@ -357,8 +357,25 @@ class SpoolMessageFile implements MessageFile {
   }
 }
 
+/**
+ * The queue manager's offer to take new mail straight into active/ (QueueStore.setActiveGate):
+ * a message it admits is committed into active/ instead of incoming/ — one rename less, and
+ * no trip through the incoming feed.
+ */
+export interface ActiveGate {
+  /** May the new message `id` be committed into active/? A yes reserves its place. */
+  admit(id: string): boolean;
+  /** The admitted message is durable in active/ (`ok`), or its commit failed and its file is gone. Never throws. */
+  landed(id: string, ok: boolean): void;
+}
+
 export class Spool {
   readonly dir: string;
+  /**
+   * Set by the queue manager while it runs (QueueStore.setActiveGate): new mail written
+   * whole through the journal may go straight into active/ (commitFile()).
+   */
+  activeGate: ActiveGate | undefined;
   private readonly longIds: boolean;
   private readonly doFsync: boolean;
   private readonly now: () => bigint;
@@ -563,8 +580,13 @@ export class Spool {
    * On failure nothing is left: the descriptor is closed, the temporary or final name removed.
    */
   async commitFile(f: { queue: 'incoming' | 'maildrop'; dir: string; tmp: string; id: string; fd: number }, whole: readonly Uint8Array[] | undefined): Promise<void> {
-    const final = `${f.dir}/${f.id}`;
     const journal = this.journal_;
+    // New mail the queue manager admits goes straight into active/ (ActiveGate). A crash
+    // leaves it there, vouched for by the journal; the queue manager's start moves active/
+    // back to incoming/, as for any message in delivery.
+    const gate = whole && journal && f.queue === 'incoming' ? this.activeGate : undefined;
+    const direct = gate !== undefined && gate.admit(f.id);
+    const final = direct ? `${this.dir}/active/${f.id}` : `${f.dir}/${f.id}`;
     let fdOpen = true;
     let renamed = false;
     try {
@@ -582,8 +604,10 @@ export class Spool {
     } catch (err) {
       if (fdOpen) closeSync(f.fd);
       unlinkQuiet(renamed ? final : f.tmp);
+      if (direct) gate.landed(f.id, false);
       throw err;
     }
+    if (direct) gate.landed(f.id, true);
   }
 
   /** The io.writeAt hook over a descriptor (tests simulate a full disk through it). */

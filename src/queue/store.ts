@@ -33,7 +33,7 @@ import { isNotFound } from '../lib/fs-errors.ts';
 import type { DelayReason } from './defer-log.ts';
 import { isValidQueueId } from './queue-id.ts';
 import { decodeEnvelope, type EnvelopeInput, type QueueEnvelope } from './queue-file.ts';
-import { MESSAGE_QUEUES, type MessageFile, type QueueName, type Spool } from './spool.ts';
+import { MESSAGE_QUEUES, type ActiveGate, type MessageFile, type QueueName, type Spool } from './spool.ts';
 
 export interface QueueStore {
   /** Write a new message durably into `queue` and return its queue ID (`content` may depend on the ID). */
@@ -67,6 +67,11 @@ export interface QueueStore {
   remove(queue: QueueName, id: string, opts?: { readonly sideFiles: boolean }): Promise<boolean>;
   /** The file a delivery agent reads the message from. */
   path(queue: QueueName, id: string): string;
+  /**
+   * The queue manager offers (or, with undefined, withdraws) to take new mail straight into
+   * active/ (spool.ts ActiveGate). A store without this always writes new mail to incoming/.
+   */
+  setActiveGate?(gate: ActiveGate | undefined): void;
 }
 
 /** The file spool behind the QueueStore interface (with its group-commit journal when it has one). */
@@ -119,5 +124,8 @@ export function spoolStore(spool: Spool): QueueStore {
       return spool.remove(queue, id);
     },
     path: (queue, id) => spool.path(queue, id),
+    setActiveGate: (gate) => {
+      spool.activeGate = gate;
+    },
   };
 }

@@ -30,8 +30,11 @@ import { isDue } from './backoff.ts';
 /** From this many deferred files on, a scan reads their times in bulk (a worker thread costs ~30 ms to start). */
 const BULK_MIN = 1000;
 
-/** `fresh`: announced by onQueued (cannot have a delay log or warning marker yet). */
-export type FeedItem = { readonly queue: 'incoming' | 'deferred'; readonly id: string; readonly fresh: boolean };
+/**
+ * `fresh`: announced by onQueued (cannot have a delay log or warning marker yet). `active`:
+ * new mail the queue manager admitted straight into active/ (qmgr.ts ActiveGate), never from the feed.
+ */
+export type FeedItem = { readonly queue: 'incoming' | 'deferred' | 'active'; readonly id: string; readonly fresh: boolean };
 
 export class QueueFeed {
   private readonly incoming = new Map<string, boolean>();
@@ -57,6 +60,11 @@ export class QueueFeed {
 
   get pendingIncoming(): number {
     return this.incoming.size;
+  }
+
+  /** Nothing waits: no incoming ID, no flush -i ID, no deferred scan with names left. */
+  get idle(): boolean {
+    return this.incoming.size === 0 && this.priority.length === 0 && !this.deferredScanActive;
   }
 
   /** True while a deferred scan has names left. */

@@ -4,7 +4,9 @@
  * recipient, groups recipients into per-destination queues, hands delivery
  * requests to the transport's agent within the concurrency limits, applies
  * the outcomes, sends bounces and delay notices, and then removes the
- * message or defers it with a backoff.
+ * message or defers it with a backoff. While it has room and nothing waits in
+ * its feed, it lets the store put new mail straight into active/ (QueueStore
+ * setActiveGate; docs/queue-format.md "Straight into active/").
  *
  * Contract:
  * - Crash safety (Postfix's): `start()` moves everything left in active/ back
@@ -149,6 +151,10 @@ export class QueueManager {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pending = new Set<Promise<unknown>>();
   private activating = 0;
+  /** New mail admitted straight into active/ whose commit has not ended yet (admit()). */
+  private readonly admitted = new Set<string>();
+  /** Admitted mail that landed in active/, by landing time, until its onQueued activates it. */
+  private readonly landedDirect = new Map<string, number>();
   private feeding = false;
   private feedAgain = false;
   private started = false;
@@ -188,7 +194,41 @@ export class QueueManager {
     await this.feed.startDeferredScan(false);
     this.started = true;
     this.armTimers();
+    this.store.setActiveGate?.(this.gate);
     this.kick();
+  }
+
+  /**
+   * New mail straight into active/ (spool.ts ActiveGate): admitted only while nothing waits
+   * in the feed (so new mail never overtakes incoming or deferred mail, whose alternation
+   * feed.ts keeps) and the active queue and the activation window have room. A landed
+   * message is activated when its onQueued comes, after the listener's own log lines (the
+   * mail log keeps Postfix's order: smtpd client=, cleanup message-id=, then qmgr); one
+   * whose onQueued never comes (the client left before the 250) by the next incoming scan.
+   */
+  private readonly gate = {
+    admit: (id: string): boolean => {
+      if (!this.started || this.stopping || !this.feed.idle) return false;
+      const busy = this.activating + this.admitted.size + this.landedDirect.size;
+      if (busy >= ACTIVATION_PARALLELISM || this.active.size + busy >= Math.max(1, this.config.getInt('qmgr_message_active_limit'))) return false;
+      this.admitted.add(id);
+      return true;
+    },
+    landed: (id: string, ok: boolean): void => {
+      if (this.admitted.delete(id) && ok) this.landedDirect.set(id, this.now());
+    },
+  };
+
+  /** Activate new mail that is in active/ already (gate); a stopping queue manager leaves it there for the next start. */
+  private activateDirect(id: string): void {
+    if (this.stopping) return;
+    this.activating++;
+    this.track(
+      this.activate({ queue: 'active', id, fresh: true }).finally(() => {
+        this.activating--;
+        this.kick();
+      }),
+    );
   }
 
   private armTimers(): void {
@@ -200,12 +240,19 @@ export class QueueManager {
       if (!this.feed.deferredScanActive) this.track(this.feed.startDeferredScan(false).then(() => this.kick()));
     }, runDelay);
     this.deferredTimer.unref();
-    this.incomingTimer = setInterval(() => this.track(this.feed.scanIncoming().then(() => this.kick())), this.opts.incomingScanMs ?? 5000);
+    this.incomingTimer = setInterval(() => {
+      this.activateLanded();
+      this.track(this.feed.scanIncoming().then(() => this.kick()));
+    }, this.opts.incomingScanMs ?? 5000);
     this.incomingTimer.unref();
   }
 
-  /** A new message is in incoming/ (listeners, pickup, notices). */
+  /** A new message is in incoming/ (listeners, pickup, notices) — or was admitted into active/ (gate). */
   onQueued(id: string): void {
+    if (this.landedDirect.delete(id)) {
+      this.activateDirect(id);
+      return;
+    }
     this.feed.addIncoming(id, true);
     if (this.started) this.kick();
   }
@@ -262,9 +309,20 @@ export class QueueManager {
     this.kick();
   }
 
+  /** Landed messages whose onQueued has not come for a second (the listener failed after the commit): activated now. */
+  private activateLanded(): void {
+    const before = this.now() - 1000;
+    for (const [id, at] of this.landedDirect) {
+      if (at > before) break;
+      this.landedDirect.delete(id);
+      this.activateDirect(id);
+    }
+  }
+
   /** Stop: no new deliveries; wait up to graceMs for those in flight; messages stay in active/ for the next start. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.store.setActiveGate?.(undefined);
     for (const t of [this.deferredTimer, this.incomingTimer, this.rateTimer, ...this.timers]) if (t) clearTimeout(t);
     this.timers.clear();
     let timer: NodeJS.Timeout | undefined;
@@ -341,7 +399,8 @@ export class QueueManager {
   private async activate(item: FeedItem): Promise<void> {
     const { id } = item;
     if (this.active.has(id)) return;
-    if (!(await this.store.move(id, item.queue, 'active'))) return; // vanished or moved (postsuper)
+    // Mail admitted straight into active/ (gate) is there already.
+    if (item.queue !== 'active' && !(await this.store.move(id, item.queue, 'active'))) return; // vanished or moved (postsuper)
     let envelope: QueueEnvelope;
     try {
       envelope = await this.store.readEnvelope('active', id);
@@ -784,9 +843,17 @@ export class QueueManager {
       const content = await this.store.readContent('active', msg.id);
       const p: BounceParams = { kind, queueId: msg.id, envelope: msg.envelope, content, recipients, config: this.config, now: this.now() };
       const notice = buildBounce(p);
-      if (notice) this.log.write('bounce', `${msg.id}: sender ${what} notification: ${await this.queueNotice(notice)}`);
+      if (notice) {
+        const id = await this.queueNotice(notice);
+        this.log.write('bounce', `${msg.id}: sender ${what} notification: ${id}`);
+        this.noticeQueued(id);
+      }
       const copy = postmasterCopy(p);
-      if (copy) this.log.write('bounce', `${msg.id}: postmaster ${what} notification: ${await this.queueNotice(copy)}`);
+      if (copy) {
+        const id = await this.queueNotice(copy);
+        this.log.write('bounce', `${msg.id}: postmaster ${what} notification: ${id}`);
+        this.noticeQueued(id);
+      }
       return true;
     } catch (err) {
       if (isNotFound(err)) throw err;
@@ -814,7 +881,12 @@ export class QueueManager {
     const id = await this.store.writeMessage(envelope, n.content, 'incoming');
     // A notice is a message the queue received (events.ts `received`, origin `bounce`).
     if (!this.closed) this.events.publish({ kind: 'received', time: arrival, queueId: id, origin: 'bounce', sender: n.sender, size: n.content.length, nrcpt: 1 });
-    this.feed.addIncoming(id, true);
     return id;
+  }
+
+  /** After the notice's bounce line: into the feed, or activated when it went straight into active/ (gate). */
+  private noticeQueued(id: string): void {
+    if (this.landedDirect.delete(id)) this.activateDirect(id);
+    else this.feed.addIncoming(id, true);
   }
 }

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, fdatasync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRecord, Journal, parseSegment, readJournal } from '../../../src/queue/journal.ts';
 import { closeQueueJournal, openQueueJournal, settleQueueJournal } from '../../../src/queue/journal-store.ts';
@@ -206,4 +206,63 @@ test('a clean stop leaves no journal: every message durable in its own file', as
   assert.ok(existsSync(join(t.dir, 'incoming', id)));
   assert.equal(spool.journal, undefined);
   t.cleanup();
+});
+
+test('active gate: admitted new mail is committed into active/ and reported after its journal record is durable; refused mail goes to incoming/; a failed commit leaves no file and reports it', async () => {
+  const t = tempDir('sealpost-journal-');
+  const spool = await createSpool(t.dir);
+  const synced: number[] = [];
+  let failSync = false;
+  await openQueueJournal(spool, {
+    settleMs: 60_000,
+    io: {
+      fdatasync: (fd) =>
+        new Promise<void>((resolve, reject) =>
+          fdatasync(fd, (err) => {
+            if (failSync) return reject(new Error('EIO (test)'));
+            synced.push(Date.now());
+            return err ? reject(err) : resolve();
+          }),
+        ),
+    },
+  });
+  const calls: string[] = [];
+  let admit = true;
+  spool.activeGate = {
+    admit: (id) => {
+      calls.push(`admit ${id}`);
+      return admit;
+    },
+    landed: (id, ok) => {
+      calls.push(`landed ${id} ${ok} after ${synced.length} fdatasync(s)`);
+    },
+  };
+  const env = { arrivalTime: Date.now(), sender: 'a@example.org', recipients: [{ address: 'b@example.com' }] };
+  try {
+    const direct = await spool.writeMessage(env, Buffer.from('Subject: direct\r\n\r\nbody\r\n'));
+    assert.ok(existsSync(join(t.dir, 'active', direct)), 'admitted: in active/');
+    assert.ok(!existsSync(join(t.dir, 'incoming', direct)));
+    assert.deepEqual(calls, [`admit ${direct}`, `landed ${direct} true after 1 fdatasync(s)`]);
+    assert.equal(readJournal(join(t.dir, 'journal')).entries.find((e) => e.id === direct)?.queue, 'incoming', 'the journal vouches for it as new mail');
+
+    admit = false;
+    calls.length = 0;
+    const refused = await spool.writeMessage(env, Buffer.from('Subject: refused\r\n\r\nbody\r\n'));
+    assert.ok(existsSync(join(t.dir, 'incoming', refused)), 'refused: in incoming/');
+    assert.deepEqual(calls, [`admit ${refused}`], 'no landing report for mail that was not admitted');
+
+    admit = true;
+    failSync = true;
+    calls.length = 0;
+    await assert.rejects(spool.writeMessage(env, Buffer.from('Subject: failed\r\n\r\nbody\r\n')));
+    assert.equal(calls.length, 2);
+    const failedId = calls[0]!.slice('admit '.length);
+    assert.equal(calls[1], `landed ${failedId} false after 2 fdatasync(s)`, 'reported as failed (the fdatasync of the two earlier messages only)');
+    assert.ok(!existsSync(join(t.dir, 'active', failedId)) && !existsSync(join(t.dir, 'incoming', failedId)), 'no file left behind');
+  } finally {
+    spool.activeGate = undefined;
+    failSync = false;
+    await closeQueueJournal(spool).catch(() => undefined);
+    t.cleanup();
+  }
 });

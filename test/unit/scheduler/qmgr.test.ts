@@ -13,6 +13,7 @@ import { loadConfig, type LoadedConfig } from '../../../src/config/load.ts';
 import type { DeliveryAgent, DeliveryRequest, DeliveryResult, RecipientOutcome } from '../../../src/delivery/types.ts';
 import { createSpool, type Spool } from '../../../src/queue/spool.ts';
 import { spoolStore } from '../../../src/queue/store.ts';
+import { closeQueueJournal, openQueueJournal } from '../../../src/queue/journal-store.ts';
 import { memoryMailLog } from '../../../src/reports/maillog.ts';
 import { QueueManager } from '../../../src/scheduler/qmgr.ts';
 import type { QmgrRuntime, Route, TransportHandle } from '../../../src/scheduler/types.ts';
@@ -571,6 +572,92 @@ test('a big deferred queue (the scan reads the times in bulk): only the messages
     assert.deepEqual(l.requests.map((r) => r.queueId).sort(), [...due].sort());
     assert.equal(inQueue(l, 'deferred').length, 1_200 - due.length);
   } finally {
+    await l.done();
+  }
+});
+
+test('with the journal, new mail goes straight into active/ (no incoming/ step) and is activated when its onQueued comes, after the listener logged', async () => {
+  const l = await lab('', { prepare: async (spool) => void (await openQueueJournal(spool, { settleMs: 60_000 })) });
+  try {
+    const id = await l.spool.writeMessage({ arrivalTime: Date.now(), sender: 'alice@example.org', recipients: [{ address: 'bob@example.com' }] }, Buffer.from('Subject: t\r\n\r\nbody\r\n'));
+    assert.deepEqual(inQueue(l, 'active'), [id], 'committed into active/');
+    assert.deepEqual(inQueue(l, 'incoming'), []);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(l.requests.length, 0, 'not activated before its onQueued');
+    // What smtpd logs between its commit and onQueued comes before the queue manager's line.
+    l.log.write('smtpd', `${id}: client=localhost[127.0.0.1]`);
+    l.qmgr.onQueued(id);
+    await l.waitFor(() => l.lines(/removed$/).length === 1, 'delivered');
+    const mine = l.log.lines.filter((x) => x.includes(id));
+    assert.match(mine[0]!, /smtpd: .*client=/);
+    assert.match(mine[1]!, /qmgr: .*from=<alice@example.org>, size=\d+, nrcpt=1 \(queue active\)/);
+    assert.match(mine.at(-1)!, /removed$/);
+    assert.equal(l.requests[0]?.queueFile, l.spool.path('active', id));
+  } finally {
+    await closeQueueJournal(l.spool);
+    await l.done();
+  }
+});
+
+test('with the journal, a message whose onQueued never comes (the listener failed after its commit) is still delivered', async () => {
+  const l = await lab('', { prepare: async (spool) => void (await openQueueJournal(spool, { settleMs: 60_000 })) });
+  try {
+    const id = await l.spool.writeMessage({ arrivalTime: Date.now(), sender: 'alice@example.org', recipients: [{ address: 'bob@example.com' }] }, Buffer.from('Subject: t\r\n\r\nbody\r\n'));
+    assert.deepEqual(inQueue(l, 'active'), [id]);
+    await l.waitFor(() => l.lines(/removed$/).length === 1, 'delivered without onQueued', 10_000);
+    assert.deepEqual(l.requests.map((r) => r.queueId), [id]);
+  } finally {
+    await closeQueueJournal(l.spool);
+    await l.done();
+  }
+});
+
+test('with the journal, new mail goes to incoming/ while the active queue is full, and everything is delivered in the end', async () => {
+  const l = await lab('qmgr_message_active_limit = 1', { prepare: async (spool) => void (await openQueueJournal(spool, { settleMs: 60_000 })) });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const plain = l.script.current;
+  l.script.current = async (req) => {
+    await held;
+    return plain(req);
+  };
+  try {
+    const first = await l.queue(['bob@example.com']);
+    await l.waitFor(() => l.requests.length === 1, 'first in delivery');
+    const second = await l.queue(['carol@example.com']);
+    assert.deepEqual(inQueue(l, 'incoming'), [second], 'no room in active/: the usual way');
+    assert.deepEqual(inQueue(l, 'active'), [first]);
+    release();
+    await l.waitFor(() => l.lines(/removed$/).length === 2, 'both delivered');
+    assert.deepEqual(l.requests.map((r) => r.queueId), [first, second]);
+  } finally {
+    release();
+    await closeQueueJournal(l.spool);
+    await l.done();
+  }
+});
+
+test('with the journal, a stopped queue manager takes no new mail into active/: it goes to incoming/, where the next one finds it', async () => {
+  const l = await lab('', { prepare: async (spool) => void (await openQueueJournal(spool, { settleMs: 60_000 })) });
+  try {
+    await l.qmgr.stop(1000);
+    const id = await l.queue(['bob@example.com']);
+    assert.deepEqual(inQueue(l, 'incoming'), [id], 'stopped: the usual way');
+    const again = new QueueManager({
+      store: spoolStore(l.spool),
+      log: l.log,
+      config: l.config,
+      runtime: async (c) => ({ config: c, router: { resolve: async (): Promise<Route> => ({ kind: 'deliver', transport: 'smtp', nexthops: ['example.com'], fallbackRelays: [] }) }, transport: () => ({ name: 'smtp', agent: { deliver: async (req) => allWith('sent', '250 ok')(req), close: async () => undefined }, maxproc: 10, logProgram: 'sealpost/smtp', recipientLimit: 50, destination: destinationSettings(l.config, 'smtp') }), close: async () => undefined }),
+      incomingScanMs: 200,
+    });
+    await again.start();
+    try {
+      await l.waitFor(() => l.lines(/removed$/).length === 1, 'delivered by the next queue manager');
+    } finally {
+      await again.stop(1000);
+    }
+  } finally {
+    await closeQueueJournal(l.spool);
     await l.done();
   }
 });
