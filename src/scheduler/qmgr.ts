@@ -846,13 +846,13 @@ export class QueueManager {
       if (notice) {
         const id = await this.queueNotice(notice);
         this.log.write('bounce', `${msg.id}: sender ${what} notification: ${id}`);
-        this.noticeQueued(id);
+        this.onQueued(id);
       }
       const copy = postmasterCopy(p);
       if (copy) {
         const id = await this.queueNotice(copy);
         this.log.write('bounce', `${msg.id}: postmaster ${what} notification: ${id}`);
-        this.noticeQueued(id);
+        this.onQueued(id);
       }
       return true;
     } catch (err) {
@@ -882,11 +882,5 @@ export class QueueManager {
     // A notice is a message the queue received (events.ts `received`, origin `bounce`).
     if (!this.closed) this.events.publish({ kind: 'received', time: arrival, queueId: id, origin: 'bounce', sender: n.sender, size: n.content.length, nrcpt: 1 });
     return id;
-  }
-
-  /** After the notice's bounce line: into the feed, or activated when it went straight into active/ (gate). */
-  private noticeQueued(id: string): void {
-    if (this.landedDirect.delete(id)) this.activateDirect(id);
-    else this.feed.addIncoming(id, true);
   }
 }

@@ -47,10 +47,10 @@ async function step(s: Session): Promise<'continue' | 'end'> {
   return runCommand(s, line);
 }
 
-async function refuseBareLf(s: Session, line: SmtpLine): Promise<boolean> {
+/** For a command that ended in a bare <LF> (the exclusions, a match list, are consulted only then). */
+async function refuseBareLf(s: Session): Promise<boolean> {
   // postconf(5) smtpd_forbid_bare_newline = reject: a command ending in bare <LF> is rejected, then disconnect.
-  // The exclusions (a match list, maybe a table) are consulted only for such a command.
-  if (!line.bareLf || s.s.bareNewline !== 'reject' || (await bareLfExempt(s))) return false;
+  if (s.s.bareNewline !== 'reject' || (await bareLfExempt(s))) return false;
   s.log(`disallowed bare <LF> received from ${s.namaddr} after ${s.where}`);
   await s.reply(`${s.s.bareNewlineRejectCode} 5.5.2 ${s.s.myhostname} Error: bare <LF> received`);
   return true;
@@ -66,7 +66,7 @@ async function runCommand(s: Session, line: SmtpLine): Promise<'continue' | 'end
   }
   const verb = (/^\S*/.exec(text)?.[0] ?? '').toUpperCase();
   const cmd = COMMANDS.get(verb);
-  if (line.bareLf && (await refuseBareLf(s, line))) return 'end';
+  if (line.bareLf && (await refuseBareLf(s))) return 'end';
   if (text.trim() === '' || text.includes('\0')) {
     s.errorCount++;
     await s.reply('500 5.5.2 Error: bad syntax');
